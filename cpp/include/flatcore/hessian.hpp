@@ -1,0 +1,71 @@
+// The Hessian of the loss in closed form (MATH.md section 3): dense matrix, matrix-free
+// Hessian-vector products and the exact trace.
+#pragma once
+
+#include "flatcore/network.hpp"
+#include "flatcore/parallel.hpp"
+
+namespace flatcore {
+
+// H = (1/n) sum_i g_i g_i^T + (1/n) sum_i r_i Hf_i, or one of its two parts. P x P, symmetric.
+// `should_stop` (optional) is polled between row chunks; the result is then incomplete and
+// `stopped` is set.
+Eigen::MatrixXd dense_hessian(const Network& net, const ConstMatrixRef& X, const ConstVectorRef& y,
+                              HessianPart part = HessianPart::Full, int n_threads = 0,
+                              const StopCallback& should_stop = nullptr, bool* stopped = nullptr);
+
+// The Hessian at a fixed theta as a linear operator: it knows its size and how to apply itself
+// (rows(), perform_op), so an eigensolver can be written against it. The residuals, and when
+// `cache_activations` is set the n x width activations relu(w_k . x_i - b_k), are computed once
+// at construction; each product is then one n x d x width product with the direction plus one
+// back-projection. Owns copies of the network and the data.
+class HessianOperator {
+ public:
+  HessianOperator(Network net, RowMatrix X, Vector y, HessianPart part = HessianPart::Full,
+                  int n_threads = 0, bool cache_activations = true);
+
+  Index rows() const { return net_.n_params(); }
+  Index cols() const { return rows(); }
+  // out = H u; u and out have size P and must not alias.
+  void perform_op(const double* u, double* out) const;
+  Vector apply(const ConstVectorRef& u) const;
+
+  const Vector& residuals() const { return r_; }
+  HessianPart part() const { return part_; }
+  bool caches_activations() const { return phi_.size() > 0; }
+  long n_products() const { return n_products_; }
+
+ private:
+  void activations_block(Index i0, Index m, RowMatrix& phi) const;
+
+  Network net_;
+  RowMatrix X_;
+  Vector y_;
+  HessianPart part_;
+  int n_threads_;
+  RowChunks chunks_;
+  Index block_;
+  Vector r_;       // residuals f(x_i) - y_i
+  RowMatrix phi_;  // n x width activations when cached, else empty
+  mutable long n_products_ = 0;
+};
+
+// H u (one product; builds the operator without caching).
+Vector hessian_vector_product(const Network& net, const ConstMatrixRef& X, const ConstVectorRef& y,
+                              const ConstVectorRef& u, HessianPart part = HessianPart::Full,
+                              int n_threads = 0);
+
+// Per-neuron pieces of the exact trace (MATH.md sections 3 and 8):
+//   A_k = mean_i phi_ik^2,   M_k = mean_i a_ik (||x_i||^2 + 1),
+// so that tr H = 1 + sum_k (A_k + v_k^2 M_k).
+struct TraceTerms {
+  Vector A;
+  Vector M;
+};
+TraceTerms trace_terms(const Network& net, const ConstMatrixRef& X, int n_threads = 0);
+
+// tr H, exact. The residual part has a zero diagonal, so tr(H) = tr(Gauss-Newton part).
+double hessian_trace(const Network& net, const ConstMatrixRef& X, const ConstVectorRef& y,
+                     HessianPart part = HessianPart::Full, int n_threads = 0);
+
+}  // namespace flatcore

@@ -1,0 +1,52 @@
+// How the data rows are split among threads.
+//
+// Results must not depend on the number of threads, so the rows are cut into a fixed set of
+// chunks that depends only on n. Each chunk is processed by one thread, block by block, into
+// its own accumulator; the accumulators are then added in chunk order. Any thread count
+// therefore performs exactly the same floating-point operations in the same order.
+#pragma once
+
+#include <algorithm>
+#include <functional>
+
+#include "flatcore/network.hpp"
+
+namespace flatcore {
+
+// Called between units of long work from the calling thread; returning true asks the work to
+// stop early (used for Ctrl-C and progress reporting by the bindings). Takes the current step.
+using StopCallback = std::function<bool(long)>;
+
+// Number of threads to use when the caller passes n_threads <= 0.
+int default_num_threads();
+// n_threads if positive, else default_num_threads().
+int resolve_num_threads(int n_threads);
+// Whether the library was built with OpenMP.
+bool has_openmp();
+
+struct RowChunks {
+  Index n = 0;
+  Index n_chunks = 0;
+  Index begin(Index c) const { return (n * c) / n_chunks; }
+  Index end(Index c) const { return (n * (c + 1)) / n_chunks; }
+};
+
+// At least kMinChunkRows rows per chunk, at most kMaxChunks chunks: enough chunks for 16+
+// threads on large data, few enough that reducing the per-chunk accumulators stays cheap.
+inline RowChunks make_row_chunks(Index n) {
+  constexpr Index kMinChunkRows = 32;
+  constexpr Index kMaxChunks = 64;
+  RowChunks rc;
+  rc.n = n;
+  rc.n_chunks = std::max<Index>(1, std::min<Index>(kMaxChunks, n / kMinChunkRows));
+  return rc;
+}
+
+// Rows per cache block inside a chunk, so that a block of the n x width pre-activations
+// (rows x width doubles) stays in the L2 cache.
+inline Index block_rows(Index width) {
+  constexpr Index kTargetDoubles = 16384;  // 128 KiB
+  return std::max<Index>(8, std::min<Index>(256, kTargetDoubles / std::max<Index>(1, width)));
+}
+
+}  // namespace flatcore

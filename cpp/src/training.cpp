@@ -1,0 +1,148 @@
+#include "flatcore/training.hpp"
+
+#include <cmath>
+
+#include "flatcore/numerics.hpp"
+
+namespace flatcore {
+
+void TrainHistory::reserve(std::size_t n) {
+  step.reserve(n);
+  loss.reserve(n);
+  grad_norm.reserve(n);
+  W_norm.reserve(n);
+  b_norm.reserve(n);
+  v_norm.reserve(n);
+  beta.reserve(n);
+  active_fraction.reserve(n);
+}
+
+namespace {
+
+void record(TrainHistory& h, long step, const LossGradient& lg, double grad_norm,
+            const Eigen::Map<RowMatrix>& W, const Eigen::Map<Vector>& b,
+            const Eigen::Map<Vector>& v, double beta) {
+  h.step.push_back(step);
+  h.loss.push_back(lg.loss);
+  h.grad_norm.push_back(grad_norm);
+  h.W_norm.push_back(W.norm());
+  h.b_norm.push_back(b.norm());
+  h.v_norm.push_back(v.norm());
+  h.beta.push_back(beta);
+  h.active_fraction.push_back(lg.active_fraction);
+}
+
+}  // namespace
+
+TrainResult train(const Network& init, const ConstMatrixRef& X, const ConstVectorRef& y,
+                  const TrainOptions& opt, const StopCallback& should_stop) {
+  check_data(init, X, y);
+  if (!(opt.lr > 0.0) || !std::isfinite(opt.lr)) throw std::invalid_argument("lr must be positive and finite");
+  if (opt.steps < 0) throw std::invalid_argument("steps must be non-negative");
+  if (opt.weight_decay < 0.0) throw std::invalid_argument("weight_decay must be non-negative");
+  if (opt.record_every < 1) throw std::invalid_argument("record_every must be at least 1");
+
+  const Index n = X.rows(), d = init.d(), K = init.width();
+  const ParamLayout L(d, K);
+  const Index P = L.size();
+
+  // The iterate lives in one flat vector; `net` views it through maps for the kernels.
+  Vector theta = init.params();
+  Vector previous = theta;
+  Network net = init;
+  auto load = [&](const Vector& th) {
+    net.W = Eigen::Map<const RowMatrix>(th.data() + L.W(), K, d);
+    net.b = th.segment(L.b(), K);
+    net.v = th.segment(L.v(), K);
+    net.beta = th[L.beta()];
+  };
+  Eigen::Map<RowMatrix> W_view(theta.data() + L.W(), K, d);
+  Eigen::Map<Vector> b_view(theta.data() + L.b(), K);
+  Eigen::Map<Vector> v_view(theta.data() + L.v(), K);
+
+  // Weight decay acts on W and v (and on b, beta when asked): mask of decayed entries.
+  Vector decay_mask = Vector::Zero(P);
+  decay_mask.segment(L.W(), K * d).setOnes();
+  decay_mask.segment(L.v(), K).setOnes();
+  if (opt.decay_biases) {
+    decay_mask.segment(L.b(), K).setOnes();
+    decay_mask[L.beta()] = 1.0;
+  }
+  const bool decays = opt.weight_decay > 0.0;
+
+  GradientWorkspace ws(n, d, K, opt.n_threads);
+  LossGradient lg;
+  lg.grad.resize(P);
+  Vector full_grad(P), step_dir(P);
+
+  TrainResult res;
+  res.history.reserve(static_cast<std::size_t>(opt.steps / opt.record_every + 2));
+  double max_loss = opt.max_loss;
+
+  for (long t = 0;; ++t) {
+    load(theta);
+    loss_and_gradient_into(net, X, y, ws, lg);
+    if (t == 0 && !(max_loss > 0.0)) max_loss = 1e8 * std::max(1.0, lg.loss);
+
+    if (decays) {
+      full_grad = lg.grad + opt.weight_decay * decay_mask.cwiseProduct(theta);
+    } else {
+      full_grad = lg.grad;
+    }
+    const double gnorm = full_grad.norm();
+    const bool finite = std::isfinite(lg.loss) && std::isfinite(gnorm) && theta.allFinite();
+    if (!finite || lg.loss > max_loss) {
+      res.diverged = true;
+      res.diverged_step = t;
+      if (t == 0) res.final_loss = lg.loss;
+      if (t > 0) {
+        theta = previous;
+        res.steps_run = t - 1;
+      }
+      break;
+    }
+    const bool last = t == opt.steps;
+    const bool done = opt.tol > 0.0 && gnorm <= opt.tol;
+    if (t % opt.record_every == 0 || last || done)
+      record(res.history, t, lg, gnorm, W_view, b_view, v_view, theta[L.beta()]);
+    res.final_loss = lg.loss;
+    res.final_grad_norm = gnorm;
+    res.steps_run = t;
+    if (done) {
+      res.converged = true;
+      break;
+    }
+    if (last) break;
+    if (should_stop && should_stop(t)) {
+      res.interrupted = true;
+      break;
+    }
+
+    // theta <- theta - lr (clip(grad L) + lambda * decayed(theta))
+    step_dir = lg.grad;
+    if (opt.clip_grad_norm > 0.0) {
+      const double gn = lg.grad.norm();
+      if (gn > opt.clip_grad_norm) step_dir *= opt.clip_grad_norm / gn;
+    }
+    if (decays) step_dir += opt.weight_decay * decay_mask.cwiseProduct(theta);
+    previous = theta;
+    theta -= opt.lr * step_dir;
+  }
+
+  // After divergence at step t > 0 the last finite iterate is theta_{t-1}; its loss is the last
+  // recorded-or-not finite loss, recompute it so final_loss describes `net`.
+  load(theta);
+  if (res.diverged && res.diverged_step > 0) {
+    loss_and_gradient_into(net, X, y, ws, lg);
+    full_grad = decays ? Vector(lg.grad + opt.weight_decay * decay_mask.cwiseProduct(theta)) : lg.grad;
+    res.final_loss = lg.loss;
+    res.final_grad_norm = full_grad.norm();
+    if (res.history.step.empty() || res.history.step.back() != res.steps_run)
+      record(res.history, res.steps_run, lg, res.final_grad_norm, W_view, b_view, v_view,
+             theta[L.beta()]);
+  }
+  res.net = net;
+  return res;
+}
+
+}  // namespace flatcore

@@ -1,0 +1,37 @@
+"""flatcore: exact, fast float64 numerics for two-layer ReLU networks.
+
+    f(x) = sum_k v_k relu(w_k . x - b_k) + beta
+
+Loss, gradient, closed-form Hessian, Hessian-vector products, exact trace and whole full-batch
+gradient-descent runs, computed by a C++/Eigen core with OpenMP.
+
+>>> import flatcore as fc
+>>> X, y = fc.data.regression(256, 5, seed=0)
+>>> net = fc.Network.init(d=5, width=256, seed=0)
+>>> result = fc.train(net, X, y, lr=0.1, steps=1000)
+>>> fc.hessian_trace(result.net, X, y)
+"""
+from . import data
+from ._threads import get_num_threads, set_num_threads
+from .network import INIT_SCHEMES, Network
+from .numerics import (
+    HESSIAN_PARTS,
+    gradient,
+    hessian,
+    hessian_trace,
+    hvp,
+    loss,
+    loss_and_gradient,
+    predict,
+    trace_per_neuron,
+)
+from .training import History, TrainResult, train
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Network", "INIT_SCHEMES", "HESSIAN_PARTS",
+    "predict", "loss", "loss_and_gradient", "gradient", "hessian", "hvp", "hessian_trace",
+    "trace_per_neuron", "train", "TrainResult", "History",
+    "get_num_threads", "set_num_threads", "data", "__version__",
+]

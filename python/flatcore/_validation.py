@@ -1,0 +1,120 @@
+"""Argument checks shared by the public functions.
+
+Every public function checks its arguments here before calling the compiled core, so that bad
+input gets a Python exception naming the argument instead of a crash or a silent NaN.
+"""
+from __future__ import annotations
+
+import numbers
+import os
+
+import numpy as np
+
+_NUMERIC_KINDS = "biuf"  # bool, signed and unsigned integers, floats
+
+
+def as_float_array(value, name: str, ndim: int | tuple[int, ...]) -> np.ndarray:
+    """Return ``value`` as a C-contiguous float64 array of the given ndim, all entries finite.
+
+    Integer, boolean and non-contiguous arrays are converted (a copy); complex, object and
+    string arrays are refused with a TypeError, wrong shapes and NaN/Inf with a ValueError.
+    """
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{name} must be an array of real numbers; could not convert it ({exc})") from None
+    if arr.dtype.kind not in _NUMERIC_KINDS:
+        raise TypeError(
+            f"{name} must hold real numbers (float or integer); got dtype {arr.dtype}"
+            + (" (take the real part explicitly if that is what you mean)" if arr.dtype.kind == "c" else "")
+        )
+    ndims = (ndim,) if isinstance(ndim, int) else ndim
+    if arr.ndim not in ndims:
+        want = " or ".join(str(k) for k in ndims)
+        raise ValueError(f"{name} must be {want}-dimensional; got shape {arr.shape}")
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    check_finite(arr, name)
+    return arr
+
+
+def check_finite(arr: np.ndarray, name: str) -> None:
+    finite = np.isfinite(arr)
+    if not finite.all():
+        bad = np.argwhere(~finite)[0]
+        where = tuple(int(i) for i in bad) if arr.ndim > 0 else ()
+        value = arr[tuple(bad)] if arr.ndim > 0 else arr
+        raise ValueError(f"{name} contains NaN or Inf (first at index {where}: {value}); remove or replace it")
+
+
+def as_scalar(value, name: str, *, positive: bool = False, nonnegative: bool = False,
+              allow_none: bool = False) -> float | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
+        raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite; got {value}")
+    if positive and value <= 0:
+        raise ValueError(f"{name} must be positive; got {value}")
+    if nonnegative and value < 0:
+        raise ValueError(f"{name} must be non-negative; got {value}")
+    return value
+
+
+def as_int(value, name: str, *, minimum: int | None = None, allow_none: bool = False) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise TypeError(f"{name} must be an integer; got {type(value).__name__} {value!r}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}; got {value}")
+    return value
+
+
+def check_data(net, X, y=None):
+    """Check X (n x d) and y (n,) against ``net``; return them as float64 contiguous arrays.
+
+    A 1-D X is accepted when the network has d = 1; y may also be given as (n, 1).
+    """
+    X = as_float_array(X, "X", (1, 2))
+    if X.ndim == 1:
+        if net.d != 1:
+            raise ValueError(f"X must be 2-dimensional (n x d = n x {net.d}); got shape {X.shape}")
+        X = X.reshape(-1, 1)
+    n, d = X.shape
+    if n == 0:
+        raise ValueError("X has no rows: need at least one data point")
+    if d != net.d:
+        raise ValueError(f"X has {d} columns but the network expects d = {net.d} inputs")
+    if y is None:
+        return X
+    y = as_float_array(y, "y", (1, 2))
+    if y.ndim == 2:
+        if y.shape[1] != 1:
+            raise ValueError(f"y must be 1-dimensional (n,); got shape {y.shape}")
+        y = np.ascontiguousarray(y[:, 0])
+    if y.shape[0] != n:
+        raise ValueError(f"y has {y.shape[0]} entries but X has {n} rows")
+    return X, y
+
+
+def available_memory_bytes() -> int | None:
+    """Memory the system could give us now (MemAvailable on Linux), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None

@@ -1,0 +1,208 @@
+"""Full-batch gradient descent with the whole trajectory in C++ (MATH.md section 2)."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import _core, _threads
+from ._validation import as_int, as_scalar, check_data
+from .network import Network
+
+HISTORY_COLUMNS = ("step", "loss", "grad_norm", "W_norm", "b_norm", "v_norm", "beta", "active_fraction")
+
+
+class History:
+    """What ``train`` recorded along the trajectory: one row per recorded step.
+
+    Columns (each a NumPy array of the same length):
+
+    - ``step``: the GD step t (theta_t is the iterate after t updates)
+    - ``loss``: L(theta_t), without the weight-decay term
+    - ``grad_norm``: ||grad L_lambda(theta_t)|| (weight decay included, before clipping)
+    - ``W_norm``, ``b_norm``, ``v_norm``: ||W||_F, ||b||, ||v||; ``beta``: the output bias
+    - ``active_fraction``: mean over neurons and points of 1[w_k . x_i > b_k]
+
+    ``history["loss"]`` gives a column, ``history.to_pandas()`` a DataFrame, ``history.to_dict()``
+    plain lists (what a results store takes).
+    """
+
+    __slots__ = ("_columns",)
+
+    def __init__(self, columns: dict):
+        lengths = {len(np.asarray(c)) for c in columns.values()}
+        if len(lengths) > 1:
+            raise ValueError("history columns must have equal lengths")
+        self._columns = {k: np.asarray(c) for k, c in columns.items()}
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(self._columns)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        try:
+            return self._columns[name]
+        except KeyError:
+            raise KeyError(f"no column {name!r} in the history; columns are {self.columns}") from None
+
+    def __getattr__(self, name):
+        try:
+            return self._columns[name]
+        except (KeyError, AttributeError):
+            raise AttributeError(name) from None
+
+    def __len__(self) -> int:
+        return len(next(iter(self._columns.values()))) if self._columns else 0
+
+    def __contains__(self, name) -> bool:
+        return name in self._columns
+
+    def to_pandas(self):
+        """The history as a pandas DataFrame, one row per recorded step."""
+        import pandas as pd
+
+        return pd.DataFrame({k: v.copy() for k, v in self._columns.items()})
+
+    to_frame = to_pandas
+
+    def to_dict(self) -> dict:
+        return {k: v.tolist() for k, v in self._columns.items()}
+
+    def __repr__(self) -> str:
+        return f"History({len(self)} rows; columns {', '.join(self.columns)})"
+
+    def __getstate__(self):
+        return self._columns
+
+    def __setstate__(self, state):
+        object.__setattr__(self, "_columns", state)
+
+
+@dataclass
+class TrainResult:
+    """Outcome of :func:`train`.
+
+    Attributes
+    ----------
+    net : Network
+        The final iterate; after a divergence, the last iterate whose loss was finite.
+    history : History
+    steps_run : int
+        Number of GD updates that produced ``net``.
+    converged : bool
+        ``tol`` was given and ||grad L_lambda|| <= tol was reached.
+    diverged : bool
+        The loss became non-finite or exceeded ``max_loss``; ``diverged_step`` is that step.
+    final_loss, final_grad_norm : float
+        L and ||grad L_lambda|| at ``net``.
+    config : dict
+        The arguments of the run (lr, steps, weight_decay, ...).
+    seconds : float
+        Wall-clock time of the run.
+    """
+
+    net: Network
+    history: History
+    steps_run: int
+    converged: bool
+    diverged: bool
+    diverged_step: int | None
+    final_loss: float
+    final_grad_norm: float
+    config: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def __repr__(self) -> str:
+        status = "converged" if self.converged else (f"diverged at step {self.diverged_step}" if self.diverged else "ran")
+        return (f"TrainResult({status}, steps_run={self.steps_run}, final_loss={self.final_loss:.6g}, "
+                f"final_grad_norm={self.final_grad_norm:.3g}, history={len(self.history)} rows)")
+
+
+def train(net: Network, X, y, lr, steps, *, weight_decay=0.0, decay_biases: bool = False,
+          clip_grad_norm=None, record_every=None, tol=None, max_loss=None, n_threads=None,
+          progress: bool = False) -> TrainResult:
+    """Full-batch gradient descent on L(theta) = 1/(2n) sum_i (f(x_i) - y_i)^2.
+
+    Each step: ``theta <- theta - lr * (clip(grad L) + weight_decay * theta_decayed)``, where
+    ``theta_decayed`` is W and v (and b, beta if ``decay_biases``), as in PyTorch's SGD with
+    ``weight_decay`` after ``clip_grad_norm_``. The whole loop runs in C++ with the GIL released;
+    Ctrl-C raises KeyboardInterrupt within a fraction of a second.
+
+    Parameters
+    ----------
+    net : Network
+        Starting point (not modified).
+    X : array, shape (n, d); y : array, shape (n,)
+    lr : float
+        Step size eta > 0.
+    steps : int
+        Maximum number of updates (>= 0).
+    weight_decay : float
+        lambda >= 0 in L + lambda/2 (||W||_F^2 + ||v||^2).
+    clip_grad_norm : float, optional
+        Rescale grad L to this global norm when it is longer (the paper's experiments use 50).
+    record_every : int, optional
+        Record the history every this many steps (the last step is always recorded).
+        Default: about 1000 rows, ``max(1, steps // 1000)``.
+    tol : float, optional
+        Stop early, with ``converged=True``, once ||grad L_lambda|| <= tol.
+    max_loss : float, optional
+        A loss above this counts as divergence. Default ``1e8 * max(1, L(theta_0))``.
+    n_threads : int, optional
+        Threads for the core (default :func:`flatcore.get_num_threads`); results do not depend on it.
+    progress : bool
+        Show a progress bar (tqdm).
+
+    Returns
+    -------
+    TrainResult
+    """
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a flatcore.Network; got {type(net).__name__}")
+    net._check()
+    X, y = check_data(net, X, y)
+    lr = as_scalar(lr, "lr", positive=True)
+    steps = as_int(steps, "steps", minimum=0)
+    weight_decay = as_scalar(weight_decay, "weight_decay", nonnegative=True)
+    clip = as_scalar(clip_grad_norm, "clip_grad_norm", positive=True, allow_none=True)
+    if record_every is None:
+        record_every = max(1, steps // 1000)
+    record_every = as_int(record_every, "record_every", minimum=1)
+    tol = as_scalar(tol, "tol", nonnegative=True, allow_none=True)
+    max_loss = as_scalar(max_loss, "max_loss", positive=True, allow_none=True)
+    threads = _threads.resolve(n_threads)
+    config = dict(lr=lr, steps=steps, weight_decay=weight_decay, decay_biases=bool(decay_biases),
+                  clip_grad_norm=clip, record_every=record_every, tol=tol, max_loss=max_loss)
+
+    bar = None
+    callback = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps, unit="step", desc="GD", leave=False)
+
+        def callback(step):
+            bar.n = int(step)
+            bar.refresh()
+
+    start = time.perf_counter()
+    try:
+        out = _core.train(net.W, net.b, net.v, net.beta, X, y, lr, steps, weight_decay, bool(decay_biases),
+                          clip or 0.0, record_every, tol or 0.0, max_loss or 0.0, threads, callback)
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - start
+    return TrainResult(
+        net=Network(out["W"], out["b"], out["v"], out["beta"]),
+        history=History(out["history"]),
+        steps_run=int(out["steps_run"]),
+        converged=bool(out["converged"]),
+        diverged=bool(out["diverged"]),
+        diverged_step=int(out["diverged_step"]) if out["diverged"] else None,
+        final_loss=float(out["final_loss"]),
+        final_grad_norm=float(out["final_grad_norm"]),
+        config=config,
+        seconds=seconds,
+    )
