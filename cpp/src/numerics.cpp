@@ -1,6 +1,7 @@
 #include "flatcore/numerics.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include "thread_id.hpp"
 
@@ -56,85 +57,244 @@ double loss(const Network& net, const ConstMatrixRef& X, const ConstVectorRef& y
 GradientWorkspace::GradientWorkspace(Index n, Index d, Index width, int n_threads)
     : n_threads_(resolve_num_threads(n_threads)),
       chunks_(make_row_chunks(n)),
-      block_(block_rows(width)) {
-  const Index P = width * (d + 2) + 1;
-  chunk_grad_.assign(chunks_.n_chunks, Vector::Zero(P));
+      d_(d),
+      width_(width),
+      Kp_((width + kTile - 1) / kTile * kTile) {
+  // Row stride of W^T, its gradient and the activation buffer: one tile more than Kp, so that the
+  // d rows walked by the kernels do not fall into the same cache set (Kp * 8 bytes is often a
+  // multiple of 4 KiB).
+  ld_ = Kp_ + kTile;
+  WT_ = Vector::Zero(d * ld_);
+  b_ = Vector::Zero(Kp_);
+  v_ = Vector::Zero(Kp_);
+  const Index acc_size = d * ld_ + 2 * Kp_;
+  chunk_acc_.assign(chunks_.n_chunks, Vector::Zero(acc_size));
   chunk_loss_.assign(chunks_.n_chunks, 0.0);
+  chunk_res_.assign(chunks_.n_chunks, 0.0);
   chunk_active_.assign(chunks_.n_chunks, 0.0);
-  thread_phi_.assign(n_threads_, RowMatrix(block_, width));
+  thread_phi_.assign(n_threads_, Vector::Zero(kRowBlock * ld_));
+  acc_ = Vector::Zero(acc_size);
 }
+
+namespace {
+
+constexpr Index kT = GradientWorkspace::kTile;
+
+// Short SIMD vectors through the GCC/Clang vector extension: the widest the target offers
+// (AVX-512: 8 doubles, AVX: 4, else SSE2: 2), so one source serves native and portable builds.
+#if defined(__AVX512F__)
+#define FLATCORE_LANES 8
+#elif defined(__AVX__)
+#define FLATCORE_LANES 4
+#else
+#define FLATCORE_LANES 2
+#endif
+typedef double vdouble __attribute__((vector_size(FLATCORE_LANES * sizeof(double))));
+constexpr int kLanes = FLATCORE_LANES;
+constexpr int kNV = static_cast<int>(kT) / kLanes;  // vectors per neuron tile
+// Rows per register tile: R * kNV accumulators plus kNV weight vectors must fit the registers.
+constexpr int kRowTile = kLanes == 8 ? 8 : (kLanes == 4 ? 4 : 2);
+// Rows whose activations are kept together (kRowBlock x Kp doubles per thread, in L2).
+constexpr Index kRowBlock = GradientWorkspace::kRowBlock;
+static_assert(kRowBlock % kRowTile == 0, "row block must be a whole number of row tiles");
+static_assert(kNV * kLanes == kT, "tile must be a whole number of vectors");
+
+inline vdouble vload(const double* p) {
+  vdouble v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void vstore(double* p, vdouble v) { std::memcpy(p, &v, sizeof v); }
+inline double hsum(vdouble v) {
+  double s = 0.0;
+  for (int l = 0; l < kLanes; ++l) s += v[l];
+  return s;
+}
+
+// The fused pass works on a block of rows at a time (kRowBlock rows, their activations kept in a
+// per-thread buffer that stays in L2) and walks the neurons in blocks small enough that the
+// block's weights W^T[:, k-block] and gradient gW^T[:, k-block] stay in L1 while every row tile
+// of the row block uses them. Inside, a register tile of R rows x kT neurons accumulates over the
+// d inputs, so each weight or gradient load is shared by R rows.
+
+// Forward for R rows and the neurons [k_begin, k_end): z = x . w - b in registers,
+// phi = relu(z) stored, v . phi added to the rows' output accumulators.
+template <int R>
+inline void forward_tile(const double* X, Index d, Index ld, Index k_begin, Index k_end,
+                         const double* WT, const double* b, const double* v, double* phi,
+                         vdouble* fpart) {
+  const double* x[R];
+  for (int r = 0; r < R; ++r) x[r] = X + r * d;
+  const vdouble zero = {};
+  for (Index k0 = k_begin; k0 < k_end; k0 += kT) {
+    vdouble z[R][kNV];
+    for (int q = 0; q < kNV; ++q) {
+      const vdouble nb = -vload(b + k0 + q * kLanes);
+      for (int r = 0; r < R; ++r) z[r][q] = nb;
+    }
+    const double* w = WT + k0;
+    for (Index j = 0; j < d; ++j, w += ld) {
+      vdouble wv[kNV];
+      for (int q = 0; q < kNV; ++q) wv[q] = vload(w + q * kLanes);
+      for (int r = 0; r < R; ++r) {
+        const double xr = x[r][j];
+        for (int q = 0; q < kNV; ++q) z[r][q] += xr * wv[q];
+      }
+    }
+    for (int q = 0; q < kNV; ++q) {
+      const vdouble vv = vload(v + k0 + q * kLanes);
+      for (int r = 0; r < R; ++r) {
+        const vdouble a = z[r][q] > zero ? z[r][q] : zero;
+        vstore(phi + r * ld + k0 + q * kLanes, a);
+        fpart[r] += vv * a;
+      }
+    }
+  }
+}
+
+// Backward for R rows with residuals res and the neurons [k_begin, k_end): adds r phi to the
+// (v-free) dL/dv, -r a to the threshold gradient and sum_r (r a) x_r to gW^T.
+template <int R>
+inline void backward_tile(const double* X, const double* res, Index d, Index ld, Index k_begin,
+                          Index k_end, const double* phi, double* gWT, double* gb, double* gv,
+                          vdouble& act) {
+  const double* x[R];
+  for (int r = 0; r < R; ++r) x[r] = X + r * d;
+  const vdouble zero = {};
+  const vdouble one = zero + 1.0;
+  for (Index k0 = k_begin; k0 < k_end; k0 += kT) {
+    vdouble c[R][kNV];
+    for (int q = 0; q < kNV; ++q) {
+      vdouble gvt = zero, gbt = zero;
+      for (int r = 0; r < R; ++r) {
+        const vdouble p = vload(phi + r * ld + k0 + q * kLanes);
+        const vdouble rr = zero + res[r];
+        const auto on = p > zero;
+        gvt += rr * p;
+        c[r][q] = on ? rr : zero;
+        gbt += c[r][q];
+        act += on ? one : zero;
+      }
+      vstore(gv + k0 + q * kLanes, vload(gv + k0 + q * kLanes) + gvt);
+      vstore(gb + k0 + q * kLanes, vload(gb + k0 + q * kLanes) - gbt);
+    }
+    double* g = gWT + k0;
+    for (Index j = 0; j < d; ++j, g += ld) {
+      vdouble s[kNV];
+      for (int q = 0; q < kNV; ++q) s[q] = vload(g + q * kLanes);
+      for (int r = 0; r < R; ++r) {
+        const double xr = x[r][j];
+        for (int q = 0; q < kNV; ++q) s[q] += c[r][q] * xr;
+      }
+      for (int q = 0; q < kNV; ++q) vstore(g + q * kLanes, s[q]);
+    }
+  }
+}
+
+// Neurons per L1 block: W^T and gW^T blocks (2 d Kb doubles) in about 16 KiB.
+inline Index neuron_block(Index d, Index Kp) {
+  Index kb = (1024 / std::max<Index>(1, d)) / kT * kT;
+  kb = std::max<Index>(kT, kb);
+  return std::min(kb, Kp);
+}
+
+// One block of m <= kRowBlock rows starting at row i0: forward, residuals, backward.
+inline void fused_row_block(const double* X, const double* y, Index m, Index d, Index Kp, Index ld,
+                            const double* WT, const double* b, const double* v, double beta,
+                            double* phi, double* gWT, double* gb, double* gv, double& loss_sum,
+                            double& res_sum, vdouble& act) {
+  const Index kb = neuron_block(d, Kp);
+  const vdouble zero = {};
+  vdouble fpart[kRowBlock];
+  for (Index i = 0; i < m; ++i) fpart[i] = zero;
+  for (Index k_begin = 0; k_begin < Kp; k_begin += kb) {
+    const Index k_end = std::min(Kp, k_begin + kb);
+    Index i = 0;
+    for (; i + kRowTile <= m; i += kRowTile)
+      forward_tile<kRowTile>(X + i * d, d, ld, k_begin, k_end, WT, b, v, phi + i * ld, fpart + i);
+    for (; i < m; ++i) forward_tile<1>(X + i * d, d, ld, k_begin, k_end, WT, b, v, phi + i * ld, fpart + i);
+  }
+  double res[kRowBlock];
+  for (Index i = 0; i < m; ++i) {
+    res[i] = beta + hsum(fpart[i]) - y[i];
+    loss_sum += res[i] * res[i];
+    res_sum += res[i];
+  }
+  for (Index k_begin = 0; k_begin < Kp; k_begin += kb) {
+    const Index k_end = std::min(Kp, k_begin + kb);
+    Index i = 0;
+    for (; i + kRowTile <= m; i += kRowTile)
+      backward_tile<kRowTile>(X + i * d, res + i, d, ld, k_begin, k_end, phi + i * ld, gWT, gb, gv, act);
+    for (; i < m; ++i)
+      backward_tile<1>(X + i * d, res + i, d, ld, k_begin, k_end, phi + i * ld, gWT, gb, gv, act);
+  }
+}
+
+}  // namespace
 
 void loss_and_gradient_into(const Network& net, const ConstMatrixRef& X, const ConstVectorRef& y,
                             GradientWorkspace& ws, LossGradient& out) {
-  const Index n = X.rows(), d = net.d(), K = net.width(), B = ws.block_;
+  const Index n = X.rows(), d = net.d(), K = net.width(), Kp = ws.Kp_, ld = ws.ld_;
   const ParamLayout L(d, K);
   const RowChunks& ch = ws.chunks_;
-  if (ch.n != n || static_cast<Index>(ws.chunk_grad_.empty() ? 0 : ws.chunk_grad_[0].size()) != L.size())
+  if (ch.n != n || ws.d_ != d || ws.width_ != K)
     throw std::invalid_argument("GradientWorkspace does not match the problem size");
-  const double* b = net.b.data();
-  const double* v = net.v.data();
+
+  // Transposed, padded copies of the weights (O(K d), negligible next to the O(n K d) pass).
+  for (Index k = 0; k < K; ++k) {
+    for (Index j = 0; j < d; ++j) ws.WT_[j * ld + k] = net.W(k, j);
+    ws.b_[k] = net.b[k];
+    ws.v_[k] = net.v[k];
+  }
+  const double* WT = ws.WT_.data();
+  const double* b = ws.b_.data();
+  const double* v = ws.v_.data();
+  const double beta = net.beta;
+  const double* Xd = X.data();
+  const Index stride = X.outerStride();
+  if (stride != d) throw std::invalid_argument("X must be C-contiguous");
 
 #pragma omp parallel for schedule(dynamic) num_threads(ws.n_threads_)
   for (Index c = 0; c < ch.n_chunks; ++c) {
-    RowMatrix& phi = ws.thread_phi_[detail::thread_id()];
-    Vector& g = ws.chunk_grad_[c];
-    g.setZero();
-    Eigen::Map<RowMatrix> gW(g.data() + L.W(), K, d);
-    double* gb = g.data() + L.b();
-    double* gv = g.data() + L.v();
-    double loss_sum = 0.0, active = 0.0, gbeta = 0.0;
-    for (Index i0 = ch.begin(c); i0 < ch.end(c); i0 += B) {
-      const Index m = std::min(B, ch.end(c) - i0);
-      auto Xb = X.middleRows(i0, m);
-      auto P = phi.topRows(m);
-      P.noalias() = Xb * net.W.transpose();
-      for (Index i = 0; i < m; ++i) {
-        double* row = P.row(i).data();
-        double f = net.beta;
-        for (Index k = 0; k < K; ++k) {
-          const double z = row[k] - b[k];
-          const double a = z > 0.0 ? z : 0.0;
-          row[k] = a;
-          f += v[k] * a;
-        }
-        const double r = f - y[i0 + i];
-        loss_sum += r * r;
-        gbeta += r;
-        // dL/dv_k gets r phi_ik; the row is then reused for C_ik = r a_ik, from which
-        // dL/dw_k = v_k/n sum_i C_ik x_i and dL/db_k = -v_k/n sum_i C_ik.
-        for (Index k = 0; k < K; ++k) {
-          const double p = row[k];
-          gv[k] += r * p;
-          const bool on = p > 0.0;
-          active += on ? 1.0 : 0.0;
-          row[k] = on ? r : 0.0;
-          gb[k] -= row[k];
-        }
-      }
-      gW.noalias() += P.transpose() * Xb;
+    double* phi = ws.thread_phi_[detail::thread_id()].data();
+    Vector& acc = ws.chunk_acc_[c];
+    acc.setZero();
+    double* gWT = acc.data();
+    double* gb = gWT + d * ld;
+    double* gv = gb + Kp;
+    double loss_sum = 0.0, res_sum = 0.0;
+    vdouble act = {};
+    for (Index i = ch.begin(c); i < ch.end(c); i += kRowBlock) {
+      const Index m = std::min(kRowBlock, ch.end(c) - i);
+      fused_row_block(Xd + i * d, y.data() + i, m, d, Kp, ld, WT, b, v, beta, phi, gWT, gb, gv, loss_sum,
+                      res_sum, act);
     }
-    g[L.beta()] = gbeta;
+    const double active = hsum(act);
     ws.chunk_loss_[c] = loss_sum;
+    ws.chunk_res_[c] = res_sum;
     ws.chunk_active_[c] = active;
   }
 
-  const Index P = L.size();
-  out.grad.resize(P);
-  detail::reduce_in_order(ws.chunk_grad_, out.grad.data(), P, ws.n_threads_);
-  double loss_sum = 0.0, active = 0.0;
+  detail::reduce_in_order(ws.chunk_acc_, ws.acc_.data(), ws.acc_.size(), ws.n_threads_);
+  double loss_sum = 0.0, res_sum = 0.0, active = 0.0;
   for (Index c = 0; c < ch.n_chunks; ++c) {
     loss_sum += ws.chunk_loss_[c];
+    res_sum += ws.chunk_res_[c];
     active += ws.chunk_active_[c];
   }
+
   const double inv_n = 1.0 / static_cast<double>(n);
-  Eigen::Map<RowMatrix> gW(out.grad.data() + L.W(), K, d);
+  out.grad.resize(L.size());
+  const double* gWT = ws.acc_.data();
+  const double* gb = gWT + d * ld;
+  const double* gv = gb + Kp;
   for (Index k = 0; k < K; ++k) {
-    const double s = v[k] * inv_n;
-    gW.row(k) *= s;
-    out.grad[L.b() + k] *= s;
-    out.grad[L.v() + k] *= inv_n;
+    const double s = net.v[k] * inv_n;  // dL/dw_k and dL/db_k carry the factor v_k / n
+    for (Index j = 0; j < d; ++j) out.grad[L.W() + k * d + j] = s * gWT[j * ld + k];
+    out.grad[L.b() + k] = s * gb[k];
+    out.grad[L.v() + k] = inv_n * gv[k];
   }
-  out.grad[L.beta()] *= inv_n;
+  out.grad[L.beta()] = res_sum * inv_n;
   out.loss = 0.5 * loss_sum * inv_n;
   out.active_fraction = active * inv_n / static_cast<double>(K);
 }
