@@ -73,6 +73,13 @@ def demo(args) -> int:
         print("  ".join(cell.rjust(w) for cell, w in zip(row, widths)))
         if i == 0:
             print("  ".join("-" * w for w in widths))
+    if args.json:
+        import json
+
+        with open(args.json, "w") as fh:
+            json.dump({"settings": {k: getattr(args, k) for k in ("d", "n", "width", "steps", "lrs", "noise",
+                                                                "n_test", "seed")},
+                       "runs": rows}, fh, indent=2)
     print("\ntrain loss = 1/(2n) sum (f(x_i) - y_i)^2; test MSE against the noiseless target on "
           f"{args.n_test} fresh points; trace H exact (closed form);\nlambda_max = top Hessian eigenvalue "
           "(GD at step eta can only settle where lambda_max <= 2/eta).")
@@ -120,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed for data and initialisation (default 0)")
     p.add_argument("--threads", type=_positive_int, default=None, help="threads (default: all cores)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--json", metavar="PATH", help="also write the table to this JSON file")
     p.set_defaults(func=demo)
 
     p = sub.add_parser("info", help="version, build flags and threads")

@@ -1,0 +1,775 @@
+#!/usr/bin/env python
+"""Full-batch gradient descent, steps per second: flatcore.train against its peers.
+
+    python benchmarks/bench_train.py [--threads 1 2] [--sizes small mid large] [--quick]
+                                     [--tools flatcore torch_autograd ...] [--out benchmarks/results]
+
+Workloads (QUALITY.md, Performance): float64, X uniform in the unit ball, y = smooth target plus
+noise (``flatcore.data.regression``), PyTorch-default initialisation, L = 1/(2n) sum_i r_i^2:
+
+    small (n=256, width=256, d=5), mid (1024, 512, 10), large (4096, 1024, 16)
+
+Tools, each run for every thread count in a fresh subprocess pinned to the first N cores:
+
+    flatcore         flatcore.train (whole loop in C++), record_every = steps
+    torch_autograd   PyTorch eager: nn.Linear-ReLU-nn.Linear, autograd, torch.optim.SGD
+    torch_manual     PyTorch eager, hand-written gradient (two GEMMs per step, no autograd)
+    numpy            NumPy, the same hand-written gradient, preallocated buffers
+    jax              JAX, jax.grad of the loss, the whole loop jitted with lax.fori_loop
+    gemm             (not a peer) NumPy float64 square matmul: the machine's GEMM peak
+
+Every tool starts from the same parameters and data (written once by this process), and each
+timed repeat starts again from the initial parameters, so every repeat follows the same
+trajectory. A sanity check runs 5 single steps of each tool and compares the parameters after
+each step against flatcore's trajectory (max |difference| / max(1, max |theta|) <= 1e-8).
+
+Results: a Markdown table printed and written to OUT/train.md, everything in OUT/train.json.
+Optional peers (torch, jax) that are not importable are skipped with a note.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import importlib.util
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+SIZES = {  # name: (n, width, d)
+    "small": (256, 256, 5),
+    "mid": (1024, 512, 10),
+    "large": (4096, 1024, 16),
+}
+TOOLS = ("flatcore", "torch_autograd", "torch_manual", "numpy", "jax")
+TOOL_LABELS = {
+    "flatcore": "flatcore.train",
+    "torch_autograd": "PyTorch eager, autograd",
+    "torch_manual": "PyTorch eager, hand-written gradient",
+    "numpy": "NumPy, hand-written gradient",
+    "jax": "JAX, jit of the whole loop (lax.fori_loop)",
+}
+TOOL_MODULES = {"torch_autograd": "torch", "torch_manual": "torch", "jax": "jax"}
+SANITY_STEPS = 5
+SANITY_TOL = 1e-8
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+              "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "FLATCORE_NUM_THREADS")
+JAX_ONE_THREAD_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+
+
+# ================================================================================================
+# Worker side: one (tool, thread count) per process
+# ================================================================================================
+
+def _flat(W, b, v, beta) -> np.ndarray:
+    """theta = [W row-major | b | v | beta] (MATH.md section 1)."""
+    return np.concatenate([np.asarray(W, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel(),
+                           np.asarray(v, dtype=np.float64).ravel(), [float(beta)]])
+
+
+class FlatcoreImpl:
+    def __init__(self, X, y, W, b, v, beta, lr, threads):
+        import flatcore
+
+        self.fc = flatcore
+        self.net0 = flatcore.Network(W, b, v, beta)
+        self.X, self.y, self.lr, self.threads = X, y, lr, threads
+        self.last = None
+
+    def reset(self):
+        pass  # every call of train starts from net0
+
+    def run(self, k):
+        self.last = self.fc.train(self.net0, self.X, self.y, self.lr, k, n_threads=self.threads, record_every=k)
+        if self.last.diverged:
+            raise RuntimeError(f"flatcore.train diverged at step {self.last.diverged_step}; lower --lr")
+
+    def trajectory(self, steps):
+        return [self.fc.train(self.net0, self.X, self.y, self.lr, j, n_threads=self.threads,
+                              record_every=j).net.params() for j in range(1, steps + 1)]
+
+    def extra(self):
+        if self.last is None:
+            return {}
+        h = self.last.history
+        return {"active_fraction_start": float(h["active_fraction"][0]),
+                "active_fraction_end": float(h["active_fraction"][-1]),
+                "final_loss": float(self.last.final_loss)}
+
+
+class StepImpl:
+    """A tool with an in-place `run(k)` from a state that `reset` restores."""
+
+    def trajectory(self, steps):
+        self.reset()
+        out = []
+        for _ in range(steps):
+            self.run(1)
+            out.append(self.get())
+        return out
+
+    def extra(self):
+        return {}
+
+
+class NumpyImpl(StepImpl):
+    def __init__(self, X, y, W, b, v, beta, lr, threads):
+        n, d = X.shape
+        K = W.shape[0]
+        self.n, self.lr = n, lr
+        self.Xa = np.ascontiguousarray(np.hstack([X, -np.ones((n, 1))]))  # z = Xa @ Wa.T, Wa = [W | b]
+        self.y = y.copy()
+        self.init = (np.hstack([W, b[:, None]]), v.copy(), float(beta))
+        self.Z = np.empty((n, K))
+        self.Phi = np.empty((n, K))
+        self.A = np.empty((n, K))
+        self.RX = np.empty((n, d + 1))
+        self.reset()
+
+    def reset(self):
+        Wa, v, beta = self.init
+        self.Wa, self.v, self.beta = Wa.copy(), v.copy(), beta
+
+    def run(self, k):
+        Xa, y, Z, Phi, A, RX, lr, inv_n = self.Xa, self.y, self.Z, self.Phi, self.A, self.RX, self.lr, 1.0 / self.n
+        Wa, v = self.Wa, self.v
+        for _ in range(k):
+            np.matmul(Xa, Wa.T, out=Z)                 # z_ik = w_k.x_i - b_k
+            np.maximum(Z, 0.0, out=Phi)                # phi
+            np.greater(Z, 0.0, out=A)                  # a (as 0/1 doubles)
+            r = Phi @ v
+            r += self.beta - y
+            r *= inv_n                                 # r_i / n
+            gv = Phi.T @ r
+            gbeta = r.sum()
+            np.multiply(Xa, r[:, None], out=RX)
+            M = A.T @ RX                               # sum_i r_i a_ik (x_i, -1) / n
+            M *= v[:, None]                            # [dL/dW | dL/db], with the old v
+            Wa -= lr * M
+            v -= lr * gv
+            self.beta -= lr * gbeta
+
+    def get(self):
+        return _flat(self.Wa[:, :-1], self.Wa[:, -1], self.v, self.beta)
+
+
+class TorchManualImpl(StepImpl):
+    def __init__(self, X, y, W, b, v, beta, lr, threads):
+        import torch
+
+        self.torch = torch
+        n, d = X.shape
+        self.n, self.lr = n, lr
+        self.Xa = torch.from_numpy(np.ascontiguousarray(np.hstack([X, -np.ones((n, 1))])))
+        self.y = torch.from_numpy(y.copy())
+        self.init = (torch.from_numpy(np.hstack([W, b[:, None]])), torch.from_numpy(v.copy()),
+                     torch.tensor(float(beta), dtype=torch.float64))
+        self.reset()
+
+    def reset(self):
+        Wa, v, beta = self.init
+        self.Wa, self.v, self.beta = Wa.clone(), v.clone(), beta.clone()
+
+    def run(self, k):
+        torch = self.torch
+        Xa, y, Wa, v, beta, lr, inv_n = self.Xa, self.y, self.Wa, self.v, self.beta, self.lr, 1.0 / self.n
+        with torch.no_grad():
+            for _ in range(k):
+                Z = Xa @ Wa.T
+                A = (Z > 0).to(torch.float64)
+                Phi = Z.clamp_(min=0.0)
+                r = torch.mv(Phi, v).add_(beta).sub_(y).mul_(inv_n)
+                gv = torch.mv(Phi.T, r)
+                gbeta = r.sum()
+                M = A.T @ (Xa * r[:, None])
+                M.mul_(v[:, None])
+                Wa.sub_(M, alpha=lr)
+                v.sub_(gv, alpha=lr)
+                beta.sub_(gbeta, alpha=lr)
+
+    def get(self):
+        Wa = self.Wa.numpy()
+        return _flat(Wa[:, :-1], Wa[:, -1], self.v.numpy(), float(self.beta))
+
+
+class TorchAutogradImpl(StepImpl):
+    def __init__(self, X, y, W, b, v, beta, lr, threads):
+        import torch
+
+        self.torch = torch
+        n, d = X.shape
+        K = W.shape[0]
+        self.X = torch.from_numpy(X.copy())
+        self.y = torch.from_numpy(y.copy())
+        self.lr = lr
+        self.init = (W.copy(), b.copy(), v.copy(), float(beta))
+        self.model = torch.nn.Sequential(torch.nn.Linear(d, K), torch.nn.ReLU(), torch.nn.Linear(K, 1)).double()
+        self.reset()
+
+    def reset(self):
+        torch = self.torch
+        W, b, v, beta = self.init
+        l1, _, l2 = self.model
+        with torch.no_grad():
+            l1.weight.copy_(torch.from_numpy(W))
+            l1.bias.copy_(torch.from_numpy(-b))          # nn.Linear adds its bias: bias = -b
+            l2.weight.copy_(torch.from_numpy(v[None, :]))
+            l2.bias.fill_(beta)
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=self.lr)
+
+    def run(self, k):
+        torch = self.torch
+        model, opt, X, y = self.model, self.opt, self.X, self.y
+        mse = torch.nn.functional.mse_loss
+        for _ in range(k):
+            opt.zero_grad(set_to_none=True)
+            loss = 0.5 * mse(model(X).squeeze(1), y)
+            loss.backward()
+            opt.step()
+
+    def get(self):
+        l1, _, l2 = self.model
+        return _flat(l1.weight.detach().numpy(), -l1.bias.detach().numpy(), l2.weight.detach().numpy()[0],
+                     float(l2.bias.detach()[0]))
+
+
+class JaxImpl(StepImpl):
+    def __init__(self, X, y, W, b, v, beta, lr, threads):
+        import jax
+        import jax.numpy as jnp
+
+        jax.config.update("jax_enable_x64", True)
+        self.jax = jax
+        self.X = jnp.asarray(X, dtype=jnp.float64)
+        self.y = jnp.asarray(y, dtype=jnp.float64)
+        self.lr = jnp.asarray(lr, dtype=jnp.float64)
+        self.init = tuple(jnp.asarray(a, dtype=jnp.float64) for a in (W, b, v, beta))
+        assert self.X.dtype == jnp.float64, "JAX did not enable float64"
+
+        def loss(p, X, y):
+            W, b, v, beta = p
+            f = jax.nn.relu(X @ W.T - b) @ v + beta     # jax.nn.relu: relu'(0) = 0 as in MATH.md
+            return 0.5 * jnp.mean((f - y) ** 2)
+
+        grad = jax.grad(loss)
+
+        @jax.jit
+        def run(p, X, y, lr, steps):
+            def body(_, p):
+                g = grad(p, X, y)
+                return jax.tree_util.tree_map(lambda a, ga: a - lr * ga, p, g)
+
+            return jax.lax.fori_loop(0, steps, body, p)
+
+        self._run = run
+        self.reset()
+
+    def reset(self):
+        self.p = self.init
+
+    def run(self, k):
+        self.p = self._run(self.p, self.X, self.y, self.lr, k)
+        self.jax.block_until_ready(self.p)
+
+    def get(self):
+        W, b, v, beta = (np.asarray(a) for a in self.p)
+        return _flat(W, b, v, float(beta))
+
+
+IMPLS = {"flatcore": FlatcoreImpl, "numpy": NumpyImpl, "torch_manual": TorchManualImpl,
+         "torch_autograd": TorchAutogradImpl, "jax": JaxImpl}
+
+
+def _measure(impl, target_s, repeats, max_steps=10**8):
+    """Best-of-`repeats` steps/s, each repeat from the initial parameters, ~target_s long."""
+    impl.reset()
+    impl.run(2)                                          # warm-up (JIT compilation, allocation)
+    k, dt = 1, 0.0
+    while True:                                          # calibrate the step count
+        impl.reset()
+        t0 = time.perf_counter()
+        impl.run(k)
+        dt = time.perf_counter() - t0
+        if dt >= 0.25 * target_s or k >= max_steps:
+            break
+        k = min(max_steps, k * max(2, min(16, int(0.3 * target_s / max(dt, 1e-9)))))
+    steps = int(min(max_steps, max(3, math.ceil(target_s * k / max(dt, 1e-9)))))
+    times = []
+    for _ in range(repeats):
+        impl.reset()
+        t0 = time.perf_counter()
+        impl.run(steps)
+        times.append(time.perf_counter() - t0)
+    return {"steps_per_s": steps / min(times), "steps": steps, "seconds": times,
+            "spread": max(times) / min(times) - 1.0}
+
+
+def _gemm_peak(n, repeats):
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n))
+    b = rng.standard_normal((n, n))
+    c = np.empty((n, n))
+    np.matmul(a, b, out=c)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        np.matmul(a, b, out=c)
+        times.append(time.perf_counter() - t0)
+    return {"gflops": 2.0 * n ** 3 / min(times) / 1e9, "n": n, "seconds": times}
+
+
+def _os_threads() -> int | None:
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return None
+
+
+def worker(spec_path: str) -> None:
+    spec = json.loads(Path(spec_path).read_text())
+    tool, threads = spec["tool"], spec["threads"]
+    out = {"tool": tool, "threads": threads, "pid": os.getpid(),
+           "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+           "env": {k: os.environ.get(k) for k in THREAD_ENV + ("XLA_FLAGS",)}, "sizes": {}}
+    if tool == "gemm":
+        out["gemm"] = _gemm_peak(spec["gemm_n"], spec["gemm_repeats"])
+    else:
+        if tool.startswith("torch"):
+            import torch
+
+            torch.set_num_threads(threads)
+            try:
+                torch.set_num_interop_threads(1)
+            except RuntimeError:
+                pass
+            out["torch_threads"] = torch.get_num_threads()
+        trajectories = {}
+        for size in spec["sizes"]:
+            data = np.load(size["data"])
+            X, y, W, b, v, beta = (data[k] for k in ("X", "y", "W", "b", "v", "beta"))
+            impl = IMPLS[tool](X, y, W, b, v, float(beta), spec["lr"], threads)
+            res = _measure(impl, spec["target_s"], spec["repeats"])
+            res.update(impl.extra())
+            trajectories[size["name"]] = np.stack(impl.trajectory(SANITY_STEPS))
+            out["sizes"][size["name"]] = res
+        np.savez(spec["trajectory_out"], **trajectories)
+    out["os_threads"] = _os_threads()
+    if tool == "jax":
+        import jax
+
+        out["jax_devices"] = [str(dv) for dv in jax.devices()]
+    Path(spec["result_out"]).write_text(json.dumps(out))
+
+
+# ================================================================================================
+# Driver side
+# ================================================================================================
+
+def _core_order() -> list[int]:
+    """Allowed CPUs, one per physical core first (then SMT siblings)."""
+    allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+    seen, first, rest = set(), [], []
+    for cpu in allowed:
+        try:
+            base = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+            key = ((base / "physical_package_id").read_text().strip(), (base / "core_id").read_text().strip())
+        except OSError:
+            key = ("?", str(cpu))
+        (rest if key in seen else first).append(cpu)
+        seen.add(key)
+    return first + rest
+
+
+def _machine() -> dict:
+    model = None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    flags = ""
+    try:
+        flags = next(l for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("flags"))
+    except (OSError, StopIteration):
+        pass
+    mem_gib = None
+    try:
+        kb = int(next(l for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal")).split()[1])
+        mem_gib = round(kb / 2**20, 1)
+    except (OSError, StopIteration, ValueError):
+        pass
+    simd = [f for f in ("avx512f", "avx2", "fma") if f" {f}" in flags]
+    return {"cpu_model": model or platform.processor() or "unknown", "logical_cpus": os.cpu_count(),
+            "allowed_cpus": len(_core_order()), "simd": simd, "memory_gib": mem_gib,
+            "platform": platform.platform(), "hostname": platform.node()}
+
+
+def _cpu_busy(seconds: float = 1.0):
+    """Fraction of all CPUs busy (as /proc/stat sees it) over `seconds`, before this run starts."""
+    def snap():
+        vals = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        idle = vals[3] + (vals[4] if len(vals) > 4 else 0)
+        return sum(vals[:8]), idle
+
+    try:
+        t0, i0 = snap()
+        time.sleep(seconds)
+        t1, i1 = snap()
+        return round(1.0 - (i1 - i0) / max(1, t1 - t0), 3)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _version(mod: str):
+    try:
+        from importlib.metadata import version
+
+        return version(mod)
+    except Exception:
+        return None
+
+
+def _versions() -> dict:
+    import flatcore
+
+    out = {"python": platform.python_version(), "numpy": np.__version__, "flatcore": flatcore.__version__,
+           "torch": _version("torch"), "jax": _version("jax"), "jaxlib": _version("jaxlib")}
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        out["numpy_blas"] = f"{blas.get('name')} {blas.get('version')}"
+    except Exception:
+        pass
+    try:
+        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "cpp", "python",
+                                "CMakeLists.txt", "pyproject.toml"], capture_output=True, text=True,
+                               timeout=10).stdout.strip()
+        out["flatcore_commit"] = (commit + ("+dirty" if dirty else "")) if commit else None
+    except (OSError, subprocess.SubprocessError):
+        out["flatcore_commit"] = None
+    return out
+
+
+def _child_env(tool: str, threads: int) -> dict:
+    env = dict(os.environ)
+    for key in THREAD_ENV:
+        env[key] = str(threads)
+    if tool == "jax":
+        env["JAX_PLATFORMS"] = "cpu"
+        env["JAX_ENABLE_X64"] = "1"
+        flags = env.get("XLA_FLAGS", "")
+        if threads == 1:
+            flags = (flags + " " + JAX_ONE_THREAD_FLAGS).strip()
+        if flags:
+            env["XLA_FLAGS"] = flags
+    return env
+
+
+def _run_child(tool, threads, cores, sizes, args, tmp: Path, pin: bool) -> dict:
+    tag = f"{tool}-{threads}"
+    spec = {"tool": tool, "threads": threads, "lr": args.lr, "target_s": args.seconds, "repeats": args.repeats,
+            "gemm_n": args.gemm_n, "gemm_repeats": 5,
+            "sizes": [{"name": s, "data": str(tmp / f"data-{s}.npz")} for s in sizes],
+            "result_out": str(tmp / f"result-{tag}.json"), "trajectory_out": str(tmp / f"traj-{tag}.npz")}
+    spec_path = tmp / f"spec-{tag}.json"
+    spec_path.write_text(json.dumps(spec))
+    preexec = (lambda: os.sched_setaffinity(0, cores)) if pin and hasattr(os, "sched_setaffinity") else None
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", str(spec_path)],
+                              env=_child_env(tool, threads), preexec_fn=preexec, capture_output=True, text=True,
+                              timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {args.timeout} s"}
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-6:]
+        return {"error": f"exit code {proc.returncode}: " + " | ".join(tail)}
+    res = json.loads(Path(spec["result_out"]).read_text())
+    res["wall_s"] = wall
+    if tool != "gemm":
+        res["_trajectory"] = spec["trajectory_out"]
+    return res
+
+
+def _fmt_rate(x) -> str:
+    if x is None:
+        return "–"
+    if x >= 100:
+        return f"{x:,.0f}"
+    if x >= 10:
+        return f"{x:.1f}"
+    return f"{x:.2f}"
+
+
+def _fmt_ratio(x) -> str:
+    if x is None:
+        return "–"
+    return f"{x:.2f}x" if x < 10 else f"{x:.1f}x"
+
+
+def render_markdown(report: dict) -> str:
+    m, v, cfg = report["machine"], report["versions"], report["config"]
+    sizes = cfg["sizes"]
+    lines = ["# flatcore: full-batch GD steps per second", ""]
+    lines.append(f"- date: {report['date']}")
+    lines.append(f"- machine: {m['cpu_model']}, {m['logical_cpus']} logical CPUs ({m['allowed_cpus']} allowed), "
+                 f"{m['memory_gib']} GiB, SIMD {'/'.join(m['simd']) or 'none'}; load average before/after: "
+                 f"{report['loadavg_before']} / {report['loadavg_after']}")
+    lines.append(f"- versions: flatcore {v['flatcore']} ({v.get('flatcore_commit')}), Python {v['python']}, "
+                 f"NumPy {v['numpy']} ({v.get('numpy_blas', '?')}), torch {v['torch'] or 'absent'}, "
+                 f"jax {v['jax'] or 'absent'} / jaxlib {v['jaxlib'] or 'absent'}")
+    lines.append(f"- settings: float64, lr {cfg['lr']}, ~{cfg['seconds']} s per measurement, best of "
+                 f"{cfg['repeats']}, threads {cfg['threads']}, pinned to the first N cores: {cfg['pin']}"
+                 + (" (QUICK run: indicative only)" if cfg["quick"] else ""))
+    for note in report["notes"]:
+        lines.append(f"- note: {note}")
+    head = "| tool | " + " | ".join(f"{s} ({SIZES[s][0]}, {SIZES[s][1]}, {SIZES[s][2]})" for s in sizes) + " |"
+    sep = "|---|" + "---:|" * len(sizes)
+    for t in cfg["threads"]:
+        block = report["results"][str(t)]
+        peak = block.get("gemm_gflops")
+        lines += ["", f"## {t} thread{'s' if t > 1 else ''}" + (f" (GEMM peak {peak:.1f} GFLOP/s)" if peak else ""), ""]
+        lines += ["Steps per second (higher is better):", "", head, sep]
+        for tool in cfg["tools"]:
+            cells = [_fmt_rate(block["tools"].get(tool, {}).get(s, {}).get("steps_per_s")) for s in sizes]
+            lines.append(f"| {TOOL_LABELS[tool]} | " + " | ".join(cells) + " |")
+        if peak:
+            lines.append("| compute limit, 4·n·width·d flops at GEMM peak | "
+                         + " | ".join(_fmt_rate(block["limit"].get(s)) for s in sizes) + " |")
+            lines.append("| flatcore, fraction of the compute limit | "
+                         + " | ".join(f"{100 * block['fraction'][s]:.1f}%" if block["fraction"].get(s) is not None
+                                      else "–" for s in sizes) + " |")
+        peers = [tool for tool in cfg["tools"] if tool != "flatcore"]
+        if "flatcore" in cfg["tools"] and peers:
+            lines += ["", "flatcore / peer (speed-up of flatcore; above 1 means flatcore is faster):", "", head, sep]
+            for tool in peers:
+                cells = [_fmt_ratio(block["ratios"].get(tool, {}).get(s)) for s in sizes]
+                lines.append(f"| {TOOL_LABELS[tool]} | " + " | ".join(cells) + " |")
+    best = report.get("best_over_threads")
+    if best and len(cfg["threads"]) > 1:
+        lines += ["", "## Best thread count of each tool", "",
+                  "Steps per second at each tool's best thread count (that count in brackets), and flatcore's "
+                  "best over the peer's best:", "", head, sep]
+        for tool in cfg["tools"]:
+            cells = []
+            for s in sizes:
+                b = best.get(tool, {}).get(s)
+                if b is None:
+                    cells.append("–")
+                    continue
+                r = best.get("_ratios", {}).get(tool, {}).get(s)
+                cells.append(f"{_fmt_rate(b['steps_per_s'])} [{b['threads']}]"
+                             + (f", flatcore {_fmt_ratio(r)}" if r is not None and tool != "flatcore" else ""))
+            lines.append(f"| {TOOL_LABELS[tool]} | " + " | ".join(cells) + " |")
+    lines += ["", f"## Sanity: same update as flatcore ({SANITY_STEPS} steps, tolerance {SANITY_TOL:g})", "",
+              "Largest max|theta_tool - theta_flatcore| / max(1, max|theta|) over the first "
+              f"{SANITY_STEPS} steps and all thread counts (flatcore's row compares its N-thread runs "
+              "with the reference run: results must not depend on the thread count):", "", head, sep]
+    for tool in cfg["tools"]:
+        cells = []
+        for s in sizes:
+            dev = report["sanity"].get(tool, {}).get(s)
+            cells.append("–" if dev is None else f"{dev:.1e} {'ok' if dev <= SANITY_TOL else 'FAIL'}")
+        lines.append(f"| {TOOL_LABELS[tool]} | " + " | ".join(cells) + " |")
+    signal = report.get("sanity_signal", {})
+    lines.append("| (signal: flatcore's own displacement after those steps, same scale) | "
+                 + " | ".join(f"{signal[s]:.1e}" if s in signal else "–" for s in sizes) + " |")
+    goals = report.get("goals")
+    if goals:
+        lines += ["", f"## QUALITY.md goals at {goals['threads']} thread{'s' if goals['threads'] > 1 else ''}", ""]
+        for g in goals["items"]:
+            lines.append(f"- {'met' if g['met'] else 'NOT met'}: {g['what']} ({g['value']})")
+    return "\n".join(lines) + "\n"
+
+
+def _goals(report: dict):
+    cfg = report["config"]
+    t = 2 if 2 in cfg["threads"] else max(cfg["threads"])
+    block = report["results"][str(t)]
+    items = []
+    for s in cfg["sizes"]:
+        frac = block["fraction"].get(s)
+        if s in ("mid", "large") and frac is not None:
+            items.append({"what": f"{s}: flatcore >= 50% of the compute limit", "value": f"{100 * frac:.1f}%",
+                          "met": frac >= 0.5})
+        for tool, need in (("jax", 5.0), ("torch_autograd", 10.0), ("torch_manual", 10.0)):
+            r = block["ratios"].get(tool, {}).get(s)
+            if r is not None:
+                items.append({"what": f"{s}: flatcore >= {need:g}x {TOOL_LABELS[tool]}", "value": _fmt_ratio(r),
+                              "met": r >= need})
+        r = report.get("best_over_threads", {}).get("_ratios", {}).get("jax", {}).get(s)
+        if r is not None and len(cfg["threads"]) > 1:
+            items.append({"what": f"{s}: flatcore (best thread count) faster than JAX at its best thread count",
+                          "value": _fmt_ratio(r), "met": r > 1.0})
+    return {"threads": t, "items": items} if items else None
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts (default: 1 2)")
+    p.add_argument("--sizes", nargs="+", choices=list(SIZES), default=None,
+                   help="workloads (default: all; with --quick: small mid)")
+    p.add_argument("--tools", nargs="+", choices=list(TOOLS), default=list(TOOLS), help="tools (default: all)")
+    p.add_argument("--quick", action="store_true", help="smoke run: ~0.2 s per measurement, small GEMM")
+    p.add_argument("--seconds", type=float, default=None, help="seconds per timed repeat (default 1.5; quick 0.2)")
+    p.add_argument("--repeats", type=int, default=3, help="timed repeats, best taken (default 3)")
+    p.add_argument("--lr", type=float, default=0.01,
+                   help="GD step size (default 0.01; well below 2/sharpness ~ 0.15 at these initialisations)")
+    p.add_argument("--gemm-n", type=int, default=None, help="matrix size for the GEMM peak (default 2048; quick 1024)")
+    p.add_argument("--no-pin", action="store_true", help="do not pin each subprocess to the first N cores")
+    p.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed per (tool, threads) subprocess")
+    p.add_argument("--out", type=Path, default=HERE / "results", help="output folder (default benchmarks/results)")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        worker(args.worker)
+        return 0
+
+    import flatcore
+
+    sizes = args.sizes or (["small", "mid"] if args.quick else list(SIZES))
+    sizes = [s for s in SIZES if s in sizes]
+    args.seconds = args.seconds or (0.2 if args.quick else 1.5)
+    args.gemm_n = args.gemm_n or (1024 if args.quick else 2048)
+    threads = sorted(set(args.threads))
+    if min(threads) < 1:
+        p.error("--threads must be positive")
+    cores_all = _core_order()
+    pin = not args.no_pin
+    notes = []
+    if max(threads) > len(cores_all):
+        notes.append(f"{max(threads)} threads requested but only {len(cores_all)} CPUs allowed: oversubscribed")
+    tools = [t for t in TOOLS if t in args.tools]
+    for tool in list(tools):
+        mod = TOOL_MODULES.get(tool)
+        if mod and importlib.util.find_spec(mod) is None:
+            notes.append(f"{TOOL_LABELS[tool]} skipped: {mod} is not importable (pip install -r the bench extra)")
+            tools.remove(tool)
+    if "jax" in tools:
+        notes.append("JAX threads: the process is pinned to N cores (XLA sizes its thread pool from the affinity "
+                     f"mask); for 1 thread also XLA_FLAGS='{JAX_ONE_THREAD_FLAGS}'")
+    if any(t > 1 for t in threads) and not pin:
+        notes.append("not pinned (--no-pin): thread counts rely on the libraries' own settings only")
+
+    busy = _cpu_busy()
+    if busy is not None and busy > 0.1:
+        notes.append(f"the machine was {100 * busy:.0f}% busy before the run started (other processes): "
+                     "timings are noisy, multi-thread ones most of all")
+    report = {"cpu_busy_before": busy, "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"), "machine": _machine(),
+              "versions": _versions(), "loadavg_before": [round(x, 2) for x in os.getloadavg()],
+              "config": {"sizes": sizes, "threads": threads, "tools": tools, "lr": args.lr, "seconds": args.seconds,
+                         "repeats": args.repeats, "gemm_n": args.gemm_n, "pin": pin, "quick": args.quick,
+                         "workloads": {s: dict(zip(("n", "width", "d"), SIZES[s])) for s in sizes},
+                         "data": "flatcore.data.regression(n, d, seed=0): X uniform in the unit ball",
+                         "init": "flatcore.Network.init(d, width, seed=0, scheme='pytorch')"},
+              "notes": notes, "results": {}, "sanity": {}, "sanity_signal": {}}
+
+    with tempfile.TemporaryDirectory(prefix="flatcore-bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        reference = {}
+        for s in sizes:
+            n, width, d = SIZES[s]
+            X, y = flatcore.data.regression(n, d, seed=0)
+            net = flatcore.Network.init(d, width, seed=0, scheme="pytorch")
+            np.savez(tmp / f"data-{s}.npz", X=X, y=y, W=net.W, b=net.b, v=net.v, beta=np.float64(net.beta))
+            reference[s] = np.stack([flatcore.train(net, X, y, args.lr, j, record_every=j).net.params()
+                                     for j in range(1, SANITY_STEPS + 1)])
+            theta0 = net.params()
+            report["sanity_signal"][s] = float(np.max(np.abs(reference[s][-1] - theta0)) / max(1.0, np.max(np.abs(theta0))))
+
+        for t in threads:
+            cores = cores_all[:t] if t <= len(cores_all) else cores_all
+            block = {"cores": cores, "tools": {}, "raw": {}, "limit": {}, "fraction": {}, "ratios": {}}
+            print(f"[{t} thread(s), cores {cores}]", file=sys.stderr, flush=True)
+            g = _run_child("gemm", t, cores, sizes, args, tmp, pin)
+            if "error" in g:
+                notes.append(f"GEMM peak at {t} threads failed: {g['error']}")
+            else:
+                block["gemm_gflops"] = g["gemm"]["gflops"]
+                block["raw"]["gemm"] = g
+                print(f"  gemm: {g['gemm']['gflops']:.1f} GFLOP/s", file=sys.stderr, flush=True)
+            for tool in tools:
+                res = _run_child(tool, t, cores, sizes, args, tmp, pin)
+                if "error" in res:
+                    notes.append(f"{TOOL_LABELS[tool]} at {t} threads failed: {res['error']}")
+                    print(f"  {tool}: FAILED {res['error']}", file=sys.stderr, flush=True)
+                    continue
+                traj = np.load(res.pop("_trajectory"))
+                block["raw"][tool] = res
+                block["tools"][tool] = res["sizes"]
+                for s in sizes:
+                    ref = reference[s]
+                    dev = float(np.max(np.abs(traj[s] - ref) / np.maximum(1.0, np.max(np.abs(ref), axis=1))[:, None]))
+                    res["sizes"][s]["sanity_max_dev"] = dev
+                    prev = report["sanity"].setdefault(tool, {}).get(s)
+                    report["sanity"][tool][s] = dev if prev is None else max(prev, dev)
+                print(f"  {tool}: " + ", ".join(f"{s} {_fmt_rate(res['sizes'][s]['steps_per_s'])}/s" for s in sizes)
+                      + f"  ({res['wall_s']:.0f} s)", file=sys.stderr, flush=True)
+            fc = block["tools"].get("flatcore", {})
+            for s in sizes:
+                n, width, d = SIZES[s]
+                if block.get("gemm_gflops"):
+                    block["limit"][s] = block["gemm_gflops"] * 1e9 / (4.0 * n * width * d)
+                    if s in fc:
+                        block["fraction"][s] = fc[s]["steps_per_s"] / block["limit"][s]
+                for tool in tools:
+                    if tool != "flatcore" and s in fc and s in block["tools"].get(tool, {}):
+                        block["ratios"].setdefault(tool, {})[s] = (
+                            fc[s]["steps_per_s"] / block["tools"][tool][s]["steps_per_s"])
+            spreads = [(r["spread"], tool, s) for tool, d in block["tools"].items() for s, r in d.items()]
+            if spreads and max(spreads)[0] > 0.2:
+                sp, tool, s = max(spreads)
+                notes.append(f"at {t} thread(s) the timed repeats differed by up to {100 * sp:.0f}% "
+                             f"({TOOL_LABELS[tool]}, {s}): noisy machine; the best repeat is reported")
+            report["results"][str(t)] = block
+
+    best = {}
+    for tool in tools:
+        for s in sizes:
+            cands = [(report["results"][str(t)]["tools"].get(tool, {}).get(s, {}).get("steps_per_s"), t)
+                     for t in threads]
+            cands = [c for c in cands if c[0] is not None]
+            if cands:
+                rate, t = max(cands)
+                best.setdefault(tool, {})[s] = {"steps_per_s": rate, "threads": t}
+    ratios = {}
+    for tool in tools:
+        for s in sizes:
+            fb, pb = best.get("flatcore", {}).get(s), best.get(tool, {}).get(s)
+            if fb and pb and tool != "flatcore":
+                ratios.setdefault(tool, {})[s] = fb["steps_per_s"] / pb["steps_per_s"]
+    best["_ratios"] = ratios
+    report["best_over_threads"] = best
+    report["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+    report["goals"] = _goals(report)
+
+    md = render_markdown(report)
+    print(md)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "train.md").write_text(md)
+    (args.out / "train.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
+    print(f"wrote {args.out / 'train.md'} and {args.out / 'train.json'}", file=sys.stderr)
+    failed = [f"{tool}/{s}" for tool, d in report["sanity"].items() for s, dev in d.items() if dev > SANITY_TOL]
+    if failed:
+        print(f"SANITY FAILED (not the same update as flatcore): {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
