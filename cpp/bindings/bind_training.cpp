@@ -22,7 +22,8 @@ void bind_training(py::module_& m) {
       [](const ConstMatrixArg& W, const ConstVectorArg& b, const ConstVectorArg& v, double beta,
          const ConstMatrixArg& X, const ConstVectorArg& y, double lr, long steps,
          double weight_decay, bool decay_biases, double clip_grad_norm, long record_every,
-         double tol, double max_loss, int n_threads, py::object progress) {
+         double tol, double max_loss, long sharpness_every, double sharpness_tol, int n_threads,
+         py::object progress) {
         const Network init = make_network(W, b, v, beta);
         TrainOptions opt;
         opt.lr = lr;
@@ -33,6 +34,8 @@ void bind_training(py::module_& m) {
         opt.record_every = record_every;
         opt.tol = tol;
         opt.max_loss = max_loss;
+        opt.sharpness_every = sharpness_every;
+        opt.sharpness_tol = sharpness_tol;
         opt.n_threads = n_threads;
         Poller poller(std::move(progress));
         TrainResult res;
@@ -51,6 +54,10 @@ void bind_training(py::module_& m) {
         history["v_norm"] = to_array(h.v_norm);
         history["beta"] = to_array(h.beta);
         history["active_fraction"] = to_array(h.active_fraction);
+        if (opt.sharpness_every > 0) {
+          history["sharpness"] = to_array(h.sharpness);
+          history["sharpness_hvps"] = to_array(h.sharpness_hvps);
+        }
         py::dict out;
         out["W"] = res.net.W;
         out["b"] = res.net.b;
@@ -69,7 +76,7 @@ void bind_training(py::module_& m) {
       py::arg("W"), py::arg("b"), py::arg("v"), py::arg("beta"), py::arg("X"), py::arg("y"),
       py::arg("lr"), py::arg("steps"), py::arg("weight_decay"), py::arg("decay_biases"),
       py::arg("clip_grad_norm"), py::arg("record_every"), py::arg("tol"), py::arg("max_loss"),
-      py::arg("n_threads"), py::arg("progress"));
+      py::arg("sharpness_every"), py::arg("sharpness_tol"), py::arg("n_threads"), py::arg("progress"));
 }
 
 }  // namespace flatcore::bindings

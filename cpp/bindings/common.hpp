@@ -81,5 +81,6 @@ class Poller {
 void bind_numerics(py::module_& m);
 void bind_hessian(py::module_& m);
 void bind_training(py::module_& m);
+void bind_spectrum(py::module_& m);
 
 }  // namespace flatcore::bindings

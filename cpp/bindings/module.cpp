@@ -16,4 +16,5 @@ PYBIND11_MODULE(_core, m) {
   fb::bind_numerics(m);
   fb::bind_hessian(m);
   fb::bind_training(m);
+  fb::bind_spectrum(m);
 }

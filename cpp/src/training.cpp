@@ -2,7 +2,11 @@
 
 #include <cmath>
 
+#include "flatcore/eigensolver.hpp"
+#include "flatcore/hessian.hpp"
 #include "flatcore/numerics.hpp"
+
+#include <limits>
 
 namespace flatcore {
 
@@ -15,6 +19,8 @@ void TrainHistory::reserve(std::size_t n) {
   v_norm.reserve(n);
   beta.reserve(n);
   active_fraction.reserve(n);
+  sharpness.reserve(n);
+  sharpness_hvps.reserve(n);
 }
 
 namespace {
@@ -41,6 +47,7 @@ TrainResult train(const Network& init, const ConstMatrixRef& X, const ConstVecto
   if (opt.steps < 0) throw std::invalid_argument("steps must be non-negative");
   if (opt.weight_decay < 0.0) throw std::invalid_argument("weight_decay must be non-negative");
   if (opt.record_every < 1) throw std::invalid_argument("record_every must be at least 1");
+  if (opt.sharpness_every < 0) throw std::invalid_argument("sharpness_every must be non-negative");
 
   const Index n = X.rows(), d = init.d(), K = init.width();
   const ParamLayout L(d, K);
@@ -77,6 +84,25 @@ TrainResult train(const Network& init, const ConstMatrixRef& X, const ConstVecto
 
   TrainResult res;
   res.history.reserve(static_cast<std::size_t>(opt.steps / opt.record_every + 2));
+
+  // Sharpness tracking: Lanczos on the cached Hessian at theta_t, warm-started from the previous
+  // top eigenvector (consecutive iterates are close, so few products are needed).
+  const bool track = opt.sharpness_every > 0;
+  Vector top_vector;
+  const bool cache = static_cast<double>(n) * static_cast<double>(K) * 8.0 < 512.0 * 1024 * 1024;
+  auto sharpness_at = [&](long t, long& hvps) -> double {
+    HessianOperator op(net, RowMatrix(X), Vector(y), HessianPart::Full, ws.n_threads(), cache);
+    EigOptions eo;
+    eo.k = 1;
+    eo.tol = opt.sharpness_tol;
+    eo.seed = static_cast<std::uint64_t>(t);
+    if (top_vector.size() == P) eo.start = &top_vector;
+    EigResult er = lanczos_eigenpairs(op, eo, should_stop);
+    hvps = er.n_products;
+    if (er.values.size() == 0) return std::numeric_limits<double>::quiet_NaN();
+    top_vector = er.vectors.col(0);
+    return er.values[0];
+  };
   double max_loss = opt.max_loss;
 
   for (long t = 0;; ++t) {
@@ -103,8 +129,24 @@ TrainResult train(const Network& init, const ConstMatrixRef& X, const ConstVecto
     }
     const bool last = t == opt.steps;
     const bool done = opt.tol > 0.0 && gnorm <= opt.tol;
-    if (t % opt.record_every == 0 || last || done)
+    const bool sharp_now = track && P > 1 && (t % opt.sharpness_every == 0 || last || done);
+    if (t % opt.record_every == 0 || last || done || sharp_now) {
       record(res.history, t, lg, gnorm, W_view, b_view, v_view, theta[L.beta()]);
+      if (track) {
+        long hvps = 0;
+        double lam = std::numeric_limits<double>::quiet_NaN();
+        if (sharp_now) {
+          try {
+            lam = sharpness_at(t, hvps);
+          } catch (const Interrupted&) {
+            res.interrupted = true;
+          }
+        }
+        res.history.sharpness.push_back(lam);
+        res.history.sharpness_hvps.push_back(hvps);
+        if (res.interrupted) break;
+      }
+    }
     res.final_loss = lg.loss;
     res.final_grad_norm = gnorm;
     res.steps_run = t;
@@ -137,9 +179,14 @@ TrainResult train(const Network& init, const ConstMatrixRef& X, const ConstVecto
     full_grad = decays ? Vector(lg.grad + opt.weight_decay * decay_mask.cwiseProduct(theta)) : lg.grad;
     res.final_loss = lg.loss;
     res.final_grad_norm = full_grad.norm();
-    if (res.history.step.empty() || res.history.step.back() != res.steps_run)
+    if (res.history.step.empty() || res.history.step.back() != res.steps_run) {
       record(res.history, res.steps_run, lg, res.final_grad_norm, W_view, b_view, v_view,
              theta[L.beta()]);
+      if (track) {
+        res.history.sharpness.push_back(std::numeric_limits<double>::quiet_NaN());
+        res.history.sharpness_hvps.push_back(0);
+      }
+    }
   }
   res.net = net;
   return res;

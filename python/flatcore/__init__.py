@@ -25,6 +25,16 @@ from .numerics import (
     predict,
     trace_per_neuron,
 )
+from .spectrum import (
+    EigenResult,
+    HessianLinearOperator,
+    SpectralDensity,
+    exact_spectrum,
+    hessian_operator,
+    sharpness,
+    spectral_density,
+    top_eigs,
+)
 from .training import History, TrainResult, train
 
 __version__ = "0.1.0"
@@ -33,5 +43,7 @@ __all__ = [
     "Network", "INIT_SCHEMES", "HESSIAN_PARTS",
     "predict", "loss", "loss_and_gradient", "gradient", "hessian", "hvp", "hessian_trace",
     "trace_per_neuron", "train", "TrainResult", "History",
+    "sharpness", "top_eigs", "hessian_operator", "HessianLinearOperator", "EigenResult",
+    "spectral_density", "SpectralDensity", "exact_spectrum",
     "get_num_threads", "set_num_threads", "data", "__version__",
 ]

@@ -23,6 +23,8 @@ class History:
     - ``grad_norm``: ||grad L_lambda(theta_t)|| (weight decay included, before clipping)
     - ``W_norm``, ``b_norm``, ``v_norm``: ||W||_F, ||b||, ||v||; ``beta``: the output bias
     - ``active_fraction``: mean over neurons and points of 1[w_k . x_i > b_k]
+    - with ``sharpness_every``: ``sharpness`` (lambda_max of the Hessian; NaN where not computed)
+      and ``sharpness_hvps``
 
     ``history["loss"]`` gives a column, ``history.to_pandas()`` a DataFrame, ``history.to_dict()``
     plain lists (what a results store takes).
@@ -120,8 +122,8 @@ class TrainResult:
 
 
 def train(net: Network, X, y, lr, steps, *, weight_decay=0.0, decay_biases: bool = False,
-          clip_grad_norm=None, record_every=None, tol=None, max_loss=None, n_threads=None,
-          progress: bool = False) -> TrainResult:
+          clip_grad_norm=None, record_every=None, tol=None, max_loss=None, sharpness_every=None,
+          sharpness_tol: float = 1e-10, n_threads=None, progress: bool = False) -> TrainResult:
     """Full-batch gradient descent on L(theta) = 1/(2n) sum_i (f(x_i) - y_i)^2.
 
     Each step: ``theta <- theta - lr * (clip(grad L) + weight_decay * theta_decayed)``, where
@@ -149,6 +151,14 @@ def train(net: Network, X, y, lr, steps, *, weight_decay=0.0, decay_biases: bool
         Stop early, with ``converged=True``, once ||grad L_lambda|| <= tol.
     max_loss : float, optional
         A loss above this counts as divergence. Default ``1e8 * max(1, L(theta_0))``.
+    sharpness_every : int, optional
+        Also compute the sharpness lambda_max(H) every this many steps (and at the last step),
+        without leaving C++: Lanczos on the Hessian at theta_t, warm-started from the previous top
+        eigenvector. Adds the history columns ``sharpness`` (NaN on rows where it was not
+        computed) and ``sharpness_hvps`` (Hessian-vector products used). The edge-of-stability
+        curve is ``history["sharpness"]`` against ``2 / lr``.
+    sharpness_tol : float
+        Relative tolerance of those eigensolves (default 1e-10).
     n_threads : int, optional
         Threads for the core (default :func:`flatcore.get_num_threads`); results do not depend on it.
     progress : bool
@@ -171,9 +181,12 @@ def train(net: Network, X, y, lr, steps, *, weight_decay=0.0, decay_biases: bool
     record_every = as_int(record_every, "record_every", minimum=1)
     tol = as_scalar(tol, "tol", nonnegative=True, allow_none=True)
     max_loss = as_scalar(max_loss, "max_loss", positive=True, allow_none=True)
+    sharpness_every = as_int(sharpness_every, "sharpness_every", minimum=1, allow_none=True)
+    sharpness_tol = as_scalar(sharpness_tol, "sharpness_tol", positive=True)
     threads = _threads.resolve(n_threads)
     config = dict(lr=lr, steps=steps, weight_decay=weight_decay, decay_biases=bool(decay_biases),
-                  clip_grad_norm=clip, record_every=record_every, tol=tol, max_loss=max_loss)
+                  clip_grad_norm=clip, record_every=record_every, tol=tol, max_loss=max_loss,
+                  sharpness_every=sharpness_every)
 
     bar = None
     callback = None
@@ -189,7 +202,8 @@ def train(net: Network, X, y, lr, steps, *, weight_decay=0.0, decay_biases: bool
     start = time.perf_counter()
     try:
         out = _core.train(net.W, net.b, net.v, net.beta, X, y, lr, steps, weight_decay, bool(decay_biases),
-                          clip or 0.0, record_every, tol or 0.0, max_loss or 0.0, threads, callback)
+                          clip or 0.0, record_every, tol or 0.0, max_loss or 0.0, sharpness_every or 0,
+                          sharpness_tol, threads, callback)
     finally:
         if bar is not None:
             bar.close()

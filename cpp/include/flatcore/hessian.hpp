@@ -21,6 +21,8 @@ Eigen::MatrixXd dense_hessian(const Network& net, const ConstMatrixRef& X, const
 // back-projection. Owns copies of the network and the data.
 class HessianOperator {
  public:
+  using Scalar = double;  // what an eigensolver written against the operator expects
+
   HessianOperator(Network net, RowMatrix X, Vector y, HessianPart part = HessianPart::Full,
                   int n_threads = 0, bool cache_activations = true);
 
@@ -31,6 +33,7 @@ class HessianOperator {
   Vector apply(const ConstVectorRef& u) const;
 
   const Vector& residuals() const { return r_; }
+  const Network& network() const { return net_; }
   HessianPart part() const { return part_; }
   bool caches_activations() const { return phi_.size() > 0; }
   long n_products() const { return n_products_; }

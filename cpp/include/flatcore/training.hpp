@@ -17,6 +17,8 @@ struct TrainOptions {
   long record_every = 1;
   double tol = 0.0;             // > 0: stop once ||grad L_lambda|| <= tol
   double max_loss = 0.0;        // > 0: a loss above this counts as divergence
+  long sharpness_every = 0;     // > 0: lambda_max(H) every this many steps (and at the last step)
+  double sharpness_tol = 1e-10;  // relative tolerance of those eigensolves
   int n_threads = 0;
 };
 
@@ -30,6 +32,10 @@ struct TrainHistory {
   std::vector<double> v_norm;         // ||v||
   std::vector<double> beta;
   std::vector<double> active_fraction;  // mean_ik a_ik
+  // Filled when sharpness is tracked: lambda_max at the row's step, NaN on rows where it was not
+  // computed; and the Hessian-vector products that solve used (0 where not computed).
+  std::vector<double> sharpness;
+  std::vector<long> sharpness_hvps;
   void reserve(std::size_t n);
 };
 

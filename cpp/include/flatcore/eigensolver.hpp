@@ -1,0 +1,47 @@
+// Extreme eigenpairs of the Hessian: implicitly restarted Lanczos (Spectra) on the matrix-free
+// HessianOperator, or a dense eigendecomposition for small problems (MATH.md section 4).
+#pragma once
+
+#include <cstdint>
+
+#include "flatcore/hessian.hpp"
+
+namespace flatcore {
+
+enum class EigWhich { Largest, Smallest };
+
+struct EigOptions {
+  Index k = 1;                 // number of eigenpairs
+  EigWhich which = EigWhich::Largest;
+  double tol = 1e-10;          // relative: residual ||H q - lambda q|| <= tol * max(|lambda|, eps^(2/3))
+  Index max_restarts = 1000;
+  Index ncv = 0;               // Lanczos basis size; 0 chooses max(2k + 1, 20), at most P
+  std::uint64_t seed = 0;      // start vector, when no start is given
+  const Vector* start = nullptr;  // warm start (e.g. the previous top eigenvector)
+};
+
+struct EigResult {
+  Vector values;             // k eigenvalues, largest first for Largest, smallest first for Smallest
+  Eigen::MatrixXd vectors;   // P x k, unit columns, in the flat parameter layout
+  Vector residual_norms;     // ||H q_j - lambda_j q_j||
+  long n_products = 0;       // Hessian-vector products used (residual checks included)
+  long n_restarts = 0;
+  bool converged = false;
+};
+
+// Thrown out of an eigensolve when the stop callback asks to stop.
+struct Interrupted : std::exception {
+  const char* what() const noexcept override { return "interrupted"; }
+};
+
+// A reproducible start vector: entries uniform in [-0.5, 0.5) from mt19937_64(seed), whose output
+// the C++ standard fixes, so the same seed gives the same vector on every platform.
+Vector seeded_start_vector(Index size, std::uint64_t seed);
+
+EigResult lanczos_eigenpairs(const HessianOperator& op, const EigOptions& options,
+                             const StopCallback& should_stop = nullptr);
+
+// All eigenpairs of a dense symmetric matrix, returning the k requested in the same form.
+EigResult dense_eigenpairs(const Eigen::MatrixXd& H, Index k, EigWhich which);
+
+}  // namespace flatcore

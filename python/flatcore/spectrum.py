@@ -1,0 +1,308 @@
+"""The Hessian's spectrum: sharpness, extreme eigenpairs, spectral density (MATH.md sections 3-4).
+
+Every eigen-solve returns an :class:`EigenResult` that says how far to trust it (residual norms,
+number of Hessian-vector products, a converged flag) and is reproducible: the start vector comes
+from ``seed`` through a generator whose output the C++ standard fixes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import _core, _threads
+from ._validation import as_float_array, as_int, as_scalar
+from .numerics import HESSIAN_PARTS, _prepare, hessian
+from .network import Network
+
+WHICH = ("largest", "smallest", "both")
+METHODS = ("auto", "lanczos", "dense")
+# Below this many parameters "auto" uses the dense eigendecomposition (exact and fast there).
+DENSE_AUTO_MAX_PARAMS = 256
+
+
+@dataclass
+class EigenResult:
+    """Eigenpairs of the Hessian and how they were obtained.
+
+    Attributes
+    ----------
+    values : ndarray, shape (m,)
+        ``which="largest"``: descending; ``"smallest"``: ascending; ``"both"``: the k largest
+        (descending) followed by the k smallest (ascending).
+    vectors : ndarray, shape (P, m)
+        Unit eigenvectors in the layout of ``Network.params()``.
+    residual_norms : ndarray, shape (m,)
+        ``||H q - lambda q||`` for each pair, computed after the solve.
+    n_hvp : int
+        Hessian-vector products used (0 for the dense route).
+    n_restarts : int
+        Lanczos restarts.
+    converged : bool
+        All requested pairs met the tolerance.
+    method : str
+        ``"lanczos"`` or ``"dense"``.
+    """
+
+    values: np.ndarray
+    vectors: np.ndarray
+    residual_norms: np.ndarray
+    n_hvp: int
+    n_restarts: int
+    converged: bool
+    method: str
+    tol: float = 0.0
+    seed: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        vals = np.array2string(self.values, precision=6, threshold=8)
+        return (f"EigenResult(values={vals}, method={self.method!r}, converged={self.converged}, "
+                f"n_hvp={self.n_hvp}, max_residual={self.residual_norms.max(initial=0.0):.2e})")
+
+
+class HessianLinearOperator:
+    """The Hessian at a fixed theta as a ``scipy.sparse.linalg.LinearOperator``-compatible object.
+
+    Built by :func:`hessian_operator`. The residuals (and, when ``cache=True``, the n x width
+    activations) are computed once; each product then costs about one gradient. ``n_hvp`` counts
+    the products so far. Pickles (the compiled operator is rebuilt on arrival).
+    """
+
+    def __init__(self, net: Network, X, y, part: str = "full", cache: bool = True, n_threads=None):
+        from scipy.sparse.linalg import LinearOperator
+
+        X, y = _prepare(net, X, y)
+        if part not in HESSIAN_PARTS:
+            raise ValueError(f"part must be one of {HESSIAN_PARTS}; got {part!r}")
+        self.net, self.X, self.y, self.part, self.cache = net.copy(), X, y, part, bool(cache)
+        self.n_threads = _threads.resolve(n_threads)
+        self._op = _core.HessianOperator(net.W, net.b, net.v, net.beta, X, y, part, self.n_threads, self.cache)
+        P = net.n_params
+        self.shape = (P, P)
+        self.dtype = np.dtype(np.float64)
+        self._lin = LinearOperator(self.shape, matvec=self._matvec, matmat=self._matmat, rmatvec=self._matvec,
+                                   dtype=np.float64)
+
+    def _matvec(self, u):
+        u = np.ascontiguousarray(np.asarray(u, dtype=np.float64).reshape(-1))
+        if not np.isfinite(u).all():
+            raise ValueError("the direction contains NaN or Inf")
+        return self._op.matvec(u)
+
+    def _matmat(self, U):
+        U = np.asfortranarray(np.asarray(U, dtype=np.float64))
+        if not np.isfinite(U).all():
+            raise ValueError("the directions contain NaN or Inf")
+        return self._op.matmat(U)
+
+    # LinearOperator protocol (delegated, so scipy solvers accept this object directly)
+    def matvec(self, u):
+        return self._lin.matvec(u)
+
+    def matmat(self, U):
+        return self._lin.matmat(U)
+
+    def rmatvec(self, u):
+        return self._lin.rmatvec(u)
+
+    def dot(self, u):
+        return self._lin.dot(u)
+
+    def __matmul__(self, u):
+        return self._lin @ u
+
+    def aslinearoperator(self):
+        """The underlying ``scipy.sparse.linalg.LinearOperator``."""
+        return self._lin
+
+    @property
+    def n_hvp(self) -> int:
+        return int(self._op.n_products)
+
+    @property
+    def core(self):
+        return self._op
+
+    def __reduce__(self):
+        return (HessianLinearOperator, (self.net, self.X, self.y, self.part, self.cache, self.n_threads))
+
+    def __repr__(self) -> str:
+        return f"HessianLinearOperator(P={self.shape[0]}, part={self.part!r}, n_hvp={self.n_hvp})"
+
+
+def hessian_operator(net: Network, X, y, *, part: str = "full", cache: bool = True, n_threads=None):
+    """The Hessian as a matrix-free linear operator (scipy LinearOperator interface).
+
+    Use ``op.aslinearoperator()`` where a genuine ``scipy.sparse.linalg.LinearOperator`` instance is
+    required (``scipy.sparse.linalg.eigsh(op.aslinearoperator(), ...)``).
+    """
+    return HessianLinearOperator(net, X, y, part=part, cache=cache, n_threads=n_threads)
+
+
+def _choose_method(method, P, k_total):
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+    if method == "auto":
+        return "dense" if (P <= DENSE_AUTO_MAX_PARAMS or k_total >= P - 1) else "lanczos"
+    if method == "lanczos" and k_total >= P:
+        raise ValueError(f"Lanczos needs fewer eigenpairs than parameters: asked for {k_total}, P = {P}; "
+                         "use method='dense'")
+    return method
+
+
+def top_eigs(net: Network, X, y, k: int = 1, which: str = "largest", *, part: str = "full",
+             tol: float = 1e-10, method: str = "auto", seed: int = 0, max_restarts: int = 1000,
+             ncv=None, v0=None, n_threads=None) -> EigenResult:
+    """Extreme eigenpairs of the Hessian (or of one of its parts).
+
+    Parameters
+    ----------
+    k : int
+        Number of eigenpairs from each requested end (1 <= k <= P; ``"both"`` needs 2k <= P).
+    which : {"largest", "smallest", "both"}
+        Algebraically largest, smallest (negative curvature), or k from each end.
+    part : {"full", "gauss_newton", "residual"}
+    tol : float
+        Relative tolerance: each residual ||H q - lambda q|| <= tol * max(|lambda|, eps^(2/3)),
+        so eigenvalues are accurate to about tol relative.
+    method : {"auto", "lanczos", "dense"}
+        ``"lanczos"``: implicitly restarted Lanczos (Spectra) on the matrix-free Hessian with the
+        activations cached; ``"dense"``: full eigendecomposition; ``"auto"``: dense when
+        P <= 256 or k is close to P, else Lanczos.
+    seed : int
+        Seeds the Lanczos start vector (results are reproducible bit for bit).
+    ncv : int, optional
+        Lanczos basis size (default max(2k + 1, 20)).
+    v0 : array, shape (P,), optional
+        Warm start (e.g. a previous top eigenvector), used instead of the seeded vector.
+    """
+    X, y = _prepare(net, X, y)
+    if which not in WHICH:
+        raise ValueError(f"which must be one of {WHICH}; got {which!r}")
+    if part not in HESSIAN_PARTS:
+        raise ValueError(f"part must be one of {HESSIAN_PARTS}; got {part!r}")
+    P = net.n_params
+    k = as_int(k, "k", minimum=1)
+    k_total = 2 * k if which == "both" else k
+    if k_total > P:
+        raise ValueError(f"k = {k} asks for {k_total} eigenpairs but the Hessian is only {P} x {P}")
+    tol = as_scalar(tol, "tol", positive=True)
+    seed = as_int(seed, "seed", minimum=0)
+    max_restarts = as_int(max_restarts, "max_restarts", minimum=1)
+    ncv = as_int(ncv, "ncv", minimum=2, allow_none=True)
+    if v0 is not None:
+        v0 = as_float_array(v0, "v0", 1)
+        if v0.shape[0] != P:
+            raise ValueError(f"v0 has {v0.shape[0]} entries; P = {P}")
+        if not np.any(v0):
+            raise ValueError("v0 must not be the zero vector")
+    threads = _threads.resolve(n_threads)
+    chosen = _choose_method(method, P, k_total)
+    ends = ["largest", "smallest"] if which == "both" else [which]
+
+    if chosen == "dense":
+        H = hessian(net, X, y, part=part, n_threads=threads)
+        parts = [_core.dense_eigenpairs(H, k, end) for end in ends]
+    else:
+        op = _core.HessianOperator(net.W, net.b, net.v, net.beta, X, y, part, threads, _cache_ok(X.shape[0], net.width))
+        parts = [_core.lanczos_eigenpairs(op, k, end, tol, max_restarts, ncv or 0, seed, v0) for end in ends]
+
+    values = np.concatenate([p["values"] for p in parts])
+    vectors = np.concatenate([p["vectors"] for p in parts], axis=1)
+    residuals = np.concatenate([p["residual_norms"] for p in parts])
+    converged = all(p["converged"] and len(p["values"]) == k for p in parts)
+    return EigenResult(values=values, vectors=vectors, residual_norms=residuals,
+                       n_hvp=int(sum(p["n_products"] for p in parts)),
+                       n_restarts=int(sum(p["n_restarts"] for p in parts)),
+                       converged=converged, method=chosen, tol=tol, seed=seed)
+
+
+def _cache_ok(n, width) -> bool:
+    return 8.0 * n * width < 512 * 2**20
+
+
+def sharpness(net: Network, X, y, *, part: str = "full", tol: float = 1e-10, method: str = "auto",
+              seed: int = 0, return_result: bool = False, n_threads=None):
+    """lambda_max of the Hessian (MATH.md section 4), to about ``tol`` relative.
+
+    GD at step size eta can only settle at minima with sharpness <= 2/eta. Returns a float, or the
+    full :class:`EigenResult` (residual norm, HVP count, converged flag) with ``return_result=True``.
+    Raises RuntimeError if the solver did not converge (ask for the result to inspect it instead).
+    """
+    res = top_eigs(net, X, y, 1, "largest", part=part, tol=tol, method=method, seed=seed, n_threads=n_threads)
+    if return_result:
+        return res
+    if not res.converged:
+        raise RuntimeError(f"the sharpness eigensolve did not converge ({res!r}); raise max_restarts or tol, "
+                           "or call with return_result=True to inspect it")
+    return float(res.values[0])
+
+
+def exact_spectrum(net: Network, X, y, *, part: str = "full", n_threads=None) -> np.ndarray:
+    """All P eigenvalues (ascending) from the dense Hessian; for small P."""
+    return np.linalg.eigvalsh(hessian(net, X, y, part=part, n_threads=n_threads))
+
+
+@dataclass
+class SpectralDensity:
+    """A stochastic Lanczos quadrature estimate of the Hessian's spectral density.
+
+    The density is ``sum_j weights[j] * delta(x - nodes[j])`` (weights sum to 1), an average over
+    ``n_probes`` Gaussian quadratures; :meth:`smoothed` turns it into a curve on a grid.
+    """
+
+    nodes: np.ndarray
+    weights: np.ndarray
+    n_probes: int
+    lanczos_steps: int
+    n_hvp: int
+
+    def smoothed(self, grid, sigma: float) -> np.ndarray:
+        """Density on ``grid`` with each node replaced by a Gaussian of width ``sigma``."""
+        grid = as_float_array(grid, "grid", 1)
+        sigma = as_scalar(sigma, "sigma", positive=True)
+        diff = (grid[:, None] - self.nodes[None, :]) / sigma
+        return (np.exp(-0.5 * diff ** 2) @ self.weights) / (sigma * np.sqrt(2 * np.pi))
+
+
+def spectral_density(net: Network, X, y, *, n_probes: int = 10, lanczos_steps: int = 80,
+                     part: str = "full", seed: int = 0, n_threads=None) -> SpectralDensity:
+    """Spectral density of the Hessian by stochastic Lanczos quadrature (as PyHessian offers).
+
+    Each probe is a Rademacher vector; ``lanczos_steps`` Lanczos steps with full
+    reorthogonalisation give a Gaussian quadrature rule whose nodes are Ritz values and whose
+    weights are the squared first components of the Ritz vectors. Cost: n_probes * lanczos_steps
+    Hessian-vector products. For small P, :func:`exact_spectrum` gives every eigenvalue.
+    """
+    n_probes = as_int(n_probes, "n_probes", minimum=1)
+    lanczos_steps = as_int(lanczos_steps, "lanczos_steps", minimum=1)
+    op = hessian_operator(net, X, y, part=part, n_threads=n_threads)
+    P = op.shape[0]
+    m = min(lanczos_steps, P)
+    rng = np.random.default_rng(seed)
+    nodes, weights = [], []
+    for _ in range(n_probes):
+        q = rng.choice([-1.0, 1.0], size=P) / np.sqrt(P)
+        Q = np.zeros((P, m))
+        alpha, beta = np.zeros(m), np.zeros(max(m - 1, 0))
+        Q[:, 0] = q
+        steps = m
+        for j in range(m):
+            w = op.matvec(Q[:, j])
+            alpha[j] = Q[:, j] @ w
+            w -= Q[:, : j + 1] @ (Q[:, : j + 1].T @ w)  # full reorthogonalisation, twice
+            w -= Q[:, : j + 1] @ (Q[:, : j + 1].T @ w)
+            if j + 1 < m:
+                b = np.linalg.norm(w)
+                if b < 1e-12 * max(1.0, abs(alpha[j])):
+                    steps = j + 1
+                    break
+                beta[j] = b
+                Q[:, j + 1] = w / b
+        T = np.diag(alpha[:steps]) + np.diag(beta[: steps - 1], 1) + np.diag(beta[: steps - 1], -1)
+        theta, S = np.linalg.eigh(T)
+        nodes.append(theta)
+        weights.append(S[0, :] ** 2 / n_probes)
+    return SpectralDensity(nodes=np.concatenate(nodes), weights=np.concatenate(weights), n_probes=n_probes,
+                           lanczos_steps=m, n_hvp=op.n_hvp)
