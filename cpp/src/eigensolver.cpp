@@ -3,28 +3,86 @@
 #include <Eigen/Eigenvalues>
 #include <Spectra/SymEigsSolver.h>
 #include <algorithm>
+#include <numeric>
 #include <random>
 
 namespace flatcore {
 
 namespace {
 
-// What Spectra applies: the Hessian operator, polling the stop callback before each product.
-class PolledOperator {
+// What Spectra applies: H, or (I - Q Q^T) H (I - Q Q^T) when Q (orthonormal columns, the
+// eigenvectors found so far) is given. The stop callback is polled before each product.
+class SolverOperator {
  public:
   using Scalar = double;
-  PolledOperator(const HessianOperator& op, const StopCallback& stop) : op_(op), stop_(stop) {}
+  SolverOperator(const HessianOperator& op, const StopCallback& stop,
+                 const Eigen::MatrixXd* Q = nullptr)
+      : op_(op), stop_(stop), Q_(Q) {}
   Index rows() const { return op_.rows(); }
   Index cols() const { return op_.cols(); }
   void perform_op(const double* x, double* y) const {
     if (stop_ && stop_(op_.n_products())) throw Interrupted();
-    op_.perform_op(x, y);
+    if (!Q_) {
+      op_.perform_op(x, y);
+      return;
+    }
+    const Eigen::Map<const Vector> xm(x, rows());
+    Vector t = xm - *Q_ * (Q_->transpose() * xm);
+    Eigen::Map<Vector> ym(y, rows());
+    op_.perform_op(t.data(), y);
+    ym -= *Q_ * (Q_->transpose() * ym);
   }
 
  private:
   const HessianOperator& op_;
   const StopCallback& stop_;
+  const Eigen::MatrixXd* Q_;
 };
+
+struct Pairs {
+  Vector values;
+  Eigen::MatrixXd vectors;
+  bool converged = false;
+  long restarts = 0;
+};
+
+Pairs run_spectra(SolverOperator& A, Index k, Index ncv, const Vector& start, EigWhich which,
+                  double tol, Index max_restarts) {
+  Spectra::SymEigsSolver<SolverOperator> solver(A, k, ncv);
+  solver.init(start.data());
+  const auto rule = which == EigWhich::Largest ? Spectra::SortRule::LargestAlge
+                                               : Spectra::SortRule::SmallestAlge;
+  solver.compute(rule, max_restarts, tol, rule);
+  Pairs p;
+  p.converged = solver.info() == Spectra::CompInfo::Successful;
+  p.restarts = static_cast<long>(solver.num_iterations());
+  // Spectra returns only the converged pairs (possibly fewer than k).
+  p.values = solver.eigenvalues();
+  p.vectors = solver.eigenvectors();
+  if (!p.values.allFinite() || !p.vectors.allFinite())
+    throw std::runtime_error("non-finite Ritz pairs");
+  return p;
+}
+
+Index default_ncv(Index k, Index P, Index requested) {
+  Index ncv = requested > 0 ? requested : std::max<Index>(2 * k + 1, 20);
+  return std::min(std::max(ncv, k + 1), P);
+}
+
+// Applies H to the unit vectors and solves densely (for degenerate Krylov spaces, small P).
+EigResult dense_through_products(const SolverOperator& A, Index k, EigWhich which) {
+  const Index P = A.rows();
+  Eigen::MatrixXd H(P, P);
+  Vector unit = Vector::Zero(P), col(P);
+  for (Index j = 0; j < P; ++j) {
+    unit[j] = 1.0;
+    A.perform_op(unit.data(), col.data());
+    H.col(j) = col;
+    unit[j] = 0.0;
+  }
+  H = (0.5 * (H + H.transpose())).eval();
+  return dense_eigenpairs(H, k, which);
+}
 
 }  // namespace
 
@@ -42,38 +100,95 @@ EigResult lanczos_eigenpairs(const HessianOperator& op, const EigOptions& opt,
   if (opt.k < 1 || opt.k >= P)
     throw std::invalid_argument("Lanczos needs 1 <= k < P (P = " + std::to_string(P) +
                                 "); use the dense eigendecomposition for k close to P");
-  Index ncv = opt.ncv > 0 ? opt.ncv : std::max<Index>(2 * opt.k + 1, 20);
-  ncv = std::min(std::max(ncv, opt.k + 1), P);
-
-  PolledOperator polled(op, should_stop);
-  Spectra::SymEigsSolver<PolledOperator> solver(polled, opt.k, ncv);
-  Vector start;
-  if (opt.start && opt.start->size() == P && opt.start->norm() > 0) {
-    start = *opt.start;
-  } else {
-    start = seeded_start_vector(P, opt.seed);
-  }
-  solver.init(start.data());
   const long before = op.n_products();
-  const auto rule = opt.which == EigWhich::Largest ? Spectra::SortRule::LargestAlge
-                                                   : Spectra::SortRule::SmallestAlge;
-  solver.compute(rule, opt.max_restarts, opt.tol, rule);
+  SolverOperator plain(op, should_stop);
+  Vector start = seeded_start_vector(P, opt.seed);
+  if (opt.start && opt.start->size() == P && opt.start->norm() > 0) {
+    // A warm start that is already an eigenvector spans an invariant Krylov space and stalls
+    // Lanczos; a small random admixture keeps the space growing at almost no cost.
+    start = *opt.start / opt.start->norm() + 1e-2 * start / start.norm();
+  }
+  const bool largest = opt.which == EigWhich::Largest;
+  auto better = [&](double a, double b) { return largest ? a > b : a < b; };
 
   EigResult res;
-  res.converged = solver.info() == Spectra::CompInfo::Successful;
-  res.n_restarts = static_cast<long>(solver.num_iterations());
-  // Spectra returns only converged pairs; report what it has (possibly fewer than k).
-  res.values = solver.eigenvalues();
-  res.vectors = solver.eigenvectors();
+  try {
+    Pairs p = run_spectra(plain, opt.k, default_ncv(opt.k, P, opt.ncv), start, opt.which, opt.tol,
+                          opt.max_restarts);
+    res.values = p.values;
+    res.vectors = p.vectors;
+    res.converged = p.converged && p.values.size() == opt.k;
+    res.n_restarts = p.restarts;
+  } catch (const Interrupted&) {
+    throw;
+  } catch (const std::exception& e) {
+    // Spectra gives up on degenerate Krylov spaces (e.g. the zero operator, which the residual
+    // part is when no neuron is active). Up to a moderate size, solve densely instead.
+    if (P > 4096)
+      throw std::runtime_error(std::string("Lanczos failed (") + e.what() +
+                               "); try another seed or a dense eigendecomposition");
+    res = dense_through_products(plain, opt.k, opt.which);
+  }
+
+  // A single start vector sees each eigenspace once, so an exactly repeated eigenvalue among
+  // the k wanted would be reported once and a lesser one returned in its place. Check: solve
+  // again on the complement of the vectors found (fresh start vector); anything better than the
+  // k-th value found there was missed. Not needed for k = 1 (the value is right either way).
+  if (opt.k >= 2 && res.converged) {
+    for (int pass = 0; pass < 3; ++pass) {
+      const Index m = res.values.size();
+      const Index k2 = std::min(opt.k, P - m - 1);
+      if (k2 < 1) break;
+      const Eigen::MatrixXd Q = res.vectors;
+      SolverOperator deflated(op, should_stop, &Q);
+      Vector s2 = seeded_start_vector(P, opt.seed + 1000003ULL * (pass + 1));
+      s2 -= Q * (Q.transpose() * s2);
+      Pairs extra;
+      try {
+        extra = run_spectra(deflated, k2, default_ncv(k2, P, 0), s2, opt.which, opt.tol,
+                            opt.max_restarts);
+      } catch (const Interrupted&) {
+        throw;
+      } catch (const std::exception&) {
+        break;
+      }
+      res.n_restarts += extra.restarts;
+      const double scale = std::max(res.values.cwiseAbs().maxCoeff(), 1e-300);
+      const double worst = res.values[m - 1];
+      std::vector<std::pair<double, Vector>> pool;
+      for (Index j = 0; j < m; ++j) pool.emplace_back(res.values[j], res.vectors.col(j));
+      bool missed = false;
+      for (Index j = 0; j < extra.values.size(); ++j) {
+        const Vector x = extra.vectors.col(j);
+        if ((Q.transpose() * x).norm() > 1e-6) continue;  // an artefact of the projection
+        if (better(extra.values[j], worst + (largest ? 1 : -1) * 1e-12 * scale)) {
+          missed = true;
+          pool.emplace_back(extra.values[j], x);
+        }
+      }
+      if (!missed) break;
+      std::stable_sort(pool.begin(), pool.end(),
+                       [&](const auto& a, const auto& b) { return better(a.first, b.first); });
+      for (Index j = 0; j < opt.k; ++j) {
+        res.values[j] = pool[j].first;
+        res.vectors.col(j) = pool[j].second;
+      }
+    }
+  }
+
   const Index m = res.values.size();
   res.residual_norms.resize(m);
   Vector hq(P);
   for (Index j = 0; j < m; ++j) {
-    Vector q = res.vectors.col(j);
-    polled.perform_op(q.data(), hq.data());
+    const Vector q = res.vectors.col(j);
+    plain.perform_op(q.data(), hq.data());
     res.residual_norms[j] = (hq - res.values[j] * q).norm();
   }
   res.n_products = op.n_products() - before;
+  // Trust the true residuals over the solver's own estimates.
+  const double scale = m > 0 ? std::max(res.values.cwiseAbs().maxCoeff(), 1e-300) : 1.0;
+  for (Index j = 0; j < m; ++j)
+    if (!(res.residual_norms[j] <= std::max(1e3 * opt.tol, 1e-6) * scale)) res.converged = false;
   return res;
 }
 
@@ -86,11 +201,12 @@ EigResult dense_eigenpairs(const Eigen::MatrixXd& H, Index k, EigWhich which) {
   res.values.resize(k);
   res.vectors.resize(P, k);
   for (Index j = 0; j < k; ++j) {
-    const Index idx = which == EigWhich::Largest ? P - 1 - j : j;  // ascending order from Eigen
+    const Index idx = which == EigWhich::Largest ? P - 1 - j : j;  // Eigen sorts ascending
     res.values[j] = es.eigenvalues()[idx];
     res.vectors.col(j) = es.eigenvectors().col(idx);
   }
-  res.residual_norms = (H * res.vectors - res.vectors * res.values.asDiagonal()).colwise().norm().transpose();
+  res.residual_norms =
+      (H * res.vectors - res.vectors * res.values.asDiagonal()).colwise().norm().transpose();
   res.converged = true;
   return res;
 }
