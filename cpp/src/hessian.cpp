@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "flatcore/numerics.hpp"
+#include "kernels.hpp"
 #include "thread_id.hpp"
 
 namespace flatcore {
@@ -126,114 +127,134 @@ HessianOperator::HessianOperator(Network net, RowMatrix X, Vector y, HessianPart
       y_(std::move(y)),
       part_(part),
       n_threads_(resolve_num_threads(n_threads)),
-      chunks_(make_row_chunks(X_.rows())),
-      block_(block_rows(net_.width())) {
+      chunks_(make_row_chunks(X_.rows())) {
+  using namespace kernels;
   check_data(net_, X_, y_);
+  const Index n = X_.rows(), d = net_.d(), K = net_.width();
+  Kp_ = (K + kT - 1) / kT * kT;
+  ld_ = Kp_ + kT;  // see GradientWorkspace: keeps the d rows of W^T out of one cache set
+  WT_ = Vector::Zero(d * ld_);
+  b_ = Vector::Zero(Kp_);
+  v_ = Vector::Zero(Kp_);
+  for (Index k = 0; k < K; ++k) {
+    for (Index j = 0; j < d; ++j) WT_[j * ld_ + k] = net_.W(k, j);
+    b_[k] = net_.b[k];
+    v_[k] = net_.v[k];
+  }
   r_ = predict(net_, X_, n_threads_) - y_;
-  if (cache_activations) {
-    phi_.resize(X_.rows(), net_.width());
-    const Index B = block_;
-#pragma omp parallel num_threads(n_threads_)
-    {
-      RowMatrix buf(B, net_.width());
-#pragma omp for schedule(dynamic)
-      for (Index c = 0; c < chunks_.n_chunks; ++c) {
-        for (Index i0 = chunks_.begin(c); i0 < chunks_.end(c); i0 += B) {
-          const Index m = std::min(B, chunks_.end(c) - i0);
-          relu_block(net_, X_, i0, m, buf);
-          phi_.middleRows(i0, m) = buf.topRows(m);
-        }
-      }
+  cached_ = cache_activations;
+  if (cached_) {
+    phi_ = Vector::Zero(n * ld_);
+    const Index d_ = d, ld = ld_, Kp = Kp_;
+#pragma omp parallel for schedule(dynamic) num_threads(n_threads_)
+    for (Index c = 0; c < chunks_.n_chunks; ++c) {
+      vdouble fpart[kRowTile];
+      Index i = chunks_.begin(c);
+      for (; i + kRowTile <= chunks_.end(c); i += kRowTile)
+        forward_tile<kRowTile>(X_.row(i).data(), d_, ld, 0, Kp, WT_.data(), b_.data(), v_.data(),
+                               phi_.data() + i * ld, fpart);
+      for (; i < chunks_.end(c); ++i)
+        forward_tile<1>(X_.row(i).data(), d_, ld, 0, Kp, WT_.data(), b_.data(), v_.data(),
+                        phi_.data() + i * ld, fpart);
     }
   }
-}
-
-void HessianOperator::activations_block(Index i0, Index m, RowMatrix& phi) const {
-  relu_block(net_, X_, i0, m, phi);
 }
 
 void HessianOperator::perform_op(const double* u, double* out) const {
-  const Index d = net_.d(), K = net_.width(), n = X_.rows(), B = block_;
+  using namespace kernels;
+  const Index d = net_.d(), K = net_.width(), n = X_.rows(), Kp = Kp_, ld = ld_;
   const ParamLayout L(d, K);
   const Index P = L.size();
-  const bool gn = part_ != HessianPart::Residual;
-  const bool res = part_ != HessianPart::GaussNewton;
-  const Eigen::Map<const RowMatrix> UW(u + L.W(), K, d);
-  const double* ub = u + L.b();
-  const double* uv = u + L.v();
-  const double ubeta = u[L.beta()];
-  const double* v = net_.v.data();
-  const bool cached = caches_activations();
+  const double gn = part_ != HessianPart::Residual ? 1.0 : 0.0;
+  const double res = part_ != HessianPart::GaussNewton ? 1.0 : 0.0;
 
-  std::vector<Vector> acc(chunks_.n_chunks, Vector(P));
-  std::vector<RowMatrix> T_buf(n_threads_), phi_buf(n_threads_);
+  // The direction, transposed and padded like the weights.
+  Vector UT = Vector::Zero(d * ld), ub = Vector::Zero(Kp), uv = Vector::Zero(Kp);
+  for (Index k = 0; k < K; ++k) {
+    for (Index j = 0; j < d; ++j) UT[j * ld + k] = u[L.W() + k * d + j];
+    ub[k] = u[L.b() + k];
+    uv[k] = u[L.v() + k];
+  }
+  const double ubeta = u[L.beta()];
+  const Index acc_size = d * ld + 2 * Kp + 1;
+  std::vector<Vector> acc(chunks_.n_chunks, Vector(acc_size));
+  const Index kb = neuron_block(d, Kp);
 
 #pragma omp parallel num_threads(n_threads_)
   {
-    const int tid = detail::thread_id();
-    T_buf[tid].resize(B, K);
-    if (!cached) phi_buf[tid].resize(B, K);
+    Vector tt(kRowBlock * ld), phi_buf(cached_ ? 0 : kRowBlock * ld);
 #pragma omp for schedule(dynamic)
     for (Index c = 0; c < chunks_.n_chunks; ++c) {
-      RowMatrix& T = T_buf[tid];
       Vector& g = acc[c];
       g.setZero();
-      Eigen::Map<RowMatrix> gW(g.data() + L.W(), K, d);
-      double* gb = g.data() + L.b();
-      double* gv = g.data() + L.v();
+      double* gWT = g.data();
+      double* gb = gWT + d * ld;
+      double* gv = gb + Kp;
       double gbeta = 0.0;
-      for (Index i0 = chunks_.begin(c); i0 < chunks_.end(c); i0 += B) {
-        const Index m = std::min(B, chunks_.end(c) - i0);
-        auto Xb = X_.middleRows(i0, m);
-        const double* phi_rows;
-        Index phi_stride;
-        if (cached) {
-          phi_rows = phi_.row(i0).data();
+      for (Index i0 = chunks_.begin(c); i0 < chunks_.end(c); i0 += kRowBlock) {
+        const Index m = std::min(kRowBlock, chunks_.end(c) - i0);
+        const double* Xb = X_.row(i0).data();
+        const double* phi;
+        if (cached_) {
+          phi = phi_.data() + i0 * ld;
         } else {
-          activations_block(i0, m, phi_buf[tid]);
-          phi_rows = phi_buf[tid].data();
+          vdouble fpart[kRowTile];
+          Index i = 0;
+          for (; i + kRowTile <= m; i += kRowTile)
+            forward_tile<kRowTile>(Xb + i * d, d, ld, 0, Kp, WT_.data(), b_.data(), v_.data(),
+                                   phi_buf.data() + i * ld, fpart);
+          for (; i < m; ++i)
+            forward_tile<1>(Xb + i * d, d, ld, 0, Kp, WT_.data(), b_.data(), v_.data(),
+                            phi_buf.data() + i * ld, fpart);
+          phi = phi_buf.data();
         }
-        phi_stride = K;
-        auto Tb = T.topRows(m);
-        Tb.noalias() = Xb * UW.transpose();  // T_ik = x_i . U_W,k
+        const vdouble zero = {};
+        vdouble spart[kRowBlock];
+        for (Index i = 0; i < m; ++i) spart[i] = zero;
+        for (Index k_begin = 0; k_begin < Kp; k_begin += kb) {
+          const Index k_end = std::min(Kp, k_begin + kb);
+          Index i = 0;
+          for (; i + kRowTile <= m; i += kRowTile)
+            hvp_forward_tile<kRowTile>(Xb + i * d, d, ld, k_begin, k_end, UT.data(), ub.data(),
+                                       uv.data(), v_.data(), phi + i * ld, ld, tt.data() + i * ld,
+                                       spart + i);
+          for (; i < m; ++i)
+            hvp_forward_tile<1>(Xb + i * d, d, ld, k_begin, k_end, UT.data(), ub.data(), uv.data(),
+                                v_.data(), phi + i * ld, ld, tt.data() + i * ld, spart + i);
+        }
+        double s[kRowBlock], rr[kRowBlock];
         for (Index i = 0; i < m; ++i) {
-          const double* p = phi_rows + i * phi_stride;
-          double* t = Tb.row(i).data();
-          const double ri = r_[i0 + i];
-          // s_i = (J u)_i
-          double s = 0.0;
-          if (gn) {
-            s = ubeta;
-            for (Index k = 0; k < K; ++k) {
-              const double jw = p[k] > 0.0 ? v[k] * (t[k] - ub[k]) : 0.0;
-              s += uv[k] * p[k] + jw;
-            }
-            gbeta += s;
-          }
-          for (Index k = 0; k < K; ++k) {
-            const bool on = p[k] > 0.0;
-            double hv = gn ? s * p[k] : 0.0;
-            double coef = 0.0;  // multiplies x_i in (Hu)_w_k and -1 in (Hu)_b_k
-            if (on) {
-              if (gn) coef += v[k] * s;
-              if (res) {
-                hv += ri * (t[k] - ub[k]);
-                coef += uv[k] * ri;
-              }
-            }
-            gv[k] += hv;
-            t[k] = coef;
-            gb[k] -= coef;
-          }
+          s[i] = gn * (ubeta + hsum(spart[i]));  // (J u)_i
+          rr[i] = res * r_[i0 + i];
+          gbeta += s[i];
         }
-        gW.noalias() += Tb.transpose() * Xb;
+        for (Index k_begin = 0; k_begin < Kp; k_begin += kb) {
+          const Index k_end = std::min(Kp, k_begin + kb);
+          Index i = 0;
+          for (; i + kRowTile <= m; i += kRowTile)
+            hvp_backward_tile<kRowTile>(Xb + i * d, s + i, rr + i, d, ld, k_begin, k_end, v_.data(),
+                                        uv.data(), phi + i * ld, ld, tt.data() + i * ld, gWT, gb, gv);
+          for (; i < m; ++i)
+            hvp_backward_tile<1>(Xb + i * d, s + i, rr + i, d, ld, k_begin, k_end, v_.data(),
+                                 uv.data(), phi + i * ld, ld, tt.data() + i * ld, gWT, gb, gv);
+        }
       }
-      g[L.beta()] = gbeta;
+      g[acc_size - 1] = gbeta;
     }
   }
-  detail::reduce_in_order(acc, out, P, n_threads_);
+  Vector total(acc_size);
+  detail::reduce_in_order(acc, total.data(), acc_size, n_threads_);
   const double inv_n = 1.0 / static_cast<double>(n);
-  for (Index j = 0; j < P; ++j) out[j] *= inv_n;
+  const double* gWT = total.data();
+  const double* gb = gWT + d * ld;
+  const double* gv = gb + Kp;
+  for (Index k = 0; k < K; ++k) {
+    for (Index j = 0; j < d; ++j) out[L.W() + k * d + j] = gWT[j * ld + k] * inv_n;
+    out[L.b() + k] = gb[k] * inv_n;
+    out[L.v() + k] = gv[k] * inv_n;
+  }
+  out[L.beta()] = total[acc_size - 1] * inv_n;
+  (void)P;
   ++n_products_;
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels.hpp"
 #include "thread_id.hpp"
 
 namespace flatcore {
@@ -78,125 +79,9 @@ GradientWorkspace::GradientWorkspace(Index n, Index d, Index width, int n_thread
 
 namespace {
 
-constexpr Index kT = GradientWorkspace::kTile;
-
-// Short SIMD vectors through the GCC/Clang vector extension: the widest the target offers
-// (AVX-512: 8 doubles, AVX: 4, else SSE2: 2), so one source serves native and portable builds.
-#if defined(__AVX512F__)
-#define FLATCORE_LANES 8
-#elif defined(__AVX__)
-#define FLATCORE_LANES 4
-#else
-#define FLATCORE_LANES 2
-#endif
-typedef double vdouble __attribute__((vector_size(FLATCORE_LANES * sizeof(double))));
-constexpr int kLanes = FLATCORE_LANES;
-constexpr int kNV = static_cast<int>(kT) / kLanes;  // vectors per neuron tile
-// Rows per register tile: R * kNV accumulators plus kNV weight vectors must fit the registers.
-constexpr int kRowTile = kLanes == 8 ? 8 : (kLanes == 4 ? 4 : 2);
-// Rows whose activations are kept together (kRowBlock x Kp doubles per thread, in L2).
-constexpr Index kRowBlock = GradientWorkspace::kRowBlock;
-static_assert(kRowBlock % kRowTile == 0, "row block must be a whole number of row tiles");
-static_assert(kNV * kLanes == kT, "tile must be a whole number of vectors");
-
-inline vdouble vload(const double* p) {
-  vdouble v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline void vstore(double* p, vdouble v) { std::memcpy(p, &v, sizeof v); }
-inline double hsum(vdouble v) {
-  double s = 0.0;
-  for (int l = 0; l < kLanes; ++l) s += v[l];
-  return s;
-}
-
-// The fused pass works on a block of rows at a time (kRowBlock rows, their activations kept in a
-// per-thread buffer that stays in L2) and walks the neurons in blocks small enough that the
-// block's weights W^T[:, k-block] and gradient gW^T[:, k-block] stay in L1 while every row tile
-// of the row block uses them. Inside, a register tile of R rows x kT neurons accumulates over the
-// d inputs, so each weight or gradient load is shared by R rows.
-
-// Forward for R rows and the neurons [k_begin, k_end): z = x . w - b in registers,
-// phi = relu(z) stored, v . phi added to the rows' output accumulators.
-template <int R>
-inline void forward_tile(const double* X, Index d, Index ld, Index k_begin, Index k_end,
-                         const double* WT, const double* b, const double* v, double* phi,
-                         vdouble* fpart) {
-  const double* x[R];
-  for (int r = 0; r < R; ++r) x[r] = X + r * d;
-  const vdouble zero = {};
-  for (Index k0 = k_begin; k0 < k_end; k0 += kT) {
-    vdouble z[R][kNV];
-    for (int q = 0; q < kNV; ++q) {
-      const vdouble nb = -vload(b + k0 + q * kLanes);
-      for (int r = 0; r < R; ++r) z[r][q] = nb;
-    }
-    const double* w = WT + k0;
-    for (Index j = 0; j < d; ++j, w += ld) {
-      vdouble wv[kNV];
-      for (int q = 0; q < kNV; ++q) wv[q] = vload(w + q * kLanes);
-      for (int r = 0; r < R; ++r) {
-        const double xr = x[r][j];
-        for (int q = 0; q < kNV; ++q) z[r][q] += xr * wv[q];
-      }
-    }
-    for (int q = 0; q < kNV; ++q) {
-      const vdouble vv = vload(v + k0 + q * kLanes);
-      for (int r = 0; r < R; ++r) {
-        const vdouble a = z[r][q] > zero ? z[r][q] : zero;
-        vstore(phi + r * ld + k0 + q * kLanes, a);
-        fpart[r] += vv * a;
-      }
-    }
-  }
-}
-
-// Backward for R rows with residuals res and the neurons [k_begin, k_end): adds r phi to the
-// (v-free) dL/dv, -r a to the threshold gradient and sum_r (r a) x_r to gW^T.
-template <int R>
-inline void backward_tile(const double* X, const double* res, Index d, Index ld, Index k_begin,
-                          Index k_end, const double* phi, double* gWT, double* gb, double* gv,
-                          vdouble& act) {
-  const double* x[R];
-  for (int r = 0; r < R; ++r) x[r] = X + r * d;
-  const vdouble zero = {};
-  const vdouble one = zero + 1.0;
-  for (Index k0 = k_begin; k0 < k_end; k0 += kT) {
-    vdouble c[R][kNV];
-    for (int q = 0; q < kNV; ++q) {
-      vdouble gvt = zero, gbt = zero;
-      for (int r = 0; r < R; ++r) {
-        const vdouble p = vload(phi + r * ld + k0 + q * kLanes);
-        const vdouble rr = zero + res[r];
-        const auto on = p > zero;
-        gvt += rr * p;
-        c[r][q] = on ? rr : zero;
-        gbt += c[r][q];
-        act += on ? one : zero;
-      }
-      vstore(gv + k0 + q * kLanes, vload(gv + k0 + q * kLanes) + gvt);
-      vstore(gb + k0 + q * kLanes, vload(gb + k0 + q * kLanes) - gbt);
-    }
-    double* g = gWT + k0;
-    for (Index j = 0; j < d; ++j, g += ld) {
-      vdouble s[kNV];
-      for (int q = 0; q < kNV; ++q) s[q] = vload(g + q * kLanes);
-      for (int r = 0; r < R; ++r) {
-        const double xr = x[r][j];
-        for (int q = 0; q < kNV; ++q) s[q] += c[r][q] * xr;
-      }
-      for (int q = 0; q < kNV; ++q) vstore(g + q * kLanes, s[q]);
-    }
-  }
-}
-
-// Neurons per L1 block: W^T and gW^T blocks (2 d Kb doubles) in about 16 KiB.
-inline Index neuron_block(Index d, Index Kp) {
-  Index kb = (1024 / std::max<Index>(1, d)) / kT * kT;
-  kb = std::max<Index>(kT, kb);
-  return std::min(kb, Kp);
-}
+using namespace kernels;
+static_assert(GradientWorkspace::kTile == kT && GradientWorkspace::kRowBlock == kRowBlock,
+              "workspace and kernels must agree on the tile sizes");
 
 // One block of m <= kRowBlock rows starting at row i0: forward, residuals, backward.
 inline void fused_row_block(const double* X, const double* y, Index m, Index d, Index Kp, Index ld,

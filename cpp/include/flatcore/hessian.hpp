@@ -35,21 +35,21 @@ class HessianOperator {
   const Vector& residuals() const { return r_; }
   const Network& network() const { return net_; }
   HessianPart part() const { return part_; }
-  bool caches_activations() const { return phi_.size() > 0; }
+  bool caches_activations() const { return cached_; }
   long n_products() const { return n_products_; }
 
  private:
-  void activations_block(Index i0, Index m, RowMatrix& phi) const;
-
   Network net_;
   RowMatrix X_;
   Vector y_;
   HessianPart part_;
   int n_threads_;
   RowChunks chunks_;
-  Index block_;
-  Vector r_;       // residuals f(x_i) - y_i
-  RowMatrix phi_;  // n x width activations when cached, else empty
+  Index Kp_, ld_;     // neurons padded to the kernel tile, and the padded row stride
+  Vector WT_, b_, v_;  // W^T (d x ld), b and v padded to Kp
+  Vector r_;           // residuals f(x_i) - y_i
+  Vector phi_;         // n x ld activations when cached, else empty
+  bool cached_ = false;
   mutable long n_products_ = 0;
 };
 

@@ -1,0 +1,220 @@
+// Private: the SIMD building blocks of the fused kernels (gradient and Hessian-vector product).
+//
+// Weights are used transposed and zero-padded, W^T as d x ld with ld >= Kp >= width and Kp a
+// multiple of the neuron tile kT: a tile of neurons is then a contiguous run that stays in vector
+// registers while the kernels walk over the d inputs. Padded neurons have w = 0, b = 0, v = 0,
+// hence z = 0, relu(z) = 0, a = 0, and contribute nothing.
+#pragma once
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cstring>
+
+namespace flatcore::kernels {
+
+using Index = Eigen::Index;
+
+constexpr Index kT = 8;  // neurons per register tile (weights are padded to a multiple)
+
+// Short SIMD vectors through the GCC/Clang vector extension: the widest the target offers
+// (AVX-512: 8 doubles, AVX: 4, else SSE2: 2), so one source serves native and portable builds.
+#if defined(__AVX512F__)
+#define FLATCORE_LANES 8
+#elif defined(__AVX__)
+#define FLATCORE_LANES 4
+#else
+#define FLATCORE_LANES 2
+#endif
+typedef double vdouble __attribute__((vector_size(FLATCORE_LANES * sizeof(double))));
+constexpr int kLanes = FLATCORE_LANES;
+constexpr int kNV = static_cast<int>(kT) / kLanes;  // vectors per neuron tile
+// Rows per register tile: R * kNV accumulators plus kNV weight vectors must fit the registers.
+constexpr int kRowTile = kLanes == 8 ? 8 : (kLanes == 4 ? 4 : 2);
+// Rows whose activations are kept together (kRowBlock x Kp doubles per thread, in L2).
+constexpr Index kRowBlock = 32;
+static_assert(kRowBlock % kRowTile == 0, "row block must be a whole number of row tiles");
+static_assert(kNV * kLanes == kT, "tile must be a whole number of vectors");
+
+inline vdouble vload(const double* p) {
+  vdouble v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void vstore(double* p, vdouble v) { std::memcpy(p, &v, sizeof v); }
+inline double hsum(vdouble v) {
+  double s = 0.0;
+  for (int l = 0; l < kLanes; ++l) s += v[l];
+  return s;
+}
+
+// The fused pass works on a block of rows at a time (kRowBlock rows, their activations kept in a
+// per-thread buffer that stays in L2) and walks the neurons in blocks small enough that the
+// block's weights W^T[:, k-block] and gradient gW^T[:, k-block] stay in L1 while every row tile
+// of the row block uses them. Inside, a register tile of R rows x kT neurons accumulates over the
+// d inputs, so each weight or gradient load is shared by R rows.
+
+// Forward for R rows and the neurons [k_begin, k_end): z = x . w - b in registers,
+// phi = relu(z) stored, v . phi added to the rows' output accumulators.
+template <int R>
+inline void forward_tile(const double* X, Index d, Index ld, Index k_begin, Index k_end,
+                         const double* WT, const double* b, const double* v, double* phi,
+                         vdouble* fpart) {
+  const double* x[R];
+  for (int r = 0; r < R; ++r) x[r] = X + r * d;
+  const vdouble zero = {};
+  for (Index k0 = k_begin; k0 < k_end; k0 += kT) {
+    vdouble z[R][kNV];
+    for (int q = 0; q < kNV; ++q) {
+      const vdouble nb = -vload(b + k0 + q * kLanes);
+      for (int r = 0; r < R; ++r) z[r][q] = nb;
+    }
+    const double* w = WT + k0;
+    for (Index j = 0; j < d; ++j, w += ld) {
+      vdouble wv[kNV];
+      for (int q = 0; q < kNV; ++q) wv[q] = vload(w + q * kLanes);
+      for (int r = 0; r < R; ++r) {
+        const double xr = x[r][j];
+        for (int q = 0; q < kNV; ++q) z[r][q] += xr * wv[q];
+      }
+    }
+    for (int q = 0; q < kNV; ++q) {
+      const vdouble vv = vload(v + k0 + q * kLanes);
+      for (int r = 0; r < R; ++r) {
+        const vdouble a = z[r][q] > zero ? z[r][q] : zero;
+        vstore(phi + r * ld + k0 + q * kLanes, a);
+        fpart[r] += vv * a;
+      }
+    }
+  }
+}
+
+// Backward for R rows with residuals res and the neurons [k_begin, k_end): adds r phi to the
+// (v-free) dL/dv, -r a to the threshold gradient and sum_r (r a) x_r to gW^T.
+template <int R>
+inline void backward_tile(const double* X, const double* res, Index d, Index ld, Index k_begin,
+                          Index k_end, const double* phi, double* gWT, double* gb, double* gv,
+                          vdouble& act) {
+  const double* x[R];
+  for (int r = 0; r < R; ++r) x[r] = X + r * d;
+  const vdouble zero = {};
+  const vdouble one = zero + 1.0;
+  for (Index k0 = k_begin; k0 < k_end; k0 += kT) {
+    vdouble c[R][kNV];
+    for (int q = 0; q < kNV; ++q) {
+      vdouble gvt = zero, gbt = zero;
+      for (int r = 0; r < R; ++r) {
+        const vdouble p = vload(phi + r * ld + k0 + q * kLanes);
+        const vdouble rr = zero + res[r];
+        const auto on = p > zero;
+        gvt += rr * p;
+        c[r][q] = on ? rr : zero;
+        gbt += c[r][q];
+        act += on ? one : zero;
+      }
+      vstore(gv + k0 + q * kLanes, vload(gv + k0 + q * kLanes) + gvt);
+      vstore(gb + k0 + q * kLanes, vload(gb + k0 + q * kLanes) - gbt);
+    }
+    double* g = gWT + k0;
+    for (Index j = 0; j < d; ++j, g += ld) {
+      vdouble s[kNV];
+      for (int q = 0; q < kNV; ++q) s[q] = vload(g + q * kLanes);
+      for (int r = 0; r < R; ++r) {
+        const double xr = x[r][j];
+        for (int q = 0; q < kNV; ++q) s[q] += c[r][q] * xr;
+      }
+      for (int q = 0; q < kNV; ++q) vstore(g + q * kLanes, s[q]);
+    }
+  }
+}
+
+// Neurons per L1 block: W^T and gW^T blocks (2 d Kb doubles) in about 16 KiB.
+inline Index neuron_block(Index d, Index Kp) {
+  Index kb = (1024 / std::max<Index>(1, d)) / kT * kT;
+  kb = std::max<Index>(kT, kb);
+  return std::min(kb, Kp);
+}
+
+
+// Hessian-vector product, first pass for R rows and the neurons [k_begin, k_end), given the
+// activations phi (row stride phi_ld) and a direction u = (U_W, u_b, u_v, u_beta) with U_W^T
+// padded like W^T: tt = a (x . U_W,k - u_b,k) is stored (row stride ld) and
+// u_v . phi + v . tt, the rows' part of (J u)_i, accumulates in spart.
+template <int R>
+inline void hvp_forward_tile(const double* X, Index d, Index ld, Index k_begin, Index k_end,
+                             const double* UT, const double* ub, const double* uv, const double* v,
+                             const double* phi, Index phi_ld, double* tt, vdouble* spart) {
+  const double* x[R];
+  for (int r = 0; r < R; ++r) x[r] = X + r * d;
+  const vdouble zero = {};
+  for (Index k0 = k_begin; k0 < k_end; k0 += kT) {
+    vdouble z[R][kNV];
+    for (int q = 0; q < kNV; ++q) {
+      const vdouble nb = -vload(ub + k0 + q * kLanes);
+      for (int r = 0; r < R; ++r) z[r][q] = nb;
+    }
+    const double* w = UT + k0;
+    for (Index j = 0; j < d; ++j, w += ld) {
+      vdouble wv[kNV];
+      for (int q = 0; q < kNV; ++q) wv[q] = vload(w + q * kLanes);
+      for (int r = 0; r < R; ++r) {
+        const double xr = x[r][j];
+        for (int q = 0; q < kNV; ++q) z[r][q] += xr * wv[q];
+      }
+    }
+    for (int q = 0; q < kNV; ++q) {
+      const vdouble uvv = vload(uv + k0 + q * kLanes);
+      const vdouble vv = vload(v + k0 + q * kLanes);
+      for (int r = 0; r < R; ++r) {
+        const vdouble p = vload(phi + r * phi_ld + k0 + q * kLanes);
+        const vdouble t = p > zero ? z[r][q] : zero;
+        vstore(tt + r * ld + k0 + q * kLanes, t);
+        spart[r] += uvv * p + vv * t;
+      }
+    }
+  }
+}
+
+// Hessian-vector product, second pass: with s_r = (J u)_r (0 for the residual part alone) and
+// rr_r the residual (0 for the Gauss-Newton part alone), adds to the (unnormalised) product
+//   v_k:  s phi + rr tt,   w_k:  coef x,   b_k:  -coef,   coef = a (v_k s + u_v,k rr).
+template <int R>
+inline void hvp_backward_tile(const double* X, const double* s, const double* rr, Index d,
+                              Index ld, Index k_begin, Index k_end, const double* v,
+                              const double* uv, const double* phi, Index phi_ld,
+                              const double* tt, double* gWT, double* gb, double* gv) {
+  const double* x[R];
+  for (int r = 0; r < R; ++r) x[r] = X + r * d;
+  const vdouble zero = {};
+  for (Index k0 = k_begin; k0 < k_end; k0 += kT) {
+    vdouble c[R][kNV];
+    for (int q = 0; q < kNV; ++q) {
+      const vdouble vv = vload(v + k0 + q * kLanes);
+      const vdouble uvv = vload(uv + k0 + q * kLanes);
+      vdouble hvt = zero, gbt = zero;
+      for (int r = 0; r < R; ++r) {
+        const vdouble p = vload(phi + r * phi_ld + k0 + q * kLanes);
+        const vdouble t = vload(tt + r * ld + k0 + q * kLanes);
+        const vdouble sv = zero + s[r];
+        const vdouble rv = zero + rr[r];
+        hvt += sv * p + rv * t;
+        const vdouble cc = vv * sv + uvv * rv;
+        c[r][q] = p > zero ? cc : zero;
+        gbt += c[r][q];
+      }
+      vstore(gv + k0 + q * kLanes, vload(gv + k0 + q * kLanes) + hvt);
+      vstore(gb + k0 + q * kLanes, vload(gb + k0 + q * kLanes) - gbt);
+    }
+    double* g = gWT + k0;
+    for (Index j = 0; j < d; ++j, g += ld) {
+      vdouble acc[kNV];
+      for (int q = 0; q < kNV; ++q) acc[q] = vload(g + q * kLanes);
+      for (int r = 0; r < R; ++r) {
+        const double xr = x[r][j];
+        for (int q = 0; q < kNV; ++q) acc[q] += c[r][q] * xr;
+      }
+      for (int q = 0; q < kNV; ++q) vstore(g + q * kLanes, acc[q]);
+    }
+  }
+}
+
+}  // namespace flatcore::kernels
