@@ -118,3 +118,20 @@ def available_memory_bytes() -> int | None:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return None
+
+
+def check_memory(n_bytes: float, what: str, advice: str = "") -> None:
+    """Refuse (MemoryError) before allocating more than the system could give us now."""
+    avail = available_memory_bytes()
+    if avail is not None and n_bytes > 0.8 * avail:
+        raise MemoryError(
+            f"{what} would need {n_bytes / 2**30:.2f} GiB but only {avail / 2**30:.2f} GiB is available"
+            + (f"; {advice}" if advice else "")
+        )
+
+
+def workspace_bytes(n: int, d: int, width: int, n_threads: int) -> float:
+    """Bytes the compiled core's fused kernels allocate for a problem of this size."""
+    ld = (width + 7) // 8 * 8 + 8
+    chunks = max(1, min(64, n // 32))
+    return 8.0 * (chunks * ((d + 2) * ld + 1) + n_threads * 32 * ld + 2 * d * ld + n)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core, _threads
-from ._validation import as_float_array, as_scalar, available_memory_bytes, check_data
+from ._validation import as_float_array, as_scalar, available_memory_bytes, check_data, check_memory, workspace_bytes
 from .network import Network
 
 HESSIAN_PARTS = ("full", "gauss_newton", "residual")
@@ -18,7 +18,11 @@ def _prepare(net, X, y):
     if not isinstance(net, Network):
         raise TypeError(f"net must be a flatcore.Network; got {type(net).__name__}")
     net._check()
-    return check_data(net, X, y)
+    X, y = check_data(net, X, y)
+    check_memory(workspace_bytes(X.shape[0], net.d, net.width, _threads.get_num_threads()),
+                 f"the working buffers for n={X.shape[0]}, d={net.d}, width={net.width}",
+                 "use fewer neurons or threads")
+    return X, y
 
 
 def _part(part: str) -> str:

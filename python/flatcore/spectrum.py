@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _core, _threads
-from ._validation import as_float_array, as_int, as_scalar
+from ._validation import as_float_array, as_int, as_scalar, available_memory_bytes, check_memory
 from .numerics import HESSIAN_PARTS, _prepare, hessian
 from .network import Network
 
@@ -69,12 +69,17 @@ class HessianLinearOperator:
     the products so far. Pickles (the compiled operator is rebuilt on arrival).
     """
 
-    def __init__(self, net: Network, X, y, part: str = "full", cache: bool = True, n_threads=None):
+    def __init__(self, net: Network, X, y, part: str = "full", cache=None, n_threads=None):
         from scipy.sparse.linalg import LinearOperator
 
         X, y = _prepare(net, X, y)
         if part not in HESSIAN_PARTS:
             raise ValueError(f"part must be one of {HESSIAN_PARTS}; got {part!r}")
+        cache_bytes = 8.0 * X.shape[0] * ((net.width + 7) // 8 * 8 + 8)
+        if cache is None:
+            cache = _cache_ok(X.shape[0], net.width)
+        elif cache:
+            check_memory(cache_bytes, "caching the activations", "pass cache=False")
         self.net, self.X, self.y, self.part, self.cache = net.copy(), X, y, part, bool(cache)
         self.n_threads = _threads.resolve(n_threads)
         self._op = _core.HessianOperator(net.W, net.b, net.v, net.beta, X, y, part, self.n_threads, self.cache)
@@ -131,8 +136,11 @@ class HessianLinearOperator:
         return f"HessianLinearOperator(P={self.shape[0]}, part={self.part!r}, n_hvp={self.n_hvp})"
 
 
-def hessian_operator(net: Network, X, y, *, part: str = "full", cache: bool = True, n_threads=None):
+def hessian_operator(net: Network, X, y, *, part: str = "full", cache=None, n_threads=None):
     """The Hessian as a matrix-free linear operator (scipy LinearOperator interface).
+
+    ``cache`` keeps the n x width activations in memory so that each product skips recomputing
+    them (default: when they need less than 512 MiB and memory allows).
 
     Use ``op.aslinearoperator()`` where a genuine ``scipy.sparse.linalg.LinearOperator`` instance is
     required (``scipy.sparse.linalg.eigsh(op.aslinearoperator(), ...)``).
@@ -219,7 +227,9 @@ def top_eigs(net: Network, X, y, k: int = 1, which: str = "largest", *, part: st
 
 
 def _cache_ok(n, width) -> bool:
-    return 8.0 * n * width < 512 * 2**20
+    need = 8.0 * n * ((width + 7) // 8 * 8 + 8)
+    avail = available_memory_bytes()
+    return need < 512 * 2**20 and (avail is None or need < 0.25 * avail)
 
 
 def sharpness(net: Network, X, y, *, part: str = "full", tol: float = 1e-10, method: str = "auto",

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _core, _threads
-from ._validation import as_int, as_scalar, check_data
+from ._validation import as_int, as_scalar, check_data, check_memory, workspace_bytes
 from .network import Network
 
 HISTORY_COLUMNS = ("step", "loss", "grad_norm", "W_norm", "b_norm", "v_norm", "beta", "active_fraction")
@@ -184,6 +184,8 @@ def train(net: Network, X, y, lr, steps, *, weight_decay=0.0, decay_biases: bool
     sharpness_every = as_int(sharpness_every, "sharpness_every", minimum=1, allow_none=True)
     sharpness_tol = as_scalar(sharpness_tol, "sharpness_tol", positive=True)
     threads = _threads.resolve(n_threads)
+    check_memory(workspace_bytes(X.shape[0], net.d, net.width, threads),
+                 f"training buffers for n={X.shape[0]}, d={net.d}, width={net.width}", "use fewer neurons or threads")
     config = dict(lr=lr, steps=steps, weight_decay=weight_decay, decay_biases=bool(decay_biases),
                   clip_grad_norm=clip, record_every=record_every, tol=tol, max_loss=max_loss,
                   sharpness_every=sharpness_every)

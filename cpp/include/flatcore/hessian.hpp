@@ -2,6 +2,8 @@
 // Hessian-vector products and the exact trace.
 #pragma once
 
+#include <atomic>
+
 #include "flatcore/network.hpp"
 #include "flatcore/parallel.hpp"
 
@@ -36,7 +38,7 @@ class HessianOperator {
   const Network& network() const { return net_; }
   HessianPart part() const { return part_; }
   bool caches_activations() const { return cached_; }
-  long n_products() const { return n_products_; }
+  long n_products() const { return n_products_.load(); }
 
  private:
   Network net_;
@@ -50,7 +52,7 @@ class HessianOperator {
   Vector r_;           // residuals f(x_i) - y_i
   Vector phi_;         // n x ld activations when cached, else empty
   bool cached_ = false;
-  mutable long n_products_ = 0;
+  mutable std::atomic<long> n_products_{0};  // operators may be applied from several threads
 };
 
 // H u (one product; builds the operator without caching).
