@@ -126,7 +126,7 @@ HessianOperator::HessianOperator(Network net, RowMatrix X, Vector y, HessianPart
       X_(std::move(X)),
       y_(std::move(y)),
       part_(part),
-      n_threads_(resolve_num_threads(n_threads)),
+      n_threads_(threads_for_work(n_threads, 6.0 * X_.rows() * net_.width() * net_.d())),
       chunks_(make_row_chunks(X_.rows())) {
   using namespace kernels;
   check_data(net_, X_, y_);
@@ -282,7 +282,7 @@ Vector hessian_vector_product(const Network& net, const ConstMatrixRef& X, const
 TraceTerms trace_terms(const Network& net, const ConstMatrixRef& X, int n_threads) {
   net.check();
   if (X.cols() != net.d()) throw std::invalid_argument("X must have d columns");
-  const int nt = resolve_num_threads(n_threads);
+  const int nt = threads_for_work(n_threads, 2.0 * X.rows() * net.width() * (net.d() + 2));
   const Index n = X.rows(), K = net.width(), B = block_rows(K);
   const RowChunks ch = make_row_chunks(n);
   std::vector<Vector> acc(ch.n_chunks, Vector(2 * K));

@@ -31,7 +31,7 @@ inline void activations(const Network& net, const ConstMatrixRef& X, Index i0, I
 Vector predict(const Network& net, const ConstMatrixRef& X, int n_threads) {
   net.check();
   if (X.cols() != net.d()) throw std::invalid_argument("X must have d columns");
-  const int nt = resolve_num_threads(n_threads);
+  const int nt = threads_for_work(n_threads, 2.0 * X.rows() * net.width() * net.d());
   const Index n = X.rows(), K = net.width(), B = block_rows(K);
   Vector out(n);
   const RowChunks ch = make_row_chunks(n);
@@ -56,7 +56,7 @@ double loss(const Network& net, const ConstMatrixRef& X, const ConstVectorRef& y
 }
 
 GradientWorkspace::GradientWorkspace(Index n, Index d, Index width, int n_threads)
-    : n_threads_(resolve_num_threads(n_threads)),
+    : n_threads_(threads_for_work(n_threads, 4.0 * n * width * d)),
       chunks_(make_row_chunks(n)),
       d_(d),
       width_(width),

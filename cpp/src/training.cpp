@@ -91,7 +91,7 @@ TrainResult train(const Network& init, const ConstMatrixRef& X, const ConstVecto
   Vector top_vector;
   const bool cache = static_cast<double>(n) * static_cast<double>(K) * 8.0 < 512.0 * 1024 * 1024;
   auto sharpness_at = [&](long t, long& hvps) -> double {
-    HessianOperator op(net, RowMatrix(X), Vector(y), HessianPart::Full, ws.n_threads(), cache);
+    HessianOperator op(net, RowMatrix(X), Vector(y), HessianPart::Full, opt.n_threads, cache);
     EigOptions eo;
     eo.k = 1;
     eo.tol = opt.sharpness_tol;

@@ -11,7 +11,7 @@ gradient-descent runs, computed by a C++/Eigen core with OpenMP.
 >>> result = fc.train(net, X, y, lr=0.1, steps=1000)
 >>> fc.hessian_trace(result.net, X, y)
 """
-from . import data
+from . import data, theory
 from ._threads import get_num_threads, set_num_threads
 from .network import INIT_SCHEMES, Network
 from .numerics import (
@@ -45,5 +45,5 @@ __all__ = [
     "trace_per_neuron", "train", "TrainResult", "History",
     "sharpness", "top_eigs", "hessian_operator", "HessianLinearOperator", "EigenResult",
     "spectral_density", "SpectralDensity", "exact_spectrum",
-    "get_num_threads", "set_num_threads", "data", "__version__",
+    "get_num_threads", "set_num_threads", "data", "theory", "__version__",
 ]

@@ -36,9 +36,8 @@ have to be rescaled too (pass ``w / ||w||`` and ``b / ||w||``).
 """
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass, field
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 from scipy import special
@@ -107,7 +106,9 @@ def _as_directions(u, d: int | None = None) -> np.ndarray:
 def _as_thresholds(t, name: str = "t") -> np.ndarray:
     if isinstance(t, (bool, np.bool_)):
         raise TypeError(f"{name} must be a real number or an array of real numbers; got bool")
-    return as_float_array(t, name, tuple(range(0, 33)))
+    shape = np.shape(t)
+    # as_float_array goes through np.ascontiguousarray, which makes a 0-d array 1-d: restore the shape
+    return as_float_array(t, name, tuple(range(0, 33))).reshape(shape)
 
 
 def _broadcast_ut(u: np.ndarray, t: np.ndarray):
@@ -215,41 +216,48 @@ def g_uniform_ball(t, d) -> np.ndarray | float:
 # =================================================================================================
 # Section 5: empirical gtilde and g (also the Monte Carlo engine)
 # =================================================================================================
+def _side_stats(Zs, X, n):
+    """For pre-activations Zs (m, n) (row j: u_j.x_i - t_j): E[(Zs)_+], P(Zs > 0), E[X 1(Zs > 0)]."""
+    excess = np.maximum(Zs, 0.0)
+    maskf = np.greater(Zs, 0.0).astype(np.float64)
+    return excess, maskf, excess.sum(axis=1) / n, maskf.sum(axis=1) / n, (maskf @ X) / n
+
+
 def _sample_stats(X, U, t, *, both_sides: bool, want_se: bool):
     """gtilde over the sample X (each row weight 1/n) for M pairs (U_j, t_j).
 
     U is (d,) (one direction for all thresholds) or (M, d). Returns (gp, gm, se_p, se_m) where gm
     is gtilde(-u, -t) (None unless both_sides) and se_* are delta-method standard errors of the
-    sample means (None unless want_se).
+    sample means (None unless want_se). Work arrays are (chunk, n), rows contiguous.
     """
     n, d = X.shape
     M = t.shape[0]
+    XT = np.ascontiguousarray(X.T)
     gp = np.empty(M)
     gm = np.empty(M) if both_sides else None
     sp = np.empty(M) if want_se else None
     sm = np.empty(M) if (want_se and both_sides) else None
-    S_single = X @ U if U.ndim == 1 else None
-    chunk = max(1, _CHUNK_ELEMENTS // max(n, 1))
+    s_single = U @ XT if U.ndim == 1 else None
+    chunk = max(1, _CHUNK_ELEMENTS // n)
     for lo in range(0, M, chunk):
         hi = min(M, lo + chunk)
-        S = S_single[:, None] if S_single is not None else X @ U[lo:hi].T  # (n, m)
-        Z = S - t[None, lo:hi]
-        sides = ((Z, gp, sp),) if not both_sides else ((Z, gp, sp), (-Z, gm, sm))
-        for Zs, g_out, se_out in sides:
-            mask = Zs > 0
-            excess = np.where(mask, Zs, 0.0)
-            A = excess.mean(axis=0)                      # E[(u.X - t)_+]
-            P = mask.mean(axis=0)                        # P(u.X > t)
-            B = (mask.T.astype(np.float64) @ X) / n      # E[X 1(u.X > t)], (m, d)
+        Z = (s_single[None, :] if s_single is not None else U[lo:hi] @ XT) - t[lo:hi, None]  # (m, n)
+        for side, (g_out, se_out) in enumerate(((gp, sp), (gm, sm))[: 2 if both_sides else 1]):
+            if side == 1:
+                np.negative(Z, out=Z)  # -u.x - (-t)
+            excess, maskf, A, P, B = _side_stats(Z, X, n)
             root = np.sqrt(P * P + np.einsum("md,md->m", B, B))
             g_out[lo:hi] = A * root
             if se_out is not None:
                 # delta method: gtilde = A * root(P, B); linearise in the per-sample terms
+                if n < 2:
+                    se_out[lo:hi] = np.inf
+                    continue
                 safe = np.where(root > 0, root, 1.0)
                 cP = np.where(root > 0, A * P / safe, 0.0)
                 cB = np.where(root > 0, A / safe, 0.0)[:, None] * B      # (m, d)
-                lin = root[None, :] * excess + mask * (cP[None, :] + X @ cB.T)
-                se_out[lo:hi] = lin.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else np.inf
+                lin = root[:, None] * excess + maskf * (cP[:, None] + cB @ XT)
+                se_out[lo:hi] = lin.std(axis=1, ddof=1) / np.sqrt(n)
     return gp, gm, sp, sm
 
 
@@ -312,7 +320,10 @@ class PopulationG(NamedTuple):
         The value(s) of g (or gtilde).
     stderr : float or ndarray
         Monte Carlo standard error (delta method), same shape as ``g``; 0 for the closed forms
-        and the quadrature (whose error is below 1e-10 relative in the tests).
+        and the quadrature (relative error about 1e-12 typically and below 1e-8 even for sharply
+        peaked radial laws, e.g. alpha = 20 in d = 30; all routes lose about log10(1/(1-|t|))
+        digits near the top of the support, where m1 - t P cancels). The delta-method error is
+        unreliable when only a handful of sample points are active (it is 0 when none is).
     method : str
         ``"closed form"``, ``"quadrature"`` or ``"monte carlo"``.
     """
@@ -322,7 +333,7 @@ class PopulationG(NamedTuple):
     method: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class BallMixture:
     """A mixture of low-dimensional balls embedded in R^d (MATH.md section 5, PRODUCT.md E6).
 
@@ -505,34 +516,34 @@ def _tanh_sinh(h: float = 1.0 / 16.0):
 _TS = _tanh_sinh()
 
 
-def _isotropic_quadrature(t, d: int, radius_of_R, R_of_radius):
-    """P, m1, E[(S-t)_+] for X = rho U with rho = radius_of_R(R), R uniform on [0, 1], by tanh-sinh
-    quadrature over R. ``R_of_radius`` is the inverse (the CDF of rho). rho must lie in [0, 1].
+def _isotropic_quadrature(t, d: int, radius_of_q, survival, *, h: float | None = None):
+    """P, m1, E[(S-t)_+] for an isotropic X = rho U in the unit ball, by tanh-sinh quadrature.
 
-    S = rho V with V = u.U the sphere marginal. For rho <= |t| the point is entirely on one side
-    of the threshold (V in [-1, 1]): nothing for t > 0; for t < 0 all active with E[S 1] = 0 by
-    symmetry and E[(S - t)_+] = |t|. The rest, rho in (|t|, 1], is integrated numerically.
+    The radius is parametrised by its survival level q = P(rho' > rho), uniform on (0, 1):
+    ``rho = radius_of_q(q)``, and ``survival(r) = P(rho > r)`` is its inverse. S = rho V with
+    V = u.U the sphere marginal. Points with rho <= |t| lie entirely on one side of the threshold
+    (V in [-1, 1]): they contribute nothing for t > 0; for t < 0 they are all active with
+    E[S 1] = 0 by symmetry and E[(S - t)_+] = |t|. The rest, q in (0, survival(|t|)), is
+    integrated numerically (both ends may carry algebraic singularities, which tanh-sinh absorbs).
     """
     t = np.asarray(t, dtype=np.float64).reshape(-1)
     a = np.minimum(np.abs(t), 1.0)
-    R_lo = R_of_radius(a)                                  # (M,)
-    span = 1.0 - R_lo
-    one_plus, one_minus, w = _TS
-    # R = R_lo + span (1 + x)/2 ; 1 - R = span (1 - x)/2, both computed without cancellation
-    R = R_lo[:, None] + span[:, None] * (0.5 * one_plus[None, :])
-    one_minus_R = span[:, None] * (0.5 * one_minus[None, :])
-    rho = radius_of_R(R, one_minus_R)
-    rho = np.maximum(rho, a[:, None])  # rounding at the lower end
+    q_hi = survival(a)                                       # (M,)
+    one_plus, one_minus, w = _TS if h is None else _tanh_sinh(h)
+    # q = q_hi (1 - x) / 2: small q (rho near 1) and q near q_hi (rho near |t|) both accurate
+    q = q_hi[:, None] * (0.5 * one_minus[None, :])
+    rho = np.maximum(radius_of_q(q), a[:, None])             # rounding at the lower end
     ratio = np.where(rho > 0, t[:, None] / np.where(rho > 0, rho, 1.0), 0.0)
     Ps, m1s = _sphere_P_m1(ratio, d)
     excess_s = np.maximum(m1s - ratio * Ps, 0.0)
-    ww = (0.5 * span)[:, None] * w[None, :]
+    ww = (0.5 * q_hi)[:, None] * w[None, :]
     P = (ww * Ps).sum(axis=1)
     m1 = (ww * rho * m1s).sum(axis=1)
     excess = (ww * rho * excess_s).sum(axis=1)
+    inner = 1.0 - q_hi                                       # P(rho <= |t|)
     neg = t < 0
-    P = np.where(neg, P + R_lo, P)
-    excess = np.where(neg, excess + np.abs(t) * R_lo, excess)
+    P = np.where(neg, P + inner, P)
+    excess = np.where(neg, excess + np.abs(t) * inner, excess)
     # |t| >= 1: exact values
     P = np.where(t >= 1, 0.0, np.where(t <= -1, 1.0, P))
     m1 = np.where(np.abs(t) >= 1, 0.0, m1)
@@ -540,18 +551,17 @@ def _isotropic_quadrature(t, d: int, radius_of_R, R_of_radius):
     return P, m1, excess
 
 
-def _radial_quadrature(t, d, alpha):
-    def radius_of_R(R, one_minus_R=None):
-        if one_minus_R is None:
-            one_minus_R = 1.0 - R
+def _radial_quadrature(t, d, alpha, *, h=None):
+    """The radial family rho = 1 - (1 - R)^(1/alpha): survival (1 - r)^alpha, rho(q) = 1 - q^(1/alpha)."""
+    def radius_of_q(q):
         with np.errstate(divide="ignore"):
-            return -np.expm1(np.log(one_minus_R) / alpha)
+            return -np.expm1(np.log(q) / alpha)
 
-    def R_of_radius(r):  # CDF of rho: 1 - (1 - r)^alpha
+    def survival(r):
         with np.errstate(divide="ignore"):
-            return -np.expm1(alpha * np.log1p(-r))
+            return np.exp(alpha * np.log1p(-r))
 
-    return _isotropic_quadrature(t, d, radius_of_R, R_of_radius)
+    return _isotropic_quadrature(t, d, radius_of_q, survival, h=h)
 
 
 def _isotropic_gtilde(t, d, distribution, alpha):
@@ -569,7 +579,7 @@ def _isotropic_gtilde(t, d, distribution, alpha):
     return _gtilde_from_marginal(t, P, m1, excess), "quadrature"
 
 
-def _population(u, t, distribution, alpha, method, n_samples, seed, both_sides):
+def _population(u, t, distribution, alpha, method, n_samples, seed, both_sides, want_se=True):
     alpha = _check_distribution(distribution, alpha)
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}; got {method!r}")
@@ -590,7 +600,9 @@ def _population(u, t, distribution, alpha, method, n_samples, seed, both_sides):
         if Xs.shape != (n_samples, d):
             raise ValueError(f"the sampler returned shape {Xs.shape}; expected (n_samples, d) = ({n_samples}, {d})")
         Xs = _as_samples(Xs, "sample")
-        g1, g2, s1, s2 = _sample_stats(Xs, U, tt, both_sides=both_sides, want_se=True)
+        g1, g2, s1, s2 = _sample_stats(Xs, U, tt, both_sides=both_sides, want_se=want_se)
+        if not want_se:
+            s1 = s2 = np.full_like(g1, np.nan)
         if both_sides:
             take_minus = g2 < g1
             gp, se = np.where(take_minus, g2, g1), np.where(take_minus, s2, s1)
@@ -614,7 +626,7 @@ _POP_DOC = """
         ``"uniform_ball"`` (closed form, MATH.md section 5), ``"uniform_sphere"`` (closed form:
         u.X has the uniform-ball marginal of R^(d-2); atoms at +-1 for d = 1), ``"gaussian"``
         (closed form, u.X ~ N(0, 1)), ``"radial"`` (needs ``alpha``; x = (1 - (1 - R)^(1/alpha)) U:
-        tanh-sinh quadrature over R of the sphere marginal at t / rho), a :class:`BallMixture`,
+        tanh-sinh quadrature over the radius rho of the sphere marginal at t / rho), a :class:`BallMixture`,
         or a callable ``sampler(n, rng) -> (n, d) array`` (Monte Carlo).
     alpha : float, optional
         The radial family's exponent (> 0); only with ``"radial"``.
@@ -673,18 +685,17 @@ def _neuron_sides(net: Network, X: np.ndarray):
     """
     n = X.shape[0]
     K = net.width
+    XT = np.ascontiguousarray(X.T)
     plus = np.empty(K)
     minus = np.empty(K)
     chunk = max(1, _CHUNK_ELEMENTS // n)
     for lo in range(0, K, chunk):
         hi = min(K, lo + chunk)
-        Z = X @ net.W[lo:hi].T - net.b[None, lo:hi]
-        for sign, out in ((1.0, plus), (-1.0, minus)):
-            Zs = sign * Z
-            mask = Zs > 0
-            A = np.where(mask, Zs, 0.0).mean(axis=0)
-            P = mask.mean(axis=0)
-            B = (mask.T.astype(np.float64) @ X) / n
+        Z = net.W[lo:hi] @ XT - net.b[lo:hi, None]            # (k, n)
+        for side, out in enumerate((plus, minus)):
+            if side == 1:
+                np.negative(Z, out=Z)
+            _, _, A, P, B = _side_stats(Z, X, n)
             out[lo:hi] = A * np.sqrt(P * P + np.einsum("kd,kd->k", B, B))
     return plus, minus
 
@@ -696,8 +707,8 @@ def vg_contributions(net: Network, X=None, *, distribution=None, alpha=None, n_s
     MATH.md section 6. ``g`` is empirical over X when X is given (:func:`g_empirical`, computed in
     the neuron's coordinates z = w.x - b, which avoids dividing by ||w_k||), else the population
     g of ``distribution`` (default ``"uniform_ball"``; see :func:`g_population` for the laws and
-    methods; for Monte Carlo laws the terms are estimates, use :func:`g_population` for their
-    standard errors).
+    methods; for Monte Carlo laws the terms are estimates from one seeded sample, at a cost of
+    about n_samples * width * d operations; use :func:`g_population` for their standard errors).
 
     Parameters
     ----------
@@ -725,8 +736,8 @@ def vg_contributions(net: Network, X=None, *, distribution=None, alpha=None, n_s
     if distribution is None:
         distribution = "uniform_ball"
     if np.any(nz):
-        g = g_population(net.W[nz] / wnorm[nz, None], net.b[nz] / wnorm[nz], distribution, alpha=alpha,
-                         n_samples=n_samples, seed=seed).g
+        g = _population(net.W[nz] / wnorm[nz, None], net.b[nz] / wnorm[nz], distribution, alpha, "auto",
+                        n_samples, seed, both_sides=True, want_se=False).g
         out[nz] = np.abs(net.v[nz]) * wnorm[nz] * np.asarray(g)
     else:
         _check_distribution(distribution, alpha)
@@ -749,11 +760,12 @@ def activation_rates(net: Network, X) -> np.ndarray:
     net = _check_net(net)
     X = check_data(net, X)
     n = X.shape[0]
+    XT = np.ascontiguousarray(X.T)
     counts = np.zeros(net.width)
-    chunk = max(1, _CHUNK_ELEMENTS // net.width)
-    for lo in range(0, n, chunk):
-        Z = X[lo:lo + chunk] @ net.W.T - net.b[None, :]
-        counts += (Z > 0).sum(axis=0)
+    chunk = max(1, _CHUNK_ELEMENTS // n)
+    for lo in range(0, net.width, chunk):
+        Z = net.W[lo:lo + chunk] @ XT - net.b[lo:lo + chunk, None]
+        counts[lo:lo + chunk] = np.count_nonzero(Z > 0, axis=1)
     return counts / n
 
 
@@ -761,20 +773,24 @@ def activation_rates(net: Network, X) -> np.ndarray:
 # Section 7: the stability inequality and bound
 # =================================================================================================
 def _dense_lambda_max(net, X, y) -> float:
-    """lambda_max(H) from the dense Hessian (fallback while flatcore.sharpness does not exist)."""
+    """lambda_max(H) from the dense Hessian: the fallback for a flatcore without ``sharpness``.
+
+    Remove this function (and its use in :func:`_lambda_max`) once ``flatcore.sharpness`` is
+    always there.
+    """
     from .numerics import hessian
 
     return float(np.linalg.eigvalsh(hessian(net, X, y))[-1])
 
 
 def _lambda_max(net, X, y) -> float:
-    from . import numerics
+    """lambda_max(H): ``flatcore.sharpness`` (Lanczos, tol 1e-10) when the package has it."""
     import flatcore
 
-    sharpness = getattr(flatcore, "sharpness", None) or getattr(numerics, "sharpness", None)
-    if sharpness is not None:
-        return float(sharpness(net, X, y))
-    return _dense_lambda_max(net, X, y)
+    sharpness = getattr(flatcore, "sharpness", None)
+    if sharpness is None:
+        return _dense_lambda_max(net, X, y)
+    return float(sharpness(net, X, y))
 
 
 @dataclass(frozen=True)
@@ -843,7 +859,14 @@ def stability_inequality(net: Network, X, y, *, lambda_max=None) -> StabilityIne
     X : array, shape (n, d); y : array, shape (n,)
     lambda_max : float, optional
         The top Hessian eigenvalue if already known. Default: ``flatcore.sharpness(net, X, y)``
-        when the package has it, else the dense Hessian's largest eigenvalue.
+        (to a relative 1e-10) when the package has it, else the dense Hessian's largest
+        eigenvalue (which refuses with MemoryError when P x P does not fit).
+
+    Notes
+    -----
+    The weighted sum uses the mask ``w_k . x_i > b_k`` evaluated in NumPy; a point within rounding
+    of a kink may be classified differently by the compiled Hessian, in which case the two sides
+    use different (equally valid) masks. The inequality is exact for one consistent mask.
 
     Returns
     -------
@@ -931,12 +954,13 @@ def rescale(net: Network, alpha) -> Network:
     neurons) or an array of shape (width,). Returns a new Network.
     """
     net = _check_net(net)
+    scalar = np.ndim(alpha) == 0
     alpha = as_float_array(alpha, "alpha", (0, 1))
-    if alpha.ndim == 1 and alpha.shape != (net.width,):
+    if not scalar and alpha.shape != (net.width,):
         raise ValueError(f"alpha must be a scalar or have shape (width,) = ({net.width},); got {alpha.shape}")
     if np.any(alpha <= 0):
         raise ValueError("alpha must be positive (a negative alpha would flip the ReLU, zero is not invertible)")
-    alpha = np.broadcast_to(alpha, (net.width,))
+    alpha = np.broadcast_to(alpha.reshape(-1), (net.width,))
     return Network(alpha[:, None] * net.W, alpha * net.b, net.v / alpha, net.beta)
 
 
@@ -1078,7 +1102,8 @@ def boundary_packing(d, eps, *, amplitude=1.0, signs=None, max_neurons=1000, n_c
     else:
         s = as_float_array(signs, "signs", 1)
         if s.shape != (K,):
-            raise ValueError(f"signs must have one entry per neuron ({K} caps for d={d}, eps={eps}); got shape {s.shape}")
+            raise ValueError(f"signs must have one entry per neuron ({K} caps for d={d}, eps={eps}); "
+                             f"got shape {s.shape}")
         if not np.all(np.abs(s) == 1.0):
             raise ValueError("signs must be +1 or -1")
     return Network(U, np.full(K, 1.0 - eps), amplitude * s, 0.0)

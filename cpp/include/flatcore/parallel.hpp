@@ -21,6 +21,12 @@ using StopCallback = std::function<bool(long)>;
 int default_num_threads();
 // n_threads if positive, else default_num_threads().
 int resolve_num_threads(int n_threads);
+// Threads worth using for a parallel region of about `flops` floating-point operations: at most
+// n_threads (resolved as above), and one per ~250k flops, so that tiny problems stay on one
+// thread. Fork/join costs microseconds when cores are free but a whole scheduler time slice when
+// the machine is oversubscribed (e.g. many worker processes), which would dominate small steps.
+// Results do not depend on it (see RowChunks).
+int threads_for_work(int n_threads, double flops);
 // Whether the library was built with OpenMP.
 bool has_openmp();
 
