@@ -4,6 +4,8 @@
 #include <Spectra/SymEigsSolver.h>
 #include <algorithm>
 #include <numeric>
+#include <cmath>
+#include <limits>
 #include <random>
 
 namespace flatcore {
@@ -84,6 +86,58 @@ EigResult dense_through_products(const SolverOperator& A, Index k, EigWhich whic
   return dense_eigenpairs(H, k, which);
 }
 
+// One extreme eigenpair by Lanczos with full reorthogonalisation, checking convergence after every
+// product (Spectra builds its whole basis before the first check, which for a well-separated top
+// eigenvalue costs two to three times the products needed). Restarts from the current Ritz
+// vector when the basis reaches max_basis vectors.
+EigResult lanczos_single(const SolverOperator& A, bool largest, double tol, Index max_restarts,
+                         const Vector& start) {
+  const Index P = A.rows();
+  const Index m_max = std::min<Index>(P, 64);
+  Eigen::MatrixXd Q(P, m_max);
+  Vector alpha(m_max), beta(m_max), w(P), x = start / start.norm();
+  EigResult res;
+  res.values.resize(1);
+  res.vectors.resize(P, 1);
+  const double floor = std::pow(std::numeric_limits<double>::epsilon(), 2.0 / 3.0);
+  for (Index restart = 0; restart <= max_restarts; ++restart) {
+    Q.col(0) = x;
+    for (Index j = 0; j < m_max; ++j) {
+      A.perform_op(Q.col(j).data(), w.data());
+      alpha[j] = Q.col(j).dot(w);
+      // Full reorthogonalisation (twice is enough, Kahan-Parlett) keeps Q orthonormal.
+      for (int pass = 0; pass < 2; ++pass) w -= Q.leftCols(j + 1) * (Q.leftCols(j + 1).transpose() * w);
+      beta[j] = w.norm();
+      Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> tri;
+      tri.computeFromTridiagonal(alpha.head(j + 1), beta.head(j), Eigen::ComputeEigenvectors);
+      const Index pick = largest ? j : 0;  // eigenvalues come in ascending order
+      const double theta = tri.eigenvalues()[pick];
+      const double s_last = tri.eigenvectors()(j, pick);
+      const double estimate = beta[j] * std::abs(s_last);  // = ||H x - theta x||
+      const double scale = std::max(std::abs(theta), floor);
+      // Converged, or the Krylov space is invariant (then the Ritz pair is exact in it), or the
+      // basis spans the whole space.
+      const bool done = estimate <= tol * scale || beta[j] <= 1e-14 * std::max(scale, std::abs(alpha[j])) ||
+                        j + 1 == P;
+      if (done || j + 1 == m_max) {
+        x = Q.leftCols(j + 1) * tri.eigenvectors().col(pick);
+        x /= x.norm();
+        res.values[0] = theta;
+        res.vectors.col(0) = x;
+        res.n_restarts = static_cast<long>(restart);
+        if (done) {
+          res.converged = true;
+          return res;
+        }
+        break;
+      }
+      Q.col(j + 1) = w / beta[j];
+    }
+  }
+  res.converged = false;
+  return res;
+}
+
 }  // namespace
 
 Vector seeded_start_vector(Index size, std::uint64_t seed) {
@@ -112,7 +166,9 @@ EigResult lanczos_eigenpairs(const HessianOperator& op, const EigOptions& opt,
   auto better = [&](double a, double b) { return largest ? a > b : a < b; };
 
   EigResult res;
-  try {
+  if (opt.k == 1) {
+    res = lanczos_single(plain, largest, opt.tol, opt.max_restarts, start);
+  } else try {
     Pairs p = run_spectra(plain, opt.k, default_ncv(opt.k, P, opt.ncv), start, opt.which, opt.tol,
                           opt.max_restarts);
     res.values = p.values;
