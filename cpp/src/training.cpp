@@ -1,5 +1,6 @@
 #include "flatcore/training.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "flatcore/eigensolver.hpp"
@@ -83,7 +84,7 @@ TrainResult train(const Network& init, const ConstMatrixRef& X, const ConstVecto
   Vector full_grad(P), step_dir(P);
 
   TrainResult res;
-  res.history.reserve(static_cast<std::size_t>(opt.steps / opt.record_every + 2));
+  res.history.reserve(static_cast<std::size_t>(std::min<long>(opt.steps / opt.record_every + 2, 1L << 16)));
 
   // Sharpness tracking: Lanczos on the cached Hessian at theta_t, warm-started from the previous
   // top eigenvector (consecutive iterates are close, so few products are needed).
@@ -120,7 +121,18 @@ TrainResult train(const Network& init, const ConstMatrixRef& X, const ConstVecto
     if (!finite || lg.loss > max_loss) {
       res.diverged = true;
       res.diverged_step = t;
-      if (t == 0) res.final_loss = lg.loss;
+      if (t == 0) {
+        // theta_0 is what we return: describe it, and record it if its numbers are finite.
+        res.final_loss = lg.loss;
+        res.final_grad_norm = gnorm;
+        if (finite) {
+          record(res.history, 0, lg, gnorm, W_view, b_view, v_view, theta[L.beta()]);
+          if (track) {
+            res.history.sharpness.push_back(std::numeric_limits<double>::quiet_NaN());
+            res.history.sharpness_hvps.push_back(0);
+          }
+        }
+      }
       if (t > 0) {
         theta = previous;
         res.steps_run = t - 1;

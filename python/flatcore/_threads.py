@@ -21,7 +21,7 @@ def get_num_threads() -> int:
     env = os.environ.get("FLATCORE_NUM_THREADS")
     if env:
         try:
-            return max(1, int(env))
+            return min(MAX_THREADS, max(1, int(env)))
         except ValueError:
             raise ValueError(f"FLATCORE_NUM_THREADS must be a positive integer; got {env!r}") from None
     return max(1, int(_core.default_num_threads()))
@@ -30,10 +30,14 @@ def get_num_threads() -> int:
 def set_num_threads(n_threads: int | None) -> None:
     """Set the default thread count (None restores the default)."""
     global _default
-    _default = None if n_threads is None else as_int(n_threads, "n_threads", minimum=1)
+    _default = None if n_threads is None else as_int(n_threads, "n_threads", minimum=1, maximum=MAX_THREADS)
+
+
+# More threads than this is a mistake (and thread creation can fail and abort the process).
+MAX_THREADS = max(256, 8 * (os.cpu_count() or 1))
 
 
 def resolve(n_threads) -> int:
     if n_threads is None:
         return get_num_threads()
-    return as_int(n_threads, "n_threads", minimum=1)
+    return as_int(n_threads, "n_threads", minimum=1, maximum=MAX_THREADS)

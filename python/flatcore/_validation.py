@@ -64,7 +64,8 @@ def as_scalar(value, name: str, *, positive: bool = False, nonnegative: bool = F
     return value
 
 
-def as_int(value, name: str, *, minimum: int | None = None, allow_none: bool = False) -> int | None:
+def as_int(value, name: str, *, minimum: int | None = None, maximum: int | None = None,
+           allow_none: bool = False) -> int | None:
     if value is None and allow_none:
         return None
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
@@ -75,6 +76,19 @@ def as_int(value, name: str, *, minimum: int | None = None, allow_none: bool = F
     value = int(value)
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be at least {minimum}; got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be at most {maximum}; got {value}")
+    return value
+
+
+def check_result(value, what: str):
+    """Raise FloatingPointError instead of returning a non-finite result (overflow)."""
+    arr = np.asarray(value)
+    if not np.isfinite(arr).all():
+        raise FloatingPointError(
+            f"{what} overflowed float64 (inf or NaN) although every input is finite; the parameters "
+            "or the data are too large in magnitude: rescale them"
+        )
     return value
 
 

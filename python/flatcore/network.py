@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core, _threads
-from ._validation import as_float_array, as_int, as_scalar, check_data, check_finite
+from ._validation import as_float_array, as_int, as_scalar, check_data, check_finite, check_result
 
 INIT_SCHEMES = ("pytorch", "kaiming", "kaiming_uniform")
 
@@ -129,7 +129,8 @@ class Network:
         """f(X): one output per row of X (shape (n,))."""
         X = check_data(self, X)
         self._check()
-        return _core.predict(self.W, self.b, self.v, self.beta, X, _threads.resolve(n_threads))
+        out = _core.predict(self.W, self.b, self.v, self.beta, X, _threads.resolve(n_threads))
+        return check_result(out, "f(X)")
 
     __call__ = predict
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core, _threads
-from ._validation import as_float_array, as_scalar, available_memory_bytes, check_data, check_memory, workspace_bytes
+from ._validation import (as_float_array, as_scalar, available_memory_bytes, check_data, check_memory,
+                          check_result, workspace_bytes)
 from .network import Network
 
 HESSIAN_PARTS = ("full", "gauss_newton", "residual")
@@ -33,6 +34,8 @@ def _part(part: str) -> str:
 
 def predict(net: Network, X, *, n_threads=None) -> np.ndarray:
     """f(X), shape (n,). Same as ``net(X)``."""
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a flatcore.Network; got {type(net).__name__}")
     return net.predict(X, n_threads=n_threads)
 
 
@@ -46,13 +49,16 @@ def loss(net: Network, X, y, *, n_threads=None) -> float:
     y : array, shape (n,)
     """
     X, y = _prepare(net, X, y)
-    return float(_core.loss(net.W, net.b, net.v, net.beta, X, y, _threads.resolve(n_threads)))
+    value = float(_core.loss(net.W, net.b, net.v, net.beta, X, y, _threads.resolve(n_threads)))
+    return check_result(value, "the loss")
 
 
 def loss_and_gradient(net: Network, X, y, *, n_threads=None) -> tuple[float, np.ndarray]:
     """(L, grad L) from one fused pass; grad has the flat layout of ``net.params()``."""
     X, y = _prepare(net, X, y)
     value, grad, _ = _core.loss_and_gradient(net.W, net.b, net.v, net.beta, X, y, _threads.resolve(n_threads))
+    check_result(value, "the loss")
+    check_result(grad, "the gradient")
     return float(value), grad
 
 
@@ -90,7 +96,8 @@ def hessian(net: Network, X, y, *, part: str = "full", max_bytes=None, n_threads
             f"more than the {limit / 2**30:.2f} GiB allowed (max_bytes); use flatcore.hvp(net, X, y, u) "
             "for matrix-free Hessian-vector products instead"
         )
-    return _core.dense_hessian(net.W, net.b, net.v, net.beta, X, y, part, _threads.resolve(n_threads))
+    H = _core.dense_hessian(net.W, net.b, net.v, net.beta, X, y, part, _threads.resolve(n_threads))
+    return check_result(H, "the Hessian")
 
 
 def hvp(net: Network, X, y, u, *, part: str = "full", n_threads=None) -> np.ndarray:
@@ -103,7 +110,8 @@ def hvp(net: Network, X, y, u, *, part: str = "full", n_threads=None) -> np.ndar
     u = as_float_array(u, "u", 1)
     if u.shape[0] != net.n_params:
         raise ValueError(f"u has {u.shape[0]} entries; the network has P = {net.n_params} parameters")
-    return _core.hvp(net.W, net.b, net.v, net.beta, X, y, u, part, _threads.resolve(n_threads))
+    out = _core.hvp(net.W, net.b, net.v, net.beta, X, y, u, part, _threads.resolve(n_threads))
+    return check_result(out, "the Hessian-vector product")
 
 
 def hessian_trace(net: Network, X, y, *, part: str = "full", n_threads=None) -> float:
@@ -116,7 +124,8 @@ def hessian_trace(net: Network, X, y, *, part: str = "full", n_threads=None) -> 
     """
     X, y = _prepare(net, X, y)
     _part(part)
-    return float(_core.hessian_trace(net.W, net.b, net.v, net.beta, X, y, part, _threads.resolve(n_threads)))
+    value = float(_core.hessian_trace(net.W, net.b, net.v, net.beta, X, y, part, _threads.resolve(n_threads)))
+    return check_result(value, "the Hessian trace")
 
 
 def trace_per_neuron(net: Network, X, *, n_threads=None) -> np.ndarray:
@@ -129,4 +138,4 @@ def trace_per_neuron(net: Network, X, *, n_threads=None) -> np.ndarray:
     net._check()
     X = check_data(net, X)
     A, M = _core.trace_terms(net.W, net.b, net.v, net.beta, X, _threads.resolve(n_threads))
-    return A + net.v ** 2 * M
+    return check_result(A + net.v ** 2 * M, "the per-neuron trace")

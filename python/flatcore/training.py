@@ -49,10 +49,16 @@ class History:
             raise KeyError(f"no column {name!r} in the history; columns are {self.columns}") from None
 
     def __getattr__(self, name):
+        # Only reached for names that are not regular attributes; look the column up without
+        # recursing when _columns itself is not set yet (e.g. during unpickling).
         try:
-            return self._columns[name]
-        except (KeyError, AttributeError):
+            columns = object.__getattribute__(self, "_columns")
+        except AttributeError:
             raise AttributeError(name) from None
+        try:
+            return columns[name]
+        except KeyError:
+            raise AttributeError(f"History has no column {name!r}") from None
 
     def __len__(self) -> int:
         return len(next(iter(self._columns.values()))) if self._columns else 0
@@ -128,7 +134,8 @@ def train(net: Network, X, y, lr, steps, *, weight_decay=0.0, decay_biases: bool
 
     Each step: ``theta <- theta - lr * (clip(grad L) + weight_decay * theta_decayed)``, where
     ``theta_decayed`` is W and v (and b, beta if ``decay_biases``), as in PyTorch's SGD with
-    ``weight_decay`` after ``clip_grad_norm_``. The whole loop runs in C++ with the GIL released;
+    ``weight_decay`` after ``clip_grad_norm_`` (which divides by ``norm + 1e-6``; flatcore clips
+    to exactly ``clip_grad_norm``). The whole loop runs in C++ with the GIL released;
     Ctrl-C raises KeyboardInterrupt within a fraction of a second.
 
     Parameters
@@ -173,19 +180,21 @@ def train(net: Network, X, y, lr, steps, *, weight_decay=0.0, decay_biases: bool
     net._check()
     X, y = check_data(net, X, y)
     lr = as_scalar(lr, "lr", positive=True)
-    steps = as_int(steps, "steps", minimum=0)
+    steps = as_int(steps, "steps", minimum=0, maximum=2**62)
     weight_decay = as_scalar(weight_decay, "weight_decay", nonnegative=True)
     clip = as_scalar(clip_grad_norm, "clip_grad_norm", positive=True, allow_none=True)
     if record_every is None:
         record_every = max(1, steps // 1000)
-    record_every = as_int(record_every, "record_every", minimum=1)
+    record_every = as_int(record_every, "record_every", minimum=1, maximum=2**62)
     tol = as_scalar(tol, "tol", nonnegative=True, allow_none=True)
     max_loss = as_scalar(max_loss, "max_loss", positive=True, allow_none=True)
-    sharpness_every = as_int(sharpness_every, "sharpness_every", minimum=1, allow_none=True)
+    sharpness_every = as_int(sharpness_every, "sharpness_every", minimum=1, maximum=2**62, allow_none=True)
     sharpness_tol = as_scalar(sharpness_tol, "sharpness_tol", positive=True)
     threads = _threads.resolve(n_threads)
     check_memory(workspace_bytes(X.shape[0], net.d, net.width, threads),
                  f"training buffers for n={X.shape[0]}, d={net.d}, width={net.width}", "use fewer neurons or threads")
+    check_memory(80.0 * (steps // record_every + 2), f"a history of {steps // record_every + 2} rows",
+                 "record less often (a larger record_every)")
     config = dict(lr=lr, steps=steps, weight_decay=weight_decay, decay_biases=bool(decay_biases),
                   clip_grad_norm=clip, record_every=record_every, tol=tol, max_loss=max_loss,
                   sharpness_every=sharpness_every)
