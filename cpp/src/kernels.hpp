@@ -41,6 +41,18 @@ inline vdouble vload(const double* p) {
   return v;
 }
 inline void vstore(double* p, vdouble v) { std::memcpy(p, &v, sizeof v); }
+// Whether any coefficient of an R-row register tile is non-zero (vector compares, one reduction).
+template <int R>
+inline bool any_nonzero(const vdouble (&c)[R][kNV]) {
+  const vdouble zero = {};
+  auto acc = c[0][0] != zero;
+  for (int r = 0; r < R; ++r)
+    for (int q = 0; q < kNV; ++q) acc |= c[r][q] != zero;
+  for (int l = 0; l < kLanes; ++l)
+    if (acc[l]) return true;
+  return false;
+}
+
 inline double hsum(vdouble v) {
   double s = 0.0;
   for (int l = 0; l < kLanes; ++l) s += v[l];
@@ -114,6 +126,9 @@ inline void backward_tile(const double* X, const double* res, Index d, Index ld,
       vstore(gv + k0 + q * kLanes, vload(gv + k0 + q * kLanes) + gvt);
       vstore(gb + k0 + q * kLanes, vload(gb + k0 + q * kLanes) - gbt);
     }
+    // Sparse activations (the shattering regime): a tile where no neuron is active on any of
+    // the R rows adds nothing to W's gradient, so its d-long update is skipped.
+    if (!any_nonzero<R>(c)) continue;
     double* g = gWT + k0;
     for (Index j = 0; j < d; ++j, g += ld) {
       vdouble s[kNV];
@@ -204,6 +219,7 @@ inline void hvp_backward_tile(const double* X, const double* s, const double* rr
       vstore(gv + k0 + q * kLanes, vload(gv + k0 + q * kLanes) + hvt);
       vstore(gb + k0 + q * kLanes, vload(gb + k0 + q * kLanes) - gbt);
     }
+    if (!any_nonzero<R>(c)) continue;  // as in backward_tile
     double* g = gWT + k0;
     for (Index j = 0; j < d; ++j, g += ld) {
       vdouble acc[kNV];

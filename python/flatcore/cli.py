@@ -11,20 +11,11 @@ import time
 
 import numpy as np
 
-from . import __version__, _core, data, _threads
+from . import __version__, _core, _threads, data
 from .network import Network
 from .numerics import hessian_trace
+from .spectrum import sharpness
 from .training import train
-
-
-def _lambda_max(net: Network, X, y, n_threads: int) -> float:
-    """Top Hessian eigenvalue by Lanczos (scipy eigsh) on the matrix-free Hessian."""
-    from scipy.sparse.linalg import LinearOperator, eigsh
-
-    op = _core.HessianOperator(net.W, net.b, net.v, net.beta, X, y, "full", n_threads, True)
-    lin = LinearOperator((op.size, op.size), matvec=op.matvec, dtype=np.float64)
-    v0 = np.random.default_rng(0).standard_normal(op.size)
-    return float(eigsh(lin, k=1, which="LA", tol=1e-10, v0=v0, return_eigenvectors=False)[0])
 
 
 def _rarely_active_share(net: Network, X, threshold: float = 0.01) -> float:
@@ -57,7 +48,7 @@ def demo(args) -> int:
             train_loss=res.final_loss,
             test_mse=test_mse,
             trace=hessian_trace(final, X, y, n_threads=threads),
-            lam=_lambda_max(final, X, y, threads),
+            lam=sharpness(final, X, y, n_threads=threads),
             two_over_lr=2.0 / lr,
             rare=_rarely_active_share(final, X),
             steps_per_s=res.steps_run / seconds if seconds > 0 else float("nan"),
