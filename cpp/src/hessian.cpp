@@ -141,27 +141,63 @@ HessianOperator::HessianOperator(Network net, RowMatrix X, Vector y, HessianPart
     b_[k] = net_.b[k];
     v_[k] = net_.v[k];
   }
-  r_ = predict(net_, X_, n_threads_) - y_;
   cached_ = cache_activations;
-  if (cached_) {
-    phi_ = Vector::Zero(n * ld_);
-    const Index d_ = d, ld = ld_, Kp = Kp_;
+  if (!cached_) {
+    r_ = predict(net_, X_, n_threads_) - y_;
+    return;
+  }
+  // One forward pass gives both the cached activations and the residuals.
+  phi_ = Vector::Zero(n * ld_);
+  r_.resize(n);
+  const Index ld = ld_, Kp = Kp_;
 #pragma omp parallel for schedule(dynamic) num_threads(n_threads_)
-    for (Index c = 0; c < chunks_.n_chunks; ++c) {
-      vdouble fpart[kRowTile];
-      Index i = chunks_.begin(c);
-      for (; i + kRowTile <= chunks_.end(c); i += kRowTile)
-        forward_tile<kRowTile>(X_.row(i).data(), d_, ld, 0, Kp, WT_.data(), b_.data(), v_.data(),
-                               phi_.data() + i * ld, fpart);
-      for (; i < chunks_.end(c); ++i)
-        forward_tile<1>(X_.row(i).data(), d_, ld, 0, Kp, WT_.data(), b_.data(), v_.data(),
-                        phi_.data() + i * ld, fpart);
+  for (Index c = 0; c < chunks_.n_chunks; ++c) {
+    const vdouble zero = {};
+    vdouble fpart[kRowTile];
+    Index i = chunks_.begin(c);
+    for (; i + kRowTile <= chunks_.end(c); i += kRowTile) {
+      for (int r = 0; r < kRowTile; ++r) fpart[r] = zero;
+      forward_tile<kRowTile>(X_.row(i).data(), d, ld, 0, Kp, WT_.data(), b_.data(), v_.data(),
+                             phi_.data() + i * ld, fpart);
+      for (int r = 0; r < kRowTile; ++r) r_[i + r] = net_.beta + hsum(fpart[r]) - y_[i + r];
+    }
+    for (; i < chunks_.end(c); ++i) {
+      fpart[0] = zero;
+      forward_tile<1>(X_.row(i).data(), d, ld, 0, Kp, WT_.data(), b_.data(), v_.data(),
+                      phi_.data() + i * ld, fpart);
+      r_[i] = net_.beta + hsum(fpart[0]) - y_[i];
     }
   }
 }
 
+void HessianOperator::init_workspace(Workspace& ws) const {
+  using namespace kernels;
+  const Index d = net_.d();
+  const Index acc_size = d * ld_ + 2 * Kp_ + 1;
+  ws.UT = Vector::Zero(d * ld_);
+  ws.ub = Vector::Zero(Kp_);
+  ws.uv = Vector::Zero(Kp_);
+  ws.total = Vector::Zero(acc_size);
+  ws.acc.assign(chunks_.n_chunks, Vector::Zero(acc_size));
+  ws.tt.assign(n_threads_, Vector::Zero(kRowBlock * ld_));
+  ws.phi_buf.assign(n_threads_, Vector::Zero(cached_ ? 0 : kRowBlock * ld_));
+}
+
 void HessianOperator::perform_op(const double* u, double* out) const {
   using namespace kernels;
+  std::unique_lock<std::mutex> lock(workspace_mutex_, std::try_to_lock);
+  Workspace own;
+  Workspace* wsp = &own;
+  if (lock.owns_lock()) {
+    if (!workspace_) {
+      workspace_ = std::make_unique<Workspace>();
+      init_workspace(*workspace_);
+    }
+    wsp = workspace_.get();
+  } else {
+    init_workspace(own);
+  }
+  Workspace& ws = *wsp;
   const Index d = net_.d(), K = net_.width(), n = X_.rows(), Kp = Kp_, ld = ld_;
   const ParamLayout L(d, K);
   const Index P = L.size();
@@ -169,7 +205,9 @@ void HessianOperator::perform_op(const double* u, double* out) const {
   const double res = part_ != HessianPart::GaussNewton ? 1.0 : 0.0;
 
   // The direction, transposed and padded like the weights.
-  Vector UT = Vector::Zero(d * ld), ub = Vector::Zero(Kp), uv = Vector::Zero(Kp);
+  Vector& UT = ws.UT;
+  Vector& ub = ws.ub;
+  Vector& uv = ws.uv;
   for (Index k = 0; k < K; ++k) {
     for (Index j = 0; j < d; ++j) UT[j * ld + k] = u[L.W() + k * d + j];
     ub[k] = u[L.b() + k];
@@ -177,12 +215,13 @@ void HessianOperator::perform_op(const double* u, double* out) const {
   }
   const double ubeta = u[L.beta()];
   const Index acc_size = d * ld + 2 * Kp + 1;
-  std::vector<Vector> acc(chunks_.n_chunks, Vector(acc_size));
+  std::vector<Vector>& acc = ws.acc;
   const Index kb = neuron_block(d, Kp);
 
 #pragma omp parallel num_threads(n_threads_)
   {
-    Vector tt(kRowBlock * ld), phi_buf(cached_ ? 0 : kRowBlock * ld);
+    Vector& tt = ws.tt[detail::thread_id()];
+    Vector& phi_buf = ws.phi_buf[detail::thread_id()];
 #pragma omp for schedule(dynamic)
     for (Index c = 0; c < chunks_.n_chunks; ++c) {
       Vector& g = acc[c];
@@ -242,7 +281,7 @@ void HessianOperator::perform_op(const double* u, double* out) const {
       g[acc_size - 1] = gbeta;
     }
   }
-  Vector total(acc_size);
+  Vector& total = ws.total;
   detail::reduce_in_order(acc, total.data(), acc_size, n_threads_);
   const double inv_n = 1.0 / static_cast<double>(n);
   const double* gWT = total.data();

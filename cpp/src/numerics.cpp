@@ -8,42 +8,45 @@
 
 namespace flatcore {
 
-namespace {
-
-// phi = relu(X_block W^T - b) for rows [i0, i0 + m), into the first m rows of `phi`.
-inline void activations(const Network& net, const ConstMatrixRef& X, Index i0, Index m,
-                        RowMatrix& phi) {
-  auto P = phi.topRows(m);
-  P.noalias() = X.middleRows(i0, m) * net.W.transpose();
-  const Index K = net.width();
-  const double* b = net.b.data();
-  for (Index i = 0; i < m; ++i) {
-    double* row = P.row(i).data();
-    for (Index k = 0; k < K; ++k) {
-      const double z = row[k] - b[k];
-      row[k] = z > 0.0 ? z : 0.0;
-    }
-  }
-}
-
-}  // namespace
 
 Vector predict(const Network& net, const ConstMatrixRef& X, int n_threads) {
+  using namespace kernels;
   net.check();
   if (X.cols() != net.d()) throw std::invalid_argument("X must have d columns");
   const int nt = threads_for_work(n_threads, 2.0 * X.rows() * net.width() * net.d());
-  const Index n = X.rows(), K = net.width(), B = block_rows(K);
+  const Index n = X.rows(), K = net.width(), d = net.d();
+  const Index Kp = (K + kT - 1) / kT * kT, ld = Kp + kT;
+  // Transposed, padded weights as the fused kernels want them (see GradientWorkspace).
+  Vector WT = Vector::Zero(d * ld), b = Vector::Zero(Kp), v = Vector::Zero(Kp);
+  for (Index k = 0; k < K; ++k) {
+    for (Index j = 0; j < d; ++j) WT[j * ld + k] = net.W(k, j);
+    b[k] = net.b[k];
+    v[k] = net.v[k];
+  }
   Vector out(n);
   const RowChunks ch = make_row_chunks(n);
-  std::vector<RowMatrix> phi(nt, RowMatrix(B, K));
+  std::vector<Vector> phi(nt, Vector(kRowTile * ld));
+  Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> Xc;
+  const double* Xd = X.data();
+  if (X.outerStride() != d || X.innerStride() != 1) {
+    Xc = X;
+    Xd = Xc.data();
+  }
 #pragma omp parallel for schedule(dynamic) num_threads(nt)
   for (Index c = 0; c < ch.n_chunks; ++c) {
-    RowMatrix& buf = phi[detail::thread_id()];
-    for (Index i0 = ch.begin(c); i0 < ch.end(c); i0 += B) {
-      const Index m = std::min(B, ch.end(c) - i0);
-      activations(net, X, i0, m, buf);
-      out.segment(i0, m).noalias() = buf.topRows(m) * net.v;
-      out.segment(i0, m).array() += net.beta;
+    double* buf = phi[detail::thread_id()].data();
+    const vdouble zero = {};
+    vdouble fpart[kRowTile];
+    Index i = ch.begin(c);
+    for (; i + kRowTile <= ch.end(c); i += kRowTile) {
+      for (int r = 0; r < kRowTile; ++r) fpart[r] = zero;
+      forward_tile<kRowTile>(Xd + i * d, d, ld, 0, Kp, WT.data(), b.data(), v.data(), buf, fpart);
+      for (int r = 0; r < kRowTile; ++r) out[i + r] = net.beta + hsum(fpart[r]);
+    }
+    for (; i < ch.end(c); ++i) {
+      fpart[0] = zero;
+      forward_tile<1>(Xd + i * d, d, ld, 0, Kp, WT.data(), b.data(), v.data(), buf, fpart);
+      out[i] = net.beta + hsum(fpart[0]);
     }
   }
   return out;

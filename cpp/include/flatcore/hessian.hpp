@@ -3,6 +3,9 @@
 #pragma once
 
 #include <atomic>
+#include <memory>
+#include <mutex>
+#include <vector>
 
 #include "flatcore/network.hpp"
 #include "flatcore/parallel.hpp"
@@ -53,6 +56,18 @@ class HessianOperator {
   Vector phi_;         // n x ld activations when cached, else empty
   bool cached_ = false;
   mutable std::atomic<long> n_products_{0};  // operators may be applied from several threads
+
+  // Buffers of one product, kept between products (an eigensolve applies the operator many
+  // times; fresh buffers each time cost page faults). A concurrent call that finds them in use
+  // allocates its own.
+  struct Workspace {
+    Vector UT, ub, uv, total;
+    std::vector<Vector> acc;            // per row chunk
+    std::vector<Vector> tt, phi_buf;    // per thread
+  };
+  void init_workspace(Workspace& ws) const;
+  mutable std::mutex workspace_mutex_;
+  mutable std::unique_ptr<Workspace> workspace_;
 };
 
 // H u (one product; builds the operator without caching).
