@@ -136,6 +136,8 @@ def available_memory_bytes() -> int | None:
 
 def check_memory(n_bytes: float, what: str, advice: str = "") -> None:
     """Refuse (MemoryError) before allocating more than the system could give us now."""
+    if n_bytes < 2**26:  # 64 MiB: not worth reading /proc/meminfo on every small call
+        return
     avail = available_memory_bytes()
     if avail is not None and n_bytes > 0.8 * avail:
         raise MemoryError(

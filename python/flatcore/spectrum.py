@@ -228,6 +228,8 @@ def top_eigs(net: Network, X, y, k: int = 1, which: str = "largest", *, part: st
 
 def _cache_ok(n, width) -> bool:
     need = 8.0 * n * ((width + 7) // 8 * 8 + 8)
+    if need < 2**26:
+        return True
     avail = available_memory_bytes()
     return need < 512 * 2**20 and (avail is None or need < 0.25 * avail)
 
