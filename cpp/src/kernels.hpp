@@ -59,6 +59,44 @@ inline double hsum(vdouble v) {
   return s;
 }
 
+// The two products every kernel shares, for R rows x_r and the neurons [k0, k0 + kT):
+
+// z[r] = x_r . M[:, k0..] - shift[k0..], accumulated in registers over the d inputs
+// (M^T stored d x ld: the weights W for the forward pass, a direction U_W for an HVP).
+template <int R>
+inline void affine_tile(const double* const (&x)[R], Index d, Index ld, Index k0, const double* MT,
+                        const double* shift, vdouble (&z)[R][kNV]) {
+  for (int q = 0; q < kNV; ++q) {
+    const vdouble ns = -vload(shift + k0 + q * kLanes);
+    for (int r = 0; r < R; ++r) z[r][q] = ns;
+  }
+  const double* w = MT + k0;
+  for (Index j = 0; j < d; ++j, w += ld) {
+    vdouble wv[kNV];
+    for (int q = 0; q < kNV; ++q) wv[q] = vload(w + q * kLanes);
+    for (int r = 0; r < R; ++r) {
+      const double xr = x[r][j];
+      for (int q = 0; q < kNV; ++q) z[r][q] += xr * wv[q];
+    }
+  }
+}
+
+// G^T[:, k0..] += sum_r c[r] x_r (G^T stored d x ld), each G^T entry loaded once per R rows.
+template <int R>
+inline void outer_tile(const double* const (&x)[R], Index d, Index ld, Index k0,
+                       const vdouble (&c)[R][kNV], double* GT) {
+  double* g = GT + k0;
+  for (Index j = 0; j < d; ++j, g += ld) {
+    vdouble acc[kNV];
+    for (int q = 0; q < kNV; ++q) acc[q] = vload(g + q * kLanes);
+    for (int r = 0; r < R; ++r) {
+      const double xr = x[r][j];
+      for (int q = 0; q < kNV; ++q) acc[q] += c[r][q] * xr;
+    }
+    for (int q = 0; q < kNV; ++q) vstore(g + q * kLanes, acc[q]);
+  }
+}
+
 // The fused pass works on a block of rows at a time (kRowBlock rows, their activations kept in a
 // per-thread buffer that stays in L2) and walks the neurons in blocks small enough that the
 // block's weights W^T[:, k-block] and gradient gW^T[:, k-block] stay in L1 while every row tile
@@ -76,19 +114,7 @@ inline void forward_tile(const double* X, Index d, Index ld, Index k_begin, Inde
   const vdouble zero = {};
   for (Index k0 = k_begin; k0 < k_end; k0 += kT) {
     vdouble z[R][kNV];
-    for (int q = 0; q < kNV; ++q) {
-      const vdouble nb = -vload(b + k0 + q * kLanes);
-      for (int r = 0; r < R; ++r) z[r][q] = nb;
-    }
-    const double* w = WT + k0;
-    for (Index j = 0; j < d; ++j, w += ld) {
-      vdouble wv[kNV];
-      for (int q = 0; q < kNV; ++q) wv[q] = vload(w + q * kLanes);
-      for (int r = 0; r < R; ++r) {
-        const double xr = x[r][j];
-        for (int q = 0; q < kNV; ++q) z[r][q] += xr * wv[q];
-      }
-    }
+    affine_tile<R>(x, d, ld, k0, WT, b, z);
     for (int q = 0; q < kNV; ++q) {
       const vdouble vv = vload(v + k0 + q * kLanes);
       for (int r = 0; r < R; ++r) {
@@ -129,16 +155,7 @@ inline void backward_tile(const double* X, const double* res, Index d, Index ld,
     // Sparse activations (the shattering regime): a tile where no neuron is active on any of
     // the R rows adds nothing to W's gradient, so its d-long update is skipped.
     if (!any_nonzero<R>(c)) continue;
-    double* g = gWT + k0;
-    for (Index j = 0; j < d; ++j, g += ld) {
-      vdouble s[kNV];
-      for (int q = 0; q < kNV; ++q) s[q] = vload(g + q * kLanes);
-      for (int r = 0; r < R; ++r) {
-        const double xr = x[r][j];
-        for (int q = 0; q < kNV; ++q) s[q] += c[r][q] * xr;
-      }
-      for (int q = 0; q < kNV; ++q) vstore(g + q * kLanes, s[q]);
-    }
+    outer_tile<R>(x, d, ld, k0, c, gWT);
   }
 }
 
@@ -163,19 +180,7 @@ inline void hvp_forward_tile(const double* X, Index d, Index ld, Index k_begin, 
   const vdouble zero = {};
   for (Index k0 = k_begin; k0 < k_end; k0 += kT) {
     vdouble z[R][kNV];
-    for (int q = 0; q < kNV; ++q) {
-      const vdouble nb = -vload(ub + k0 + q * kLanes);
-      for (int r = 0; r < R; ++r) z[r][q] = nb;
-    }
-    const double* w = UT + k0;
-    for (Index j = 0; j < d; ++j, w += ld) {
-      vdouble wv[kNV];
-      for (int q = 0; q < kNV; ++q) wv[q] = vload(w + q * kLanes);
-      for (int r = 0; r < R; ++r) {
-        const double xr = x[r][j];
-        for (int q = 0; q < kNV; ++q) z[r][q] += xr * wv[q];
-      }
-    }
+    affine_tile<R>(x, d, ld, k0, UT, ub, z);
     for (int q = 0; q < kNV; ++q) {
       const vdouble uvv = vload(uv + k0 + q * kLanes);
       const vdouble vv = vload(v + k0 + q * kLanes);
@@ -220,16 +225,7 @@ inline void hvp_backward_tile(const double* X, const double* s, const double* rr
       vstore(gb + k0 + q * kLanes, vload(gb + k0 + q * kLanes) - gbt);
     }
     if (!any_nonzero<R>(c)) continue;  // as in backward_tile
-    double* g = gWT + k0;
-    for (Index j = 0; j < d; ++j, g += ld) {
-      vdouble acc[kNV];
-      for (int q = 0; q < kNV; ++q) acc[q] = vload(g + q * kLanes);
-      for (int r = 0; r < R; ++r) {
-        const double xr = x[r][j];
-        for (int q = 0; q < kNV; ++q) acc[q] += c[r][q] * xr;
-      }
-      for (int q = 0; q < kNV; ++q) vstore(g + q * kLanes, acc[q]);
-    }
+    outer_tile<R>(x, d, ld, k0, c, gWT);
   }
 }
 
