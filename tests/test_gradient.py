@@ -187,3 +187,28 @@ def test_dead_neuron_has_zero_gradient():
     gW, gb, gv, _ = ref.unpack(g, 3, 4)
     assert np.all(gW[2] == 0) and gb[2] == 0 and gv[2] == 0
     assert np.any(gW[[0, 1, 3]] != 0)
+
+
+@given(seeds, st.sampled_from([0.003, 0.02, 0.1]))
+def test_sparse_activations_fast_path(seed, rate):
+    """The shattering regime: each neuron active on only a small fraction of the points, so the
+    kernels skip most register tiles in the backward passes. Gradient and HVP still equal the
+    dense NumPy formulas (section 2 and 3), and training equals the NumPy update."""
+    rng = np.random.default_rng(seed)
+    n, d, width = 700, 6, 90
+    X = fc.data.uniform_ball(n, d, seed=rng)
+    y = rng.standard_normal(n)
+    W = rng.standard_normal((width, d))
+    b = np.quantile(X @ W.T, 1.0 - rate, axis=0)  # neuron k active on about rate * n points
+    net = fc.Network(W, b, rng.standard_normal(width), 0.1)
+    assert ((X @ W.T - b) > 0).mean() <= 2 * rate + 1.0 / n
+    args = (net.W, net.b, net.v, net.beta, X, y)
+    assume(ref.relative_kink_margin(net.W, net.b, X) > KINK_MARGIN)
+    tol = ref.gamma(n, d, width) * ref.gradient_scale(*args)
+    assert np.all(np.abs(fc.gradient(net, X, y) - ref.gradient(*args)) <= tol)
+    u = rng.standard_normal(net.n_params)
+    H = ref.hessian(*args)
+    np.testing.assert_allclose(fc.hvp(net, X, y, u), H @ u, rtol=0, atol=1e-12 * np.abs(H).sum(axis=1).max() * np.abs(u).max())
+    theta = ref.gradient_descent(net.params(), X, y, d, width, 0.05, 20)[0][-1]
+    res = fc.train(net, X, y, 0.05, 20)
+    np.testing.assert_allclose(res.net.params(), theta, rtol=0, atol=1e-10 * max(1.0, np.abs(theta).max()))
