@@ -33,12 +33,8 @@ OUT/sharpness.json. torch is optional: without it the PyTorch rows are skipped w
 """
 from __future__ import annotations
 
-import argparse
-import datetime as _dt
-import importlib.util
 import json
 import math
-import os
 import sys
 import tempfile
 import time
@@ -46,17 +42,10 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-# Shared helpers of the GD benchmark: machine and version information, core order, CPU load.
-from bench_train import (THREAD_ENV, _core_order, _cpu_busy, _machine, _os_threads,  # noqa: E402
-                         _version, _versions)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402  (the shared benchmark harness, next to this file)
+from harness import SIZES, md_row  # noqa: E402
 
-SIZES = {  # name: (n, width, d)
-    "small": (256, 256, 5),
-    "mid": (1024, 512, 10),
-    "large": (4096, 1024, 16),
-}
 # Default training run to the benchmark point: (lr, steps). Each lr sits just below 2 / (the sharpness at
 # initialisation: 12.2, 10.6, 13.7), so that progressive sharpening takes lr * lambda_max / 2 to about
 # 0.97-1.0 without a catapult (at larger lr the sharpness first collapses to well below 2 / lr).
@@ -106,7 +95,7 @@ def _timeit(fn, repeats: int, min_s: float, budget_s: float):
             out = fn()
         times.append((time.perf_counter() - t0) / inner)
     return min(times), {"seconds_per_call": times, "calls_per_repeat": inner, "first_call_s": first,
-                        "spread": max(times) / min(times) - 1.0}, out
+                        "spread": harness.spread(times)}, out
 
 
 def power_iteration(matvec, u0, tol, max_hvp, dot=None, norm=None):
@@ -236,7 +225,7 @@ def _solver(tool, fc, net, X, y, u0, args, threads):
 
 
 def _steps_per_s(fc, net, X, y, lr, threads, min_s, repeats):
-    """flatcore.train steps/s at the trained point (plain GD, history only at the end)."""
+    """flatcore.train seconds per step at the trained point (plain GD, history only at the end)."""
     def run(k):
         t0 = time.perf_counter()
         r = fc.train(net, X, y, lr, k, n_threads=threads, record_every=k)
@@ -245,16 +234,8 @@ def _steps_per_s(fc, net, X, y, lr, threads, min_s, repeats):
             raise RuntimeError(f"flatcore.train diverged at the trained point (step {r.diverged_step})")
         return dt
 
-    run(2)
-    k = 1
-    while True:
-        dt = run(k)
-        if dt >= 0.25 * min_s or k >= 10**7:
-            break
-        k *= max(2, min(16, int(0.3 * min_s / max(dt, 1e-9))))
-    k = max(3, math.ceil(min_s * k / max(dt, 1e-9)))
-    times = [run(k) for _ in range(repeats)]
-    return min(times) / k, {"steps": k, "seconds": times, "spread": max(times) / min(times) - 1.0}
+    k, times = harness.time_steps(run, min_s, repeats, max_steps=10**7)
+    return min(times) / k, {"steps": k, "seconds": times, "spread": harness.spread(times)}
 
 
 def _costs(fc, net, X, y, u0, u_check, Hu_check, spec, threads, lr):
@@ -282,18 +263,9 @@ def _costs(fc, net, X, y, u0, u_check, Hu_check, spec, threads, lr):
 def worker(spec_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
     tool, threads = spec["tool"], spec["threads"]
-    out = {"tool": tool, "threads": threads, "pid": os.getpid(),
-           "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-           "env": {k: os.environ.get(k) for k in THREAD_ENV}, "sizes": {}}
+    out = harness.worker_info(tool, threads)
     if tool in TORCH_ROUTES:
-        import torch
-
-        torch.set_num_threads(threads)
-        try:
-            torch.set_num_interop_threads(1)
-        except RuntimeError:
-            pass
-        out["torch_threads"] = torch.get_num_threads()
+        out["torch_threads"] = harness.set_torch_threads(threads)
     import flatcore as fc
 
     for size in spec["sizes"]:
@@ -319,7 +291,7 @@ def worker(spec_path: str) -> None:
             Hu = th.hvp(torch.from_numpy(data["u_check"].copy())).numpy()
             res["hvp_dev"] = float(np.max(np.abs(Hu - data["Hu_check"])) / np.max(np.abs(data["Hu_check"])))
         out["sizes"][size["name"]] = res
-    out["os_threads"] = _os_threads()
+    out["os_threads"] = harness.os_threads()
     Path(spec["result_out"]).write_text(json.dumps(out))
 
 
@@ -327,39 +299,14 @@ def worker(spec_path: str) -> None:
 # Driver side
 # ================================================================================================
 
-def _child_env(threads: int) -> dict:
-    env = dict(os.environ)
-    for key in THREAD_ENV:
-        env[key] = str(threads)
-    return env
-
-
 def _run_child(tool, threads, cores, sizes, lrs, args, tmp: Path, pin: bool) -> dict:
-    import subprocess
-
     tag = f"{tool}-{threads}"
     spec = {"tool": tool, "threads": threads, "tol": args.tol, "power_tol": args.power_tol,
             "power_max_hvp": args.power_max_hvp, "repeats": args.repeats, "min_s": args.min_seconds,
             "budget_s": args.budget,
             "sizes": [{"name": s, "data": str(tmp / f"point-{s}.npz"), "lr": lrs[s]} for s in sizes],
             "result_out": str(tmp / f"result-{tag}.json")}
-    spec_path = tmp / f"spec-{tag}.json"
-    spec_path.write_text(json.dumps(spec))
-    preexec = (lambda: os.sched_setaffinity(0, cores)) if pin and hasattr(os, "sched_setaffinity") else None
-    t0 = time.perf_counter()
-    try:
-        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", str(spec_path)],
-                              env=_child_env(threads), preexec_fn=preexec, capture_output=True, text=True,
-                              timeout=args.timeout)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {args.timeout} s"}
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-6:]
-        return {"error": f"exit code {proc.returncode}: " + " | ".join(tail)}
-    res = json.loads(Path(spec["result_out"]).read_text())
-    res["wall_s"] = wall
-    return res
+    return harness.run_worker(__file__, spec, tag, tmp, harness.child_env(threads), cores, pin, args.timeout)
 
 
 def _fmt_s(x) -> str:
@@ -429,26 +376,17 @@ def _build_points(sizes, args, tmp: Path, fc) -> dict:
 
 
 def render_markdown(report: dict) -> str:
-    m, v, cfg = report["machine"], report["versions"], report["config"]
+    v, cfg = report["versions"], report["config"]
     sizes, points = cfg["sizes"], report["points"]
-    lines = ["# flatcore: sharpness (lambda_max of the Hessian) at a trained point", ""]
-    lines.append(f"- date: {report['date']}")
-    lines.append(f"- machine: {m['cpu_model']}, {m['logical_cpus']} logical CPUs ({m['allowed_cpus']} allowed), "
-                 f"{m['memory_gib']} GiB, SIMD {'/'.join(m['simd']) or 'none'}; load average before/after: "
-                 f"{report['loadavg_before']} / {report['loadavg_after']}")
-    lines.append(f"- versions: flatcore {v['flatcore']} ({v.get('flatcore_commit')}), Python {v['python']}, "
-                 f"NumPy {v['numpy']} ({v.get('numpy_blas', '?')}), SciPy {v.get('scipy') or 'absent'}, "
-                 f"torch {v['torch'] or 'absent'}")
-    lines.append(f"- settings: float64, tol {cfg['tol']:g} (Lanczos, eigsh), power iteration until the Rayleigh "
-                 f"quotient changes < {cfg['power_tol']:g} relative (at most {cfg['power_max_hvp']} HVPs), same "
-                 f"seeded start vector for power iteration and eigsh; best of {cfg['repeats']} repeats "
-                 f"(calls shorter than {cfg['min_seconds']} s looped; repeats stop after {cfg['budget']} s); "
-                 f"threads {cfg['threads']}, pinned to the first N cores: {cfg['pin']}"
-                 + (" (QUICK run: indicative only)" if cfg["quick"] else ""))
-    for note in report["notes"]:
-        lines.append(f"- note: {note}")
-    head = "| | " + " | ".join(f"{s} ({SIZES[s][0]}, {SIZES[s][1]}, {SIZES[s][2]})" for s in sizes) + " |"
-    sep = "|---|" + "---:|" * len(sizes)
+    lines = harness.markdown_header(
+        "flatcore: sharpness (lambda_max of the Hessian) at a trained point", report,
+        f"{harness.versions_prefix(v)}, SciPy {v.get('scipy') or 'absent'}, torch {v['torch'] or 'absent'}",
+        f"float64, tol {cfg['tol']:g} (Lanczos, eigsh), power iteration until the Rayleigh quotient changes "
+        f"< {cfg['power_tol']:g} relative (at most {cfg['power_max_hvp']} HVPs), same seeded start vector for "
+        f"power iteration and eigsh; best of {cfg['repeats']} repeats (calls shorter than {cfg['min_seconds']} s "
+        f"looped; repeats stop after {cfg['budget']} s); threads {cfg['threads']}, pinned to the first N cores: "
+        f"{cfg['pin']}" + (" (QUICK run: indicative only)" if cfg["quick"] else ""))
+    head, sep = harness.size_header(sizes, "")
 
     lines += ["", "## Trained points", "",
               "`flatcore.train` from `Network.init(d, width, seed=0, scheme=\"pytorch\")` with "
@@ -465,7 +403,7 @@ def render_markdown(report: dict) -> str:
             ("Lanczos tol 1e-13 vs dense, relative", lambda p: _fmt_err(p.get("lanczos13_vs_dense"))),
             ("dense Hessian size", lambda p: f"{p['dense_gib']:.2f} GiB")]
     for label, f in rows:
-        lines.append(f"| {label} | " + " | ".join(f(points[s]) for s in sizes) + " |")
+        lines.append(md_row(label, (f(points[s]) for s in sizes)))
 
     solvers = [t for t in cfg["tools"] if t in SOLVERS]
     for t in cfg["threads"]:
@@ -485,7 +423,7 @@ def render_markdown(report: dict) -> str:
                 hv = r["n_hvp"] if tool != "dense" else "–"
                 err = "reference" if r.get("is_reference") else _fmt_err(r.get("rel_error"))
                 cells.append(f"{_fmt_s(r['seconds'])} · {hv} · {err}" + ("" if r["converged"] else " *"))
-            lines.append(f"| {TOOL_LABELS[tool]} | " + " | ".join(cells) + " |")
+            lines.append(md_row(TOOL_LABELS[tool], cells))
         if "flatcore" in solvers:
             lines += ["", "flatcore.sharpness time / peer time (below 1: flatcore is faster), and in brackets the "
                       "speed-up of flatcore (peer time / flatcore time):", "", head, sep]
@@ -494,13 +432,13 @@ def render_markdown(report: dict) -> str:
                 for s in sizes:
                     q = block["ratios"].get(tool, {}).get(s)
                     cells.append("–" if q is None else f"{q:.3g} ({_fmt_ratio(1.0 / q)})")
-                lines.append(f"| {TOOL_LABELS[tool]} | " + " | ".join(cells) + " |")
+                lines.append(md_row(TOOL_LABELS[tool], cells))
             cells = []
             for s in sizes:
                 b = block["best_torch"].get(s)
                 cells.append("–" if not b else f"{TOOL_LABELS[b['tool']].split(', ')[-1]}: "
                              f"{b['ratio']:.3g} ({_fmt_ratio(b['speedup'])})")
-            lines.append("| **best PyTorch route** (fastest within 1e-9) | " + " | ".join(cells) + " |")
+            lines.append(md_row("**best PyTorch route** (fastest within 1e-9)", cells))
         costs = res.get("flatcore_costs")
         lines += ["", "Cost of one Hessian-vector product (goal: flatcore's HVP <= "
                   f"{HVP_GOAL:g}x its GD step):", "", head, sep]
@@ -513,11 +451,10 @@ def render_markdown(report: dict) -> str:
                 ("flatcore operator setup (hessian_operator: residuals, activations)",
                  lambda c: _fmt_s(c["operator_setup_s"]))]
         for label, f in crow:
-            lines.append(f"| {label} | " + " | ".join(f(costs[s]) if costs and s in costs else "–"
-                                                       for s in sizes) + " |")
+            lines.append(md_row(label, (f(costs[s]) if costs and s in costs else "–" for s in sizes)))
         for tool in [x for x in solvers if x != "dense"]:
             cells = [_fmt_s(res.get(tool, {}).get(s, {}).get("seconds_per_hvp")) for s in sizes]
-            lines.append(f"| {TOOL_LABELS[tool]}: solve time / HVPs | " + " | ".join(cells) + " |")
+            lines.append(md_row(f"{TOOL_LABELS[tool]}: solve time / HVPs", cells))
 
     lines += ["", "## Sanity", "",
               f"Largest max|H u - H_flatcore u| / max|H_flatcore u| for a fixed random u over the thread counts "
@@ -528,21 +465,14 @@ def render_markdown(report: dict) -> str:
         for s in sizes:
             dev = report["sanity"].get(tool, {}).get(s)
             cells.append("–" if dev is None else f"{dev:.1e} {'ok' if dev <= HVP_SANITY_TOL else 'FAIL'}")
-        lines.append(f"| {TOOL_LABELS[tool] if tool != 'flatcore_costs' else 'flatcore HVP'} | "
-                     + " | ".join(cells) + " |")
+        lines.append(md_row(TOOL_LABELS[tool] if tool != "flatcore_costs" else "flatcore HVP", cells))
 
-    goals = report.get("goals")
-    if goals:
-        lines += ["", f"## QUALITY.md goals at {goals['threads']} thread{'s' if goals['threads'] > 1 else ''}", ""]
-        for g in goals["items"]:
-            lines.append(f"- {'met' if g['met'] else 'NOT met'}: {g['what']} ({g['value']})")
-    return "\n".join(lines) + "\n"
+    return harness.markdown_text(lines, report.get("goals"))
 
 
-def _goals(report: dict):
+def _goal_items(report: dict, block: dict) -> list:
+    """The QUALITY.md goals judged on `block` (the results at the goals' thread count)."""
     cfg = report["config"]
-    t = 2 if 2 in cfg["threads"] else max(cfg["threads"])
-    block = report["results"][str(t)]
     items = []
     for s in cfg["sizes"]:
         fcr = block["tools"].get("flatcore", {}).get(s)
@@ -564,17 +494,11 @@ def _goals(report: dict):
                           "value": f"{c['hvp_core_over_gd_step']:.2f}x: {_fmt_s(c['hvp_core_s'])} vs "
                                    f"{_fmt_s(c['gd_step_s'])}; through Python {c['hvp_over_gd_step']:.2f}x",
                           "met": c["hvp_core_over_gd_step"] <= HVP_GOAL})
-    return {"threads": t, "items": items} if items else None
+    return items
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts (default: 1 2)")
-    p.add_argument("--sizes", nargs="+", choices=list(SIZES), default=None,
-                   help="workloads (default: all; with --quick: small mid)")
-    p.add_argument("--tools", nargs="+", choices=list(TOOLS), default=list(TOOLS), help="tools (default: all)")
-    p.add_argument("--quick", action="store_true", help="smoke run: small and mid, 2 repeats, short loops")
+    p = harness.make_parser(__doc__, TOOLS, "smoke run: small and mid, 2 repeats, short loops")
     p.add_argument("--repeats", type=int, default=None, help="timed repeats, best taken (default 5; quick 2)")
     p.add_argument("--min-seconds", type=float, default=None,
                    help="shorter calls are looped to about this long per repeat (default 0.5; quick 0.1)")
@@ -592,47 +516,15 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0, help="seed of the start vector (default 0)")
     p.add_argument("--dense-max-gib", type=float, default=1.0,
                    help="run the dense route only where P*P*8 bytes is at most this (default 1.0: small, mid)")
-    p.add_argument("--no-pin", action="store_true", help="do not pin each subprocess to the first N cores")
-    p.add_argument("--timeout", type=float, default=3600.0, help="seconds allowed per (tool, threads) subprocess")
-    p.add_argument("--out", type=Path, default=HERE / "results", help="output folder (default benchmarks/results)")
-    p.add_argument("--worker", help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
+    args = harness.parse_args(p, argv, 3600.0, worker, repeats=(2, 5), min_seconds=(0.1, 0.5), budget=(20.0, 120.0))
     if args.worker:
-        worker(args.worker)
         return 0
 
     import flatcore as fc
 
-    sizes = args.sizes or (["small", "mid"] if args.quick else list(SIZES))
-    sizes = [s for s in SIZES if s in sizes]
-    args.repeats = args.repeats or (2 if args.quick else 5)
-    args.min_seconds = args.min_seconds or (0.1 if args.quick else 0.5)
-    args.budget = args.budget or (20.0 if args.quick else 120.0)
-    threads = sorted(set(args.threads))
-    if min(threads) < 1:
-        p.error("--threads must be positive")
-    cores_all = _core_order()
-    pin = not args.no_pin
-    notes = []
-    if max(threads) > len(cores_all):
-        notes.append(f"{max(threads)} threads requested but only {len(cores_all)} CPUs allowed: oversubscribed")
-    tools = [t for t in TOOLS if t in args.tools]
-    for tool in list(tools):
-        mod = TOOL_MODULES.get(tool)
-        if mod and importlib.util.find_spec(mod) is None:
-            notes.append(f"{TOOL_LABELS[tool]} skipped: {mod} is not importable (pip install torch, CPU build)")
-            tools.remove(tool)
-    if any(t > 1 for t in threads) and not pin:
-        notes.append("not pinned (--no-pin): thread counts rely on the libraries' own settings only")
-
-    busy = _cpu_busy()
-    if busy is not None and busy > 0.1:
-        notes.append(f"the machine was {100 * busy:.0f}% busy before the run started (other processes): "
-                     "timings are noisy, multi-thread ones most of all")
-    versions = _versions()
-    versions["scipy"] = _version("scipy")
-    report = {"cpu_busy_before": busy, "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-              "machine": _machine(), "versions": versions, "loadavg_before": [round(x, 2) for x in os.getloadavg()],
+    run = harness.prepare(p, args, TOOLS, TOOL_MODULES, TOOL_LABELS, "pip install torch, CPU build")
+    sizes, threads, tools, pin, notes = run.sizes, run.threads, run.tools, run.pin, run.notes
+    report = {**harness.report_header(run, harness.versions("scipy")),
               "config": {"sizes": sizes, "threads": threads, "tools": tools, "tol": args.tol,
                          "power_tol": args.power_tol, "power_max_hvp": args.power_max_hvp,
                          "clip_grad_norm": args.clip,
@@ -656,7 +548,7 @@ def main(argv=None) -> int:
             notes.append(f"dense route skipped at {', '.join(skipped)} (P*P*8 bytes above --dense-max-gib "
                          f"{args.dense_max_gib:g} GiB)")
         for t in threads:
-            cores = cores_all[:t] if t <= len(cores_all) else cores_all
+            cores = harness.cores_for(run.cores_all, t)
             block = {"cores": cores, "tools": {}, "raw": {}, "ratios": {}, "best_torch": {}}
             print(f"[{t} thread(s), cores {cores}]", file=sys.stderr, flush=True)
             for tool in tools:
@@ -729,25 +621,11 @@ def main(argv=None) -> int:
                 secs, tool = min(cands)
                 block["best_torch"][s] = {"tool": tool, "seconds": secs, "ratio": fcres[s]["seconds"] / secs,
                                           "speedup": secs / fcres[s]["seconds"]}
-        spreads = [(r.get("spread", 0.0), tool, s) for tool, d in block["tools"].items() for s, r in d.items()]
-        if spreads and max(spreads)[0] > 0.2:
-            sp, tool, s = max(spreads)
-            notes.append(f"at {t} thread(s) the timed repeats differed by up to {100 * sp:.0f}% "
-                         f"({TOOL_LABELS[tool]}, {s}): noisy machine; the best repeat is reported")
-    report["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
-    report["goals"] = _goals(report)
-
-    md = render_markdown(report)
-    print(md)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "sharpness.md").write_text(md)
-    (args.out / "sharpness.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
-    print(f"wrote {args.out / 'sharpness.md'} and {args.out / 'sharpness.json'}", file=sys.stderr)
-    failed = [f"{tool}/{s}" for tool, d in report["sanity"].items() for s, dev in d.items() if dev > HVP_SANITY_TOL]
-    if failed:
-        print(f"SANITY FAILED (HVP differs from flatcore's): {', '.join(failed)}", file=sys.stderr)
-        return 1
-    return 0
+        note = harness.spread_note(block["tools"], t, TOOL_LABELS)
+        if note:
+            notes.append(note)
+    return harness.finish(report, lambda block: _goal_items(report, block), render_markdown, args.out, "sharpness",
+                          HVP_SANITY_TOL, "HVP differs from flatcore's")
 
 
 if __name__ == "__main__":

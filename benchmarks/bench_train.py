@@ -28,14 +28,7 @@ Optional peers (torch, jax) that are not importable are skipped with a note.
 """
 from __future__ import annotations
 
-import argparse
-import datetime as _dt
-import importlib.util
 import json
-import math
-import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,14 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402  (the shared benchmark harness, next to this file)
+from harness import SIZES, THREAD_ENV, md_row  # noqa: E402
 
-SIZES = {  # name: (n, width, d)
-    "small": (256, 256, 5),
-    "mid": (1024, 512, 10),
-    "large": (4096, 1024, 16),
-}
 TOOLS = ("flatcore", "torch_autograd", "torch_manual", "numpy", "jax")
 TOOL_LABELS = {
     "flatcore": "flatcore.train",
@@ -62,8 +51,6 @@ TOOL_LABELS = {
 TOOL_MODULES = {"torch_autograd": "torch", "torch_manual": "torch", "jax": "jax"}
 SANITY_STEPS = 5
 SANITY_TOL = 1e-8
-THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
-              "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "FLATCORE_NUM_THREADS")
 JAX_ONE_THREAD_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
 
@@ -292,26 +279,14 @@ IMPLS = {"flatcore": FlatcoreImpl, "numpy": NumpyImpl, "torch_manual": TorchManu
 
 def _measure(impl, target_s, repeats, max_steps=10**8):
     """Best-of-`repeats` steps/s, each repeat from the initial parameters, ~target_s long."""
-    impl.reset()
-    impl.run(2)                                          # warm-up (JIT compilation, allocation)
-    k, dt = 1, 0.0
-    while True:                                          # calibrate the step count
-        impl.reset()
+    def run(k):
+        impl.reset()                                     # outside the timing
         t0 = time.perf_counter()
         impl.run(k)
-        dt = time.perf_counter() - t0
-        if dt >= 0.25 * target_s or k >= max_steps:
-            break
-        k = min(max_steps, k * max(2, min(16, int(0.3 * target_s / max(dt, 1e-9)))))
-    steps = int(min(max_steps, max(3, math.ceil(target_s * k / max(dt, 1e-9)))))
-    times = []
-    for _ in range(repeats):
-        impl.reset()
-        t0 = time.perf_counter()
-        impl.run(steps)
-        times.append(time.perf_counter() - t0)
-    return {"steps_per_s": steps / min(times), "steps": steps, "seconds": times,
-            "spread": max(times) / min(times) - 1.0}
+        return time.perf_counter() - t0
+
+    steps, times = harness.time_steps(run, target_s, repeats, max_steps)
+    return {"steps_per_s": steps / min(times), "steps": steps, "seconds": times, "spread": harness.spread(times)}
 
 
 def _gemm_peak(n, repeats):
@@ -328,31 +303,15 @@ def _gemm_peak(n, repeats):
     return {"gflops": 2.0 * n ** 3 / min(times) / 1e9, "n": n, "seconds": times}
 
 
-def _os_threads() -> int | None:
-    try:
-        return len(os.listdir("/proc/self/task"))
-    except OSError:
-        return None
-
-
 def worker(spec_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
     tool, threads = spec["tool"], spec["threads"]
-    out = {"tool": tool, "threads": threads, "pid": os.getpid(),
-           "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-           "env": {k: os.environ.get(k) for k in THREAD_ENV + ("XLA_FLAGS",)}, "sizes": {}}
+    out = harness.worker_info(tool, threads, THREAD_ENV + ("XLA_FLAGS",))
     if tool == "gemm":
         out["gemm"] = _gemm_peak(spec["gemm_n"], spec["gemm_repeats"])
     else:
         if tool.startswith("torch"):
-            import torch
-
-            torch.set_num_threads(threads)
-            try:
-                torch.set_num_interop_threads(1)
-            except RuntimeError:
-                pass
-            out["torch_threads"] = torch.get_num_threads()
+            out["torch_threads"] = harness.set_torch_threads(threads)
         trajectories = {}
         for size in spec["sizes"]:
             data = np.load(size["data"])
@@ -363,7 +322,7 @@ def worker(spec_path: str) -> None:
             trajectories[size["name"]] = np.stack(impl.trajectory(SANITY_STEPS))
             out["sizes"][size["name"]] = res
         np.savez(spec["trajectory_out"], **trajectories)
-    out["os_threads"] = _os_threads()
+    out["os_threads"] = harness.os_threads()
     if tool == "jax":
         import jax
 
@@ -375,98 +334,8 @@ def worker(spec_path: str) -> None:
 # Driver side
 # ================================================================================================
 
-def _core_order() -> list[int]:
-    """Allowed CPUs, one per physical core first (then SMT siblings)."""
-    allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
-    seen, first, rest = set(), [], []
-    for cpu in allowed:
-        try:
-            base = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
-            key = ((base / "physical_package_id").read_text().strip(), (base / "core_id").read_text().strip())
-        except OSError:
-            key = ("?", str(cpu))
-        (rest if key in seen else first).append(cpu)
-        seen.add(key)
-    return first + rest
-
-
-def _machine() -> dict:
-    model = None
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    flags = ""
-    try:
-        flags = next(l for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("flags"))
-    except (OSError, StopIteration):
-        pass
-    mem_gib = None
-    try:
-        kb = int(next(l for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal")).split()[1])
-        mem_gib = round(kb / 2**20, 1)
-    except (OSError, StopIteration, ValueError):
-        pass
-    simd = [f for f in ("avx512f", "avx2", "fma") if f" {f}" in flags]
-    return {"cpu_model": model or platform.processor() or "unknown", "logical_cpus": os.cpu_count(),
-            "allowed_cpus": len(_core_order()), "simd": simd, "memory_gib": mem_gib,
-            "platform": platform.platform(), "hostname": platform.node()}
-
-
-def _cpu_busy(seconds: float = 1.0):
-    """Fraction of all CPUs busy (as /proc/stat sees it) over `seconds`, before this run starts."""
-    def snap():
-        vals = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-        idle = vals[3] + (vals[4] if len(vals) > 4 else 0)
-        return sum(vals[:8]), idle
-
-    try:
-        t0, i0 = snap()
-        time.sleep(seconds)
-        t1, i1 = snap()
-        return round(1.0 - (i1 - i0) / max(1, t1 - t0), 3)
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _version(mod: str):
-    try:
-        from importlib.metadata import version
-
-        return version(mod)
-    except Exception:
-        return None
-
-
-def _versions() -> dict:
-    import flatcore
-
-    out = {"python": platform.python_version(), "numpy": np.__version__, "flatcore": flatcore.__version__,
-           "torch": _version("torch"), "jax": _version("jax"), "jaxlib": _version("jaxlib")}
-    try:
-        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        out["numpy_blas"] = f"{blas.get('name')} {blas.get('version')}"
-    except Exception:
-        pass
-    try:
-        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "cpp", "python",
-                                "CMakeLists.txt", "pyproject.toml"], capture_output=True, text=True,
-                               timeout=10).stdout.strip()
-        out["flatcore_commit"] = (commit + ("+dirty" if dirty else "")) if commit else None
-    except (OSError, subprocess.SubprocessError):
-        out["flatcore_commit"] = None
-    return out
-
-
 def _child_env(tool: str, threads: int) -> dict:
-    env = dict(os.environ)
-    for key in THREAD_ENV:
-        env[key] = str(threads)
+    env = harness.child_env(threads)
     if tool == "jax":
         env["JAX_PLATFORMS"] = "cpu"
         env["JAX_ENABLE_X64"] = "1"
@@ -484,23 +353,8 @@ def _run_child(tool, threads, cores, sizes, args, tmp: Path, pin: bool) -> dict:
             "gemm_n": args.gemm_n, "gemm_repeats": 5,
             "sizes": [{"name": s, "data": str(tmp / f"data-{s}.npz")} for s in sizes],
             "result_out": str(tmp / f"result-{tag}.json"), "trajectory_out": str(tmp / f"traj-{tag}.npz")}
-    spec_path = tmp / f"spec-{tag}.json"
-    spec_path.write_text(json.dumps(spec))
-    preexec = (lambda: os.sched_setaffinity(0, cores)) if pin and hasattr(os, "sched_setaffinity") else None
-    t0 = time.perf_counter()
-    try:
-        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", str(spec_path)],
-                              env=_child_env(tool, threads), preexec_fn=preexec, capture_output=True, text=True,
-                              timeout=args.timeout)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {args.timeout} s"}
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-6:]
-        return {"error": f"exit code {proc.returncode}: " + " | ".join(tail)}
-    res = json.loads(Path(spec["result_out"]).read_text())
-    res["wall_s"] = wall
-    if tool != "gemm":
+    res = harness.run_worker(__file__, spec, tag, tmp, _child_env(tool, threads), cores, pin, args.timeout)
+    if "error" not in res and tool != "gemm":
         res["_trajectory"] = spec["trajectory_out"]
     return res
 
@@ -522,23 +376,16 @@ def _fmt_ratio(x) -> str:
 
 
 def render_markdown(report: dict) -> str:
-    m, v, cfg = report["machine"], report["versions"], report["config"]
+    v, cfg = report["versions"], report["config"]
     sizes = cfg["sizes"]
-    lines = ["# flatcore: full-batch GD steps per second", ""]
-    lines.append(f"- date: {report['date']}")
-    lines.append(f"- machine: {m['cpu_model']}, {m['logical_cpus']} logical CPUs ({m['allowed_cpus']} allowed), "
-                 f"{m['memory_gib']} GiB, SIMD {'/'.join(m['simd']) or 'none'}; load average before/after: "
-                 f"{report['loadavg_before']} / {report['loadavg_after']}")
-    lines.append(f"- versions: flatcore {v['flatcore']} ({v.get('flatcore_commit')}), Python {v['python']}, "
-                 f"NumPy {v['numpy']} ({v.get('numpy_blas', '?')}), torch {v['torch'] or 'absent'}, "
-                 f"jax {v['jax'] or 'absent'} / jaxlib {v['jaxlib'] or 'absent'}")
-    lines.append(f"- settings: float64, lr {cfg['lr']}, ~{cfg['seconds']} s per measurement, best of "
-                 f"{cfg['repeats']}, threads {cfg['threads']}, pinned to the first N cores: {cfg['pin']}"
-                 + (" (QUICK run: indicative only)" if cfg["quick"] else ""))
-    for note in report["notes"]:
-        lines.append(f"- note: {note}")
-    head = "| tool | " + " | ".join(f"{s} ({SIZES[s][0]}, {SIZES[s][1]}, {SIZES[s][2]})" for s in sizes) + " |"
-    sep = "|---|" + "---:|" * len(sizes)
+    lines = harness.markdown_header(
+        "flatcore: full-batch GD steps per second", report,
+        f"{harness.versions_prefix(v)}, torch {v['torch'] or 'absent'}, "
+        f"jax {v['jax'] or 'absent'} / jaxlib {v['jaxlib'] or 'absent'}",
+        f"float64, lr {cfg['lr']}, ~{cfg['seconds']} s per measurement, best of {cfg['repeats']}, "
+        f"threads {cfg['threads']}, pinned to the first N cores: {cfg['pin']}"
+        + (" (QUICK run: indicative only)" if cfg["quick"] else ""))
+    head, sep = harness.size_header(sizes, "tool")
     for t in cfg["threads"]:
         block = report["results"][str(t)]
         peak = block.get("gemm_gflops")
@@ -546,19 +393,19 @@ def render_markdown(report: dict) -> str:
         lines += ["Steps per second (higher is better):", "", head, sep]
         for tool in cfg["tools"]:
             cells = [_fmt_rate(block["tools"].get(tool, {}).get(s, {}).get("steps_per_s")) for s in sizes]
-            lines.append(f"| {TOOL_LABELS[tool]} | " + " | ".join(cells) + " |")
+            lines.append(md_row(TOOL_LABELS[tool], cells))
         if peak:
-            lines.append("| compute limit, 4·n·width·d flops at GEMM peak | "
-                         + " | ".join(_fmt_rate(block["limit"].get(s)) for s in sizes) + " |")
-            lines.append("| flatcore, fraction of the compute limit | "
-                         + " | ".join(f"{100 * block['fraction'][s]:.1f}%" if block["fraction"].get(s) is not None
-                                      else "–" for s in sizes) + " |")
+            lines.append(md_row("compute limit, 4·n·width·d flops at GEMM peak",
+                                (_fmt_rate(block["limit"].get(s)) for s in sizes)))
+            lines.append(md_row("flatcore, fraction of the compute limit",
+                                (f"{100 * block['fraction'][s]:.1f}%" if block["fraction"].get(s) is not None
+                                 else "–" for s in sizes)))
         peers = [tool for tool in cfg["tools"] if tool != "flatcore"]
         if "flatcore" in cfg["tools"] and peers:
             lines += ["", "flatcore / peer (speed-up of flatcore; above 1 means flatcore is faster):", "", head, sep]
             for tool in peers:
                 cells = [_fmt_ratio(block["ratios"].get(tool, {}).get(s)) for s in sizes]
-                lines.append(f"| {TOOL_LABELS[tool]} | " + " | ".join(cells) + " |")
+                lines.append(md_row(TOOL_LABELS[tool], cells))
     best = report.get("best_over_threads")
     if best and len(cfg["threads"]) > 1:
         lines += ["", "## Best thread count of each tool", "",
@@ -574,7 +421,7 @@ def render_markdown(report: dict) -> str:
                 r = best.get("_ratios", {}).get(tool, {}).get(s)
                 cells.append(f"{_fmt_rate(b['steps_per_s'])} [{b['threads']}]"
                              + (f", flatcore {_fmt_ratio(r)}" if r is not None and tool != "flatcore" else ""))
-            lines.append(f"| {TOOL_LABELS[tool]} | " + " | ".join(cells) + " |")
+            lines.append(md_row(TOOL_LABELS[tool], cells))
     lines += ["", f"## Sanity: same update as flatcore ({SANITY_STEPS} steps, tolerance {SANITY_TOL:g})", "",
               "Largest max|theta_tool - theta_flatcore| / max(1, max|theta|) over the first "
               f"{SANITY_STEPS} steps and all thread counts (flatcore's row compares its N-thread runs "
@@ -584,22 +431,16 @@ def render_markdown(report: dict) -> str:
         for s in sizes:
             dev = report["sanity"].get(tool, {}).get(s)
             cells.append("–" if dev is None else f"{dev:.1e} {'ok' if dev <= SANITY_TOL else 'FAIL'}")
-        lines.append(f"| {TOOL_LABELS[tool]} | " + " | ".join(cells) + " |")
+        lines.append(md_row(TOOL_LABELS[tool], cells))
     signal = report.get("sanity_signal", {})
-    lines.append("| (signal: flatcore's own displacement after those steps, same scale) | "
-                 + " | ".join(f"{signal[s]:.1e}" if s in signal else "–" for s in sizes) + " |")
-    goals = report.get("goals")
-    if goals:
-        lines += ["", f"## QUALITY.md goals at {goals['threads']} thread{'s' if goals['threads'] > 1 else ''}", ""]
-        for g in goals["items"]:
-            lines.append(f"- {'met' if g['met'] else 'NOT met'}: {g['what']} ({g['value']})")
-    return "\n".join(lines) + "\n"
+    lines.append(md_row("(signal: flatcore's own displacement after those steps, same scale)",
+                        (f"{signal[s]:.1e}" if s in signal else "–" for s in sizes)))
+    return harness.markdown_text(lines, report.get("goals"))
 
 
-def _goals(report: dict):
+def _goal_items(report: dict, block: dict) -> list:
+    """The QUALITY.md goals judged on `block` (the results at the goals' thread count)."""
     cfg = report["config"]
-    t = 2 if 2 in cfg["threads"] else max(cfg["threads"])
-    block = report["results"][str(t)]
     items = []
     for s in cfg["sizes"]:
         frac = block["fraction"].get(s)
@@ -615,63 +456,28 @@ def _goals(report: dict):
         if r is not None and len(cfg["threads"]) > 1:
             items.append({"what": f"{s}: flatcore (best thread count) faster than JAX at its best thread count",
                           "value": _fmt_ratio(r), "met": r > 1.0})
-    return {"threads": t, "items": items} if items else None
+    return items
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts (default: 1 2)")
-    p.add_argument("--sizes", nargs="+", choices=list(SIZES), default=None,
-                   help="workloads (default: all; with --quick: small mid)")
-    p.add_argument("--tools", nargs="+", choices=list(TOOLS), default=list(TOOLS), help="tools (default: all)")
-    p.add_argument("--quick", action="store_true", help="smoke run: ~0.2 s per measurement, small GEMM")
+    p = harness.make_parser(__doc__, TOOLS, "smoke run: ~0.2 s per measurement, small GEMM")
     p.add_argument("--seconds", type=float, default=None, help="seconds per timed repeat (default 1.5; quick 0.2)")
     p.add_argument("--repeats", type=int, default=3, help="timed repeats, best taken (default 3)")
     p.add_argument("--lr", type=float, default=0.01,
                    help="GD step size (default 0.01; well below 2/sharpness ~ 0.15 at these initialisations)")
     p.add_argument("--gemm-n", type=int, default=None, help="matrix size for the GEMM peak (default 2048; quick 1024)")
-    p.add_argument("--no-pin", action="store_true", help="do not pin each subprocess to the first N cores")
-    p.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed per (tool, threads) subprocess")
-    p.add_argument("--out", type=Path, default=HERE / "results", help="output folder (default benchmarks/results)")
-    p.add_argument("--worker", help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
+    args = harness.parse_args(p, argv, 1800.0, worker, seconds=(0.2, 1.5), gemm_n=(1024, 2048))
     if args.worker:
-        worker(args.worker)
         return 0
 
     import flatcore
 
-    sizes = args.sizes or (["small", "mid"] if args.quick else list(SIZES))
-    sizes = [s for s in SIZES if s in sizes]
-    args.seconds = args.seconds or (0.2 if args.quick else 1.5)
-    args.gemm_n = args.gemm_n or (1024 if args.quick else 2048)
-    threads = sorted(set(args.threads))
-    if min(threads) < 1:
-        p.error("--threads must be positive")
-    cores_all = _core_order()
-    pin = not args.no_pin
-    notes = []
-    if max(threads) > len(cores_all):
-        notes.append(f"{max(threads)} threads requested but only {len(cores_all)} CPUs allowed: oversubscribed")
-    tools = [t for t in TOOLS if t in args.tools]
-    for tool in list(tools):
-        mod = TOOL_MODULES.get(tool)
-        if mod and importlib.util.find_spec(mod) is None:
-            notes.append(f"{TOOL_LABELS[tool]} skipped: {mod} is not importable (pip install -r the bench extra)")
-            tools.remove(tool)
-    if "jax" in tools:
-        notes.append("JAX threads: the process is pinned to N cores (XLA sizes its thread pool from the affinity "
-                     f"mask); for 1 thread also XLA_FLAGS='{JAX_ONE_THREAD_FLAGS}'")
-    if any(t > 1 for t in threads) and not pin:
-        notes.append("not pinned (--no-pin): thread counts rely on the libraries' own settings only")
-
-    busy = _cpu_busy()
-    if busy is not None and busy > 0.1:
-        notes.append(f"the machine was {100 * busy:.0f}% busy before the run started (other processes): "
-                     "timings are noisy, multi-thread ones most of all")
-    report = {"cpu_busy_before": busy, "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"), "machine": _machine(),
-              "versions": _versions(), "loadavg_before": [round(x, 2) for x in os.getloadavg()],
+    run = harness.prepare(
+        p, args, TOOLS, TOOL_MODULES, TOOL_LABELS, "pip install -r the bench extra",
+        tool_notes={"jax": "JAX threads: the process is pinned to N cores (XLA sizes its thread pool from the "
+                           f"affinity mask); for 1 thread also XLA_FLAGS='{JAX_ONE_THREAD_FLAGS}'"})
+    sizes, threads, tools, pin, notes = run.sizes, run.threads, run.tools, run.pin, run.notes
+    report = {**harness.report_header(run, harness.versions()),
               "config": {"sizes": sizes, "threads": threads, "tools": tools, "lr": args.lr, "seconds": args.seconds,
                          "repeats": args.repeats, "gemm_n": args.gemm_n, "pin": pin, "quick": args.quick,
                          "workloads": {s: dict(zip(("n", "width", "d"), SIZES[s])) for s in sizes},
@@ -693,7 +499,7 @@ def main(argv=None) -> int:
             report["sanity_signal"][s] = float(np.max(np.abs(reference[s][-1] - theta0)) / max(1.0, np.max(np.abs(theta0))))
 
         for t in threads:
-            cores = cores_all[:t] if t <= len(cores_all) else cores_all
+            cores = harness.cores_for(run.cores_all, t)
             block = {"cores": cores, "tools": {}, "raw": {}, "limit": {}, "fraction": {}, "ratios": {}}
             print(f"[{t} thread(s), cores {cores}]", file=sys.stderr, flush=True)
             g = _run_child("gemm", t, cores, sizes, args, tmp, pin)
@@ -731,11 +537,9 @@ def main(argv=None) -> int:
                     if tool != "flatcore" and s in fc and s in block["tools"].get(tool, {}):
                         block["ratios"].setdefault(tool, {})[s] = (
                             fc[s]["steps_per_s"] / block["tools"][tool][s]["steps_per_s"])
-            spreads = [(r["spread"], tool, s) for tool, d in block["tools"].items() for s, r in d.items()]
-            if spreads and max(spreads)[0] > 0.2:
-                sp, tool, s = max(spreads)
-                notes.append(f"at {t} thread(s) the timed repeats differed by up to {100 * sp:.0f}% "
-                             f"({TOOL_LABELS[tool]}, {s}): noisy machine; the best repeat is reported")
+            note = harness.spread_note(block["tools"], t, TOOL_LABELS)
+            if note:
+                notes.append(note)
             report["results"][str(t)] = block
 
     best = {}
@@ -755,20 +559,8 @@ def main(argv=None) -> int:
                 ratios.setdefault(tool, {})[s] = fb["steps_per_s"] / pb["steps_per_s"]
     best["_ratios"] = ratios
     report["best_over_threads"] = best
-    report["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
-    report["goals"] = _goals(report)
-
-    md = render_markdown(report)
-    print(md)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "train.md").write_text(md)
-    (args.out / "train.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
-    print(f"wrote {args.out / 'train.md'} and {args.out / 'train.json'}", file=sys.stderr)
-    failed = [f"{tool}/{s}" for tool, d in report["sanity"].items() for s, dev in d.items() if dev > SANITY_TOL]
-    if failed:
-        print(f"SANITY FAILED (not the same update as flatcore): {', '.join(failed)}", file=sys.stderr)
-        return 1
-    return 0
+    return harness.finish(report, lambda block: _goal_items(report, block), render_markdown, args.out, "train",
+                          SANITY_TOL, "not the same update as flatcore")
 
 
 if __name__ == "__main__":
