@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--d", type=_positive_int, default=5, help="input dimension (default 5)")
     p.add_argument("--n", type=_positive_int, default=256, help="training points (default 256)")
     p.add_argument("--width", type=_positive_int, default=256, help="hidden neurons (default 256)")
-    p.add_argument("--steps", type=_positive_int, default=5000, help="GD steps per run (default 5000)")
+    p.add_argument("--steps", type=_positive_int, default=20000, help="GD steps per run (default 20000)")
     p.add_argument("--lrs", type=_positive_float, nargs="+", default=[0.02, 0.5],
                    help="step sizes to compare (default 0.02 0.5)")
     p.add_argument("--noise", type=float, default=0.3, help="label noise standard deviation (default 0.3)")
