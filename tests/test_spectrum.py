@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.sparse.linalg import eigsh
+from scipy.sparse.linalg import LinearOperator, eigsh
 
 import flatcore as fc
 from conftest import make_problem, problems, seeds
@@ -94,7 +94,8 @@ def test_sharpness_matches_scipy_eigsh_and_is_reproducible():
     any thread count."""
     net, X, y = trained_problem(n=300, d=4, width=80)
     op = fc.hessian_operator(net, X, y)
-    ref = eigsh(op.aslinearoperator(), k=1, which="LA", tol=1e-12)[0][0]
+    assert isinstance(op, LinearOperator)
+    ref = eigsh(op, k=1, which="LA", tol=1e-12)[0][0]
     lam = fc.sharpness(net, X, y, method="lanczos")
     assert lam == pytest.approx(ref, rel=1e-10)
     r1 = fc.top_eigs(net, X, y, 2, method="lanczos", seed=7, n_threads=1)
@@ -126,7 +127,9 @@ def test_hessian_operator_products_and_pickle():
         np.testing.assert_allclose(op.matvec(u), Hp @ u, atol=1e-12 * np.abs(Hp).max())
         np.testing.assert_allclose(op.matmat(U), Hp @ U, atol=1e-12 * np.abs(Hp).max())
         np.testing.assert_allclose(op @ u, Hp @ u, atol=1e-12 * np.abs(Hp).max())
-        assert op.n_hvp == 5
+        np.testing.assert_allclose(op.T @ u, Hp @ u, atol=1e-12 * np.abs(Hp).max())
+        np.testing.assert_allclose(op.rmatvec(u), Hp @ u, atol=1e-12 * np.abs(Hp).max())
+        assert op.n_hvp == 7
         cached = fc.hessian_operator(pb.net, pb.X, pb.y, part=part, cache=False)
         np.testing.assert_allclose(cached.matvec(u), op.matvec(u), rtol=1e-13, atol=1e-15)
     op2 = pickle.loads(pickle.dumps(fc.hessian_operator(pb.net, pb.X, pb.y)))

@@ -61,17 +61,23 @@ class EigenResult:
                 f"n_hvp={self.n_hvp}, max_residual={self.residual_norms.max(initial=0.0):.2e})")
 
 
-class HessianLinearOperator:
-    """The Hessian at a fixed theta as a ``scipy.sparse.linalg.LinearOperator``-compatible object.
+def _linear_operator_base():
+    from scipy.sparse.linalg import LinearOperator
 
-    Built by :func:`hessian_operator`. The residuals (and, when ``cache=True``, the n x width
-    activations) are computed once; each product then costs about one gradient. ``n_hvp`` counts
-    the products so far. Pickles (the compiled operator is rebuilt on arrival).
+    return LinearOperator
+
+
+class HessianLinearOperator(_linear_operator_base()):
+    """The Hessian at a fixed theta as a ``scipy.sparse.linalg.LinearOperator``.
+
+    Built by :func:`hessian_operator`; hand it to any SciPy solver
+    (``scipy.sparse.linalg.eigsh(op, k=1, which="LA")``). The residuals (and, when cached, the
+    n x width activations) are computed once; each product then costs about one gradient.
+    ``n_hvp`` counts the products so far. Symmetric, so ``op.T`` and ``op.H`` are ``op``.
+    Pickles (the compiled operator is rebuilt on arrival).
     """
 
     def __init__(self, net: Network, X, y, part: str = "full", cache=None, n_threads=None):
-        from scipy.sparse.linalg import LinearOperator
-
         X, y = _prepare(net, X, y)
         if part not in HESSIAN_PARTS:
             raise ValueError(f"part must be one of {HESSIAN_PARTS}; got {part!r}")
@@ -84,10 +90,7 @@ class HessianLinearOperator:
         self.n_threads = _threads.resolve(n_threads)
         self._op = _core.HessianOperator(net.W, net.b, net.v, net.beta, X, y, part, self.n_threads, self.cache)
         P = net.n_params
-        self.shape = (P, P)
-        self.dtype = np.dtype(np.float64)
-        self._lin = LinearOperator(self.shape, matvec=self._matvec, matmat=self._matmat, rmatvec=self._matvec,
-                                   dtype=np.float64)
+        super().__init__(dtype=np.float64, shape=(P, P))
 
     def _matvec(self, u):
         u = np.ascontiguousarray(np.asarray(u, dtype=np.float64).reshape(-1))
@@ -101,25 +104,17 @@ class HessianLinearOperator:
             raise ValueError("the directions contain NaN or Inf")
         return self._op.matmat(U)
 
-    # LinearOperator protocol (delegated, so scipy solvers accept this object directly)
-    def matvec(self, u):
-        return self._lin.matvec(u)
+    _rmatvec = _matvec
+    _rmatmat = _matmat
 
-    def matmat(self, U):
-        return self._lin.matmat(U)
+    def _adjoint(self):
+        return self
 
-    def rmatvec(self, u):
-        return self._lin.rmatvec(u)
-
-    def dot(self, u):
-        return self._lin.dot(u)
-
-    def __matmul__(self, u):
-        return self._lin @ u
+    _transpose = _adjoint
 
     def aslinearoperator(self):
-        """The underlying ``scipy.sparse.linalg.LinearOperator``."""
-        return self._lin
+        """This operator (kept for code that asks for a plain LinearOperator explicitly)."""
+        return self
 
     @property
     def n_hvp(self) -> int:
@@ -137,13 +132,11 @@ class HessianLinearOperator:
 
 
 def hessian_operator(net: Network, X, y, *, part: str = "full", cache=None, n_threads=None):
-    """The Hessian as a matrix-free linear operator (scipy LinearOperator interface).
+    """The Hessian as a matrix-free ``scipy.sparse.linalg.LinearOperator``.
 
     ``cache`` keeps the n x width activations in memory so that each product skips recomputing
     them (default: when they need less than 512 MiB and memory allows).
 
-    Use ``op.aslinearoperator()`` where a genuine ``scipy.sparse.linalg.LinearOperator`` instance is
-    required (``scipy.sparse.linalg.eigsh(op.aslinearoperator(), ...)``).
     """
     return HessianLinearOperator(net, X, y, part=part, cache=cache, n_threads=n_threads)
 
