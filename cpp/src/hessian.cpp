@@ -152,21 +152,12 @@ HessianOperator::HessianOperator(Network net, RowMatrix X, Vector y, HessianPart
   const Index ld = ld_, Kp = Kp_;
 #pragma omp parallel for schedule(dynamic) num_threads(n_threads_)
   for (Index c = 0; c < chunks_.n_chunks; ++c) {
-    const vdouble zero = {};
-    vdouble fpart[kRowTile];
-    Index i = chunks_.begin(c);
-    for (; i + kRowTile <= chunks_.end(c); i += kRowTile) {
-      for (int r = 0; r < kRowTile; ++r) fpart[r] = zero;
-      forward_tile<kRowTile>(X_.row(i).data(), d, ld, 0, Kp, WT_.data(), b_.data(), v_.data(),
-                             phi_.data() + i * ld, fpart);
-      for (int r = 0; r < kRowTile; ++r) r_[i + r] = net_.beta + hsum(fpart[r]) - y_[i + r];
-    }
-    for (; i < chunks_.end(c); ++i) {
-      fpart[0] = zero;
-      forward_tile<1>(X_.row(i).data(), d, ld, 0, Kp, WT_.data(), b_.data(), v_.data(),
-                      phi_.data() + i * ld, fpart);
-      r_[i] = net_.beta + hsum(fpart[0]) - y_[i];
-    }
+    for_row_tiles(chunks_.begin(c), chunks_.end(c), [&](Index i, auto R) {
+      constexpr int rows = decltype(R)::value;
+      output_tile<rows>(X_.row(i).data(), d, ld, Kp, WT_.data(), b_.data(), v_.data(), net_.beta,
+                        phi_.data() + i * ld, r_.data() + i);
+      for (int r = 0; r < rows; ++r) r_[i + r] -= y_[i + r];
+    });
   }
 }
 
@@ -237,14 +228,11 @@ void HessianOperator::perform_op(const double* u, double* out) const {
         if (cached_) {
           phi = phi_.data() + i0 * ld;
         } else {
-          vdouble fpart[kRowTile];
-          Index i = 0;
-          for (; i + kRowTile <= m; i += kRowTile)
-            forward_tile<kRowTile>(Xb + i * d, d, ld, 0, Kp, WT_.data(), b_.data(), v_.data(),
-                                   phi_buf.data() + i * ld, fpart);
-          for (; i < m; ++i)
-            forward_tile<1>(Xb + i * d, d, ld, 0, Kp, WT_.data(), b_.data(), v_.data(),
-                            phi_buf.data() + i * ld, fpart);
+          double f_unused[kRowTile];
+          for_row_tiles(0, m, [&](Index i, auto R) {
+            output_tile<decltype(R)::value>(Xb + i * d, d, ld, Kp, WT_.data(), b_.data(), v_.data(), 0.0,
+                                            phi_buf.data() + i * ld, f_unused);
+          });
           phi = phi_buf.data();
         }
         const vdouble zero = {};
@@ -252,14 +240,11 @@ void HessianOperator::perform_op(const double* u, double* out) const {
         for (Index i = 0; i < m; ++i) spart[i] = zero;
         for (Index k_begin = 0; k_begin < Kp; k_begin += kb) {
           const Index k_end = std::min(Kp, k_begin + kb);
-          Index i = 0;
-          for (; i + kRowTile <= m; i += kRowTile)
-            hvp_forward_tile<kRowTile>(Xb + i * d, d, ld, k_begin, k_end, UT.data(), ub.data(),
-                                       uv.data(), v_.data(), phi + i * ld, ld, tt.data() + i * ld,
-                                       spart + i);
-          for (; i < m; ++i)
-            hvp_forward_tile<1>(Xb + i * d, d, ld, k_begin, k_end, UT.data(), ub.data(), uv.data(),
-                                v_.data(), phi + i * ld, ld, tt.data() + i * ld, spart + i);
+          for_row_tiles(0, m, [&](Index i, auto R) {
+            hvp_forward_tile<decltype(R)::value>(Xb + i * d, d, ld, k_begin, k_end, UT.data(), ub.data(),
+                                                 uv.data(), v_.data(), phi + i * ld, ld,
+                                                 tt.data() + i * ld, spart + i);
+          });
         }
         double s[kRowBlock], rr[kRowBlock];
         for (Index i = 0; i < m; ++i) {
@@ -269,13 +254,11 @@ void HessianOperator::perform_op(const double* u, double* out) const {
         }
         for (Index k_begin = 0; k_begin < Kp; k_begin += kb) {
           const Index k_end = std::min(Kp, k_begin + kb);
-          Index i = 0;
-          for (; i + kRowTile <= m; i += kRowTile)
-            hvp_backward_tile<kRowTile>(Xb + i * d, s + i, rr + i, d, ld, k_begin, k_end, v_.data(),
-                                        uv.data(), phi + i * ld, ld, tt.data() + i * ld, gWT, gb, gv);
-          for (; i < m; ++i)
-            hvp_backward_tile<1>(Xb + i * d, s + i, rr + i, d, ld, k_begin, k_end, v_.data(),
-                                 uv.data(), phi + i * ld, ld, tt.data() + i * ld, gWT, gb, gv);
+          for_row_tiles(0, m, [&](Index i, auto R) {
+            hvp_backward_tile<decltype(R)::value>(Xb + i * d, s + i, rr + i, d, ld, k_begin, k_end,
+                                                  v_.data(), uv.data(), phi + i * ld, ld,
+                                                  tt.data() + i * ld, gWT, gb, gv);
+          });
         }
       }
       g[acc_size - 1] = gbeta;

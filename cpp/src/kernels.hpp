@@ -9,6 +9,7 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 namespace flatcore::kernels {
 
@@ -57,6 +58,15 @@ inline double hsum(vdouble v) {
   double s = 0.0;
   for (int l = 0; l < kLanes; ++l) s += v[l];
   return s;
+}
+
+// Calls f(i, std::integral_constant<int, R>{}) for the rows [begin, end): R = kRowTile for whole
+// register tiles of rows starting at i, then R = 1 for the rows left over.
+template <class F>
+inline void for_row_tiles(Index begin, Index end, F&& f) {
+  Index i = begin;
+  for (; i + kRowTile <= end; i += kRowTile) f(i, std::integral_constant<int, kRowTile>{});
+  for (; i < end; ++i) f(i, std::integral_constant<int, 1>{});
 }
 
 // The two products every kernel shares, for R rows x_r and the neurons [k0, k0 + kT):
@@ -124,6 +134,18 @@ inline void forward_tile(const double* X, Index d, Index ld, Index k_begin, Inde
       }
     }
   }
+}
+
+// Outputs f(x_r) = beta + v . relu(W x_r - b) of R rows over all Kp neurons, keeping the
+// activations in phi (row stride ld).
+template <int R>
+inline void output_tile(const double* X, Index d, Index ld, Index Kp, const double* WT,
+                        const double* b, const double* v, double beta, double* phi, double* out) {
+  const vdouble zero = {};
+  vdouble fpart[R];
+  for (int r = 0; r < R; ++r) fpart[r] = zero;
+  forward_tile<R>(X, d, ld, 0, Kp, WT, b, v, phi, fpart);
+  for (int r = 0; r < R; ++r) out[r] = beta + hsum(fpart[r]);
 }
 
 // Backward for R rows with residuals res and the neurons [k_begin, k_end): adds r phi to the

@@ -35,19 +35,10 @@ Vector predict(const Network& net, const ConstMatrixRef& X, int n_threads) {
 #pragma omp parallel for schedule(dynamic) num_threads(nt)
   for (Index c = 0; c < ch.n_chunks; ++c) {
     double* buf = phi[detail::thread_id()].data();
-    const vdouble zero = {};
-    vdouble fpart[kRowTile];
-    Index i = ch.begin(c);
-    for (; i + kRowTile <= ch.end(c); i += kRowTile) {
-      for (int r = 0; r < kRowTile; ++r) fpart[r] = zero;
-      forward_tile<kRowTile>(Xd + i * d, d, ld, 0, Kp, WT.data(), b.data(), v.data(), buf, fpart);
-      for (int r = 0; r < kRowTile; ++r) out[i + r] = net.beta + hsum(fpart[r]);
-    }
-    for (; i < ch.end(c); ++i) {
-      fpart[0] = zero;
-      forward_tile<1>(Xd + i * d, d, ld, 0, Kp, WT.data(), b.data(), v.data(), buf, fpart);
-      out[i] = net.beta + hsum(fpart[0]);
-    }
+    for_row_tiles(ch.begin(c), ch.end(c), [&](Index i, auto R) {
+      output_tile<decltype(R)::value>(Xd + i * d, d, ld, Kp, WT.data(), b.data(), v.data(), net.beta,
+                                      buf, out.data() + i);
+    });
   }
   return out;
 }
@@ -97,10 +88,9 @@ inline void fused_row_block(const double* X, const double* y, Index m, Index d, 
   for (Index i = 0; i < m; ++i) fpart[i] = zero;
   for (Index k_begin = 0; k_begin < Kp; k_begin += kb) {
     const Index k_end = std::min(Kp, k_begin + kb);
-    Index i = 0;
-    for (; i + kRowTile <= m; i += kRowTile)
-      forward_tile<kRowTile>(X + i * d, d, ld, k_begin, k_end, WT, b, v, phi + i * ld, fpart + i);
-    for (; i < m; ++i) forward_tile<1>(X + i * d, d, ld, k_begin, k_end, WT, b, v, phi + i * ld, fpart + i);
+    for_row_tiles(0, m, [&](Index i, auto R) {
+      forward_tile<decltype(R)::value>(X + i * d, d, ld, k_begin, k_end, WT, b, v, phi + i * ld, fpart + i);
+    });
   }
   double res[kRowBlock];
   for (Index i = 0; i < m; ++i) {
@@ -110,11 +100,10 @@ inline void fused_row_block(const double* X, const double* y, Index m, Index d, 
   }
   for (Index k_begin = 0; k_begin < Kp; k_begin += kb) {
     const Index k_end = std::min(Kp, k_begin + kb);
-    Index i = 0;
-    for (; i + kRowTile <= m; i += kRowTile)
-      backward_tile<kRowTile>(X + i * d, res + i, d, ld, k_begin, k_end, phi + i * ld, gWT, gb, gv, act);
-    for (; i < m; ++i)
-      backward_tile<1>(X + i * d, res + i, d, ld, k_begin, k_end, phi + i * ld, gWT, gb, gv, act);
+    for_row_tiles(0, m, [&](Index i, auto R) {
+      backward_tile<decltype(R)::value>(X + i * d, res + i, d, ld, k_begin, k_end, phi + i * ld, gWT, gb,
+                                        gv, act);
+    });
   }
 }
 
