@@ -36,31 +36,41 @@ print("FINISHED", flush=True)
 """
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_sigint_interrupts_long_train():
-    """SIGINT while the C++ training loop runs (GIL released) ends it with KeyboardInterrupt,
-    raised from the call into the core, and the process does not finish the run."""
-    proc = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+def interrupt_child(code, settle_s):
+    """Start `code` in a child, wait for its STARTED line (printed right before the call into
+    the core), give it `settle_s` to get going, send SIGINT; return (out, err, returncode), or
+    None if the child finished before the signal could be sent."""
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
         line = proc.stdout.readline()
         assert line.strip() == "STARTED", (line, proc.stderr.read() if proc.poll() is not None else "")
-        # let the loop get going: the interrupt must reach a running compiled loop
         try:
-            proc.wait(timeout=1.0)
+            proc.wait(timeout=settle_s)
         except subprocess.TimeoutExpired:
             pass
-        assert proc.poll() is None, "the 10^7-step run ended by itself"
+        if proc.poll() is not None:
+            return None
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=HANG_GUARD_S)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+    return out, err, proc.returncode
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigint_interrupts_long_train():
+    """SIGINT while the C++ training loop runs (GIL released) ends it with KeyboardInterrupt,
+    raised from the call into the core, and the process does not finish the run."""
+    result = interrupt_child(CHILD, 1.0)
+    assert result is not None, "the 10^7-step run ended by itself"
+    out, err, returncode = result
     assert "KeyboardInterrupt" in err, err
     assert "in announce_then_train" in err  # raised from inside the call into the core, not before it
     assert "FINISHED" not in out
-    assert proc.returncode != 0
+    assert returncode != 0
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -79,22 +89,10 @@ numerics._core.dense_hessian = announce
 fc.hessian(net, X, y)
 print("FINISHED", flush=True)
 """
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline()
-        assert line.strip() == "STARTED", (line, proc.stderr.read() if proc.poll() is not None else "")
-        try:
-            proc.wait(timeout=0.5)
-        except subprocess.TimeoutExpired:
-            pass
-        if proc.poll() is not None:
-            pytest.skip("the Hessian finished before the signal could be sent (fast machine)")
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=HANG_GUARD_S)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    result = interrupt_child(code, 0.5)
+    if result is None:
+        pytest.skip("the Hessian finished before the signal could be sent (fast machine)")
+    out, err, _ = result
     assert "KeyboardInterrupt" in err, err
     assert "FINISHED" not in out
 
