@@ -130,31 +130,23 @@ HessianOperator::HessianOperator(Network net, RowMatrix X, Vector y, HessianPart
       chunks_(make_row_chunks(X_.rows())) {
   using namespace kernels;
   check_data(net_, X_, y_);
-  const Index n = X_.rows(), d = net_.d(), K = net_.width();
-  Kp_ = (K + kT - 1) / kT * kT;
-  ld_ = Kp_ + kT;  // see GradientWorkspace: keeps the d rows of W^T out of one cache set
-  WT_ = Vector::Zero(d * ld_);
-  b_ = Vector::Zero(Kp_);
-  v_ = Vector::Zero(Kp_);
-  for (Index k = 0; k < K; ++k) {
-    for (Index j = 0; j < d; ++j) WT_[j * ld_ + k] = net_.W(k, j);
-    b_[k] = net_.b[k];
-    v_[k] = net_.v[k];
-  }
+  const Index n = X_.rows(), d = net_.d();
+  w_ = PackedWeights(d, net_.width());
+  w_.load(net_);
   cached_ = cache_activations;
   if (!cached_) {
     r_ = predict(net_, X_, n_threads_) - y_;
     return;
   }
   // One forward pass gives both the cached activations and the residuals.
-  phi_ = Vector::Zero(n * ld_);
+  phi_ = Vector::Zero(n * w_.ld);
   r_.resize(n);
-  const Index ld = ld_, Kp = Kp_;
+  const Index ld = w_.ld, Kp = w_.Kp;
 #pragma omp parallel for schedule(dynamic) num_threads(n_threads_)
   for (Index c = 0; c < chunks_.n_chunks; ++c) {
     for_row_tiles(chunks_.begin(c), chunks_.end(c), [&](Index i, auto R) {
       constexpr int rows = decltype(R)::value;
-      output_tile<rows>(X_.row(i).data(), d, ld, Kp, WT_.data(), b_.data(), v_.data(), net_.beta,
+      output_tile<rows>(X_.row(i).data(), d, ld, Kp, w_.WT.data(), w_.b.data(), w_.v.data(), net_.beta,
                         phi_.data() + i * ld, r_.data() + i);
       for (int r = 0; r < rows; ++r) r_[i + r] -= y_[i + r];
     });
@@ -163,15 +155,12 @@ HessianOperator::HessianOperator(Network net, RowMatrix X, Vector y, HessianPart
 
 void HessianOperator::init_workspace(Workspace& ws) const {
   using namespace kernels;
-  const Index d = net_.d();
-  const Index acc_size = d * ld_ + 2 * Kp_ + 1;
-  ws.UT = Vector::Zero(d * ld_);
-  ws.ub = Vector::Zero(Kp_);
-  ws.uv = Vector::Zero(Kp_);
+  const Index acc_size = net_.d() * w_.ld + 2 * w_.Kp + 1;
+  ws.direction = PackedWeights(net_.d(), net_.width());
   ws.total = Vector::Zero(acc_size);
   ws.acc.assign(chunks_.n_chunks, Vector::Zero(acc_size));
-  ws.tt.assign(n_threads_, Vector::Zero(kRowBlock * ld_));
-  ws.phi_buf.assign(n_threads_, Vector::Zero(cached_ ? 0 : kRowBlock * ld_));
+  ws.tt.assign(n_threads_, Vector::Zero(kRowBlock * w_.ld));
+  ws.phi_buf.assign(n_threads_, Vector::Zero(cached_ ? 0 : kRowBlock * w_.ld));
 }
 
 void HessianOperator::perform_op(const double* u, double* out) const {
@@ -189,21 +178,17 @@ void HessianOperator::perform_op(const double* u, double* out) const {
     init_workspace(own);
   }
   Workspace& ws = *wsp;
-  const Index d = net_.d(), K = net_.width(), n = X_.rows(), Kp = Kp_, ld = ld_;
+  const Index d = net_.d(), K = net_.width(), n = X_.rows(), Kp = w_.Kp, ld = w_.ld;
   const ParamLayout L(d, K);
   const Index P = L.size();
   const double gn = part_ != HessianPart::Residual ? 1.0 : 0.0;
   const double res = part_ != HessianPart::GaussNewton ? 1.0 : 0.0;
 
   // The direction, transposed and padded like the weights.
-  Vector& UT = ws.UT;
-  Vector& ub = ws.ub;
-  Vector& uv = ws.uv;
-  for (Index k = 0; k < K; ++k) {
-    for (Index j = 0; j < d; ++j) UT[j * ld + k] = u[L.W() + k * d + j];
-    ub[k] = u[L.b() + k];
-    uv[k] = u[L.v() + k];
-  }
+  ws.direction.load(u + L.W(), u + L.b(), u + L.v());
+  const Vector& UT = ws.direction.WT;
+  const Vector& ub = ws.direction.b;
+  const Vector& uv = ws.direction.v;
   const double ubeta = u[L.beta()];
   const Index acc_size = d * ld + 2 * Kp + 1;
   std::vector<Vector>& acc = ws.acc;
@@ -230,7 +215,7 @@ void HessianOperator::perform_op(const double* u, double* out) const {
         } else {
           double f_unused[kRowTile];
           for_row_tiles(0, m, [&](Index i, auto R) {
-            output_tile<decltype(R)::value>(Xb + i * d, d, ld, Kp, WT_.data(), b_.data(), v_.data(), 0.0,
+            output_tile<decltype(R)::value>(Xb + i * d, d, ld, Kp, w_.WT.data(), w_.b.data(), w_.v.data(), 0.0,
                                             phi_buf.data() + i * ld, f_unused);
           });
           phi = phi_buf.data();
@@ -242,7 +227,7 @@ void HessianOperator::perform_op(const double* u, double* out) const {
           const Index k_end = std::min(Kp, k_begin + kb);
           for_row_tiles(0, m, [&](Index i, auto R) {
             hvp_forward_tile<decltype(R)::value>(Xb + i * d, d, ld, k_begin, k_end, UT.data(), ub.data(),
-                                                 uv.data(), v_.data(), phi + i * ld, ld,
+                                                 uv.data(), w_.v.data(), phi + i * ld, ld,
                                                  tt.data() + i * ld, spart + i);
           });
         }
@@ -256,7 +241,7 @@ void HessianOperator::perform_op(const double* u, double* out) const {
           const Index k_end = std::min(Kp, k_begin + kb);
           for_row_tiles(0, m, [&](Index i, auto R) {
             hvp_backward_tile<decltype(R)::value>(Xb + i * d, s + i, rr + i, d, ld, k_begin, k_end,
-                                                  v_.data(), uv.data(), phi + i * ld, ld,
+                                                  w_.v.data(), uv.data(), phi + i * ld, ld,
                                                   tt.data() + i * ld, gWT, gb, gv);
           });
         }

@@ -1,9 +1,7 @@
 // Private: the SIMD building blocks of the fused kernels (gradient and Hessian-vector product).
 //
-// Weights are used transposed and zero-padded, W^T as d x ld with ld >= Kp >= width and Kp a
-// multiple of the neuron tile kT: a tile of neurons is then a contiguous run that stays in vector
-// registers while the kernels walk over the d inputs. Padded neurons have w = 0, b = 0, v = 0,
-// hence z = 0, relu(z) = 0, a = 0, and contribute nothing.
+// Weights come in the layout of PackedWeights (flatcore/network.hpp): W^T as d x ld, b and v
+// zero-padded to Kp, a multiple of the neuron tile kT.
 #pragma once
 
 #include <Eigen/Core>
@@ -11,11 +9,13 @@
 #include <cstring>
 #include <type_traits>
 
+#include "flatcore/network.hpp"
+
 namespace flatcore::kernels {
 
 using Index = Eigen::Index;
 
-constexpr Index kT = 8;  // neurons per register tile (weights are padded to a multiple)
+constexpr Index kT = PackedWeights::kNeuronTile;  // neurons per register tile
 
 // Short SIMD vectors through the GCC/Clang vector extension: the widest the target offers
 // (AVX-512: 8 doubles, AVX: 4, else SSE2: 2), so one source serves native and portable builds.

@@ -34,6 +34,23 @@ void Network::check() const {
     throw std::invalid_argument("b and v must have width = W.rows() entries");
 }
 
+PackedWeights::PackedWeights(Index d_, Index width_)
+    : d(d_),
+      width(width_),
+      Kp((width_ + kNeuronTile - 1) / kNeuronTile * kNeuronTile),
+      ld(Kp + kNeuronTile),
+      WT(Vector::Zero(d_ * ld)),
+      b(Vector::Zero(Kp)),
+      v(Vector::Zero(Kp)) {}
+
+void PackedWeights::load(const double* W, const double* b_in, const double* v_in) {
+  for (Index k = 0; k < width; ++k) {
+    for (Index j = 0; j < d; ++j) WT[j * ld + k] = W[k * d + j];
+    b[k] = b_in[k];
+    v[k] = v_in[k];
+  }
+}
+
 void check_data(const Network& net, const ConstMatrixRef& X, const ConstVectorRef& y) {
   net.check();
   if (X.rows() < 1) throw std::invalid_argument("X has no rows");

@@ -14,15 +14,10 @@ Vector predict(const Network& net, const ConstMatrixRef& X, int n_threads) {
   net.check();
   if (X.cols() != net.d()) throw std::invalid_argument("X must have d columns");
   const int nt = threads_for_work(n_threads, 2.0 * X.rows() * net.width() * net.d());
-  const Index n = X.rows(), K = net.width(), d = net.d();
-  const Index Kp = (K + kT - 1) / kT * kT, ld = Kp + kT;
-  // Transposed, padded weights as the fused kernels want them (see GradientWorkspace).
-  Vector WT = Vector::Zero(d * ld), b = Vector::Zero(Kp), v = Vector::Zero(Kp);
-  for (Index k = 0; k < K; ++k) {
-    for (Index j = 0; j < d; ++j) WT[j * ld + k] = net.W(k, j);
-    b[k] = net.b[k];
-    v[k] = net.v[k];
-  }
+  const Index n = X.rows(), d = net.d();
+  PackedWeights w(d, net.width());
+  w.load(net);
+  const Index Kp = w.Kp, ld = w.ld;
   Vector out(n);
   const RowChunks ch = make_row_chunks(n);
   std::vector<Vector> phi(nt, Vector(kRowTile * ld));
@@ -36,7 +31,7 @@ Vector predict(const Network& net, const ConstMatrixRef& X, int n_threads) {
   for (Index c = 0; c < ch.n_chunks; ++c) {
     double* buf = phi[detail::thread_id()].data();
     for_row_tiles(ch.begin(c), ch.end(c), [&](Index i, auto R) {
-      output_tile<decltype(R)::value>(Xd + i * d, d, ld, Kp, WT.data(), b.data(), v.data(), net.beta,
+      output_tile<decltype(R)::value>(Xd + i * d, d, ld, Kp, w.WT.data(), w.b.data(), w.v.data(), net.beta,
                                       buf, out.data() + i);
     });
   }
@@ -52,30 +47,21 @@ double loss(const Network& net, const ConstMatrixRef& X, const ConstVectorRef& y
 GradientWorkspace::GradientWorkspace(Index n, Index d, Index width, int n_threads)
     : n_threads_(threads_for_work(n_threads, 4.0 * n * width * d)),
       chunks_(make_row_chunks(n)),
-      d_(d),
-      width_(width),
-      Kp_((width + kTile - 1) / kTile * kTile) {
-  // Row stride of W^T, its gradient and the activation buffer: one tile more than Kp, so that the
-  // d rows walked by the kernels do not fall into the same cache set (Kp * 8 bytes is often a
-  // multiple of 4 KiB).
-  ld_ = Kp_ + kTile;
-  WT_ = Vector::Zero(d * ld_);
-  b_ = Vector::Zero(Kp_);
-  v_ = Vector::Zero(Kp_);
-  const Index acc_size = d * ld_ + 2 * Kp_;
+      w_(d, width) {
+  // The gradient of W^T and the activation buffer use the row stride of the packed weights.
+  const Index acc_size = d * w_.ld + 2 * w_.Kp;
   chunk_acc_.assign(chunks_.n_chunks, Vector::Zero(acc_size));
   chunk_loss_.assign(chunks_.n_chunks, 0.0);
   chunk_res_.assign(chunks_.n_chunks, 0.0);
   chunk_active_.assign(chunks_.n_chunks, 0.0);
-  thread_phi_.assign(n_threads_, Vector::Zero(kRowBlock * ld_));
+  thread_phi_.assign(n_threads_, Vector::Zero(kRowBlock * w_.ld));
   acc_ = Vector::Zero(acc_size);
 }
 
 namespace {
 
 using namespace kernels;
-static_assert(GradientWorkspace::kTile == kT && GradientWorkspace::kRowBlock == kRowBlock,
-              "workspace and kernels must agree on the tile sizes");
+static_assert(GradientWorkspace::kRowBlock == kRowBlock, "workspace and kernels must agree on the row block");
 
 // One block of m <= kRowBlock rows starting at row i0: forward, residuals, backward.
 inline void fused_row_block(const double* X, const double* y, Index m, Index d, Index Kp, Index ld,
@@ -111,21 +97,17 @@ inline void fused_row_block(const double* X, const double* y, Index m, Index d, 
 
 void loss_and_gradient_into(const Network& net, const ConstMatrixRef& X, const ConstVectorRef& y,
                             GradientWorkspace& ws, LossGradient& out) {
-  const Index n = X.rows(), d = net.d(), K = net.width(), Kp = ws.Kp_, ld = ws.ld_;
+  const Index n = X.rows(), d = net.d(), K = net.width(), Kp = ws.w_.Kp, ld = ws.w_.ld;
   const ParamLayout L(d, K);
   const RowChunks& ch = ws.chunks_;
-  if (ch.n != n || ws.d_ != d || ws.width_ != K)
+  if (ch.n != n || ws.w_.d != d || ws.w_.width != K)
     throw std::invalid_argument("GradientWorkspace does not match the problem size");
 
   // Transposed, padded copies of the weights (O(K d), negligible next to the O(n K d) pass).
-  for (Index k = 0; k < K; ++k) {
-    for (Index j = 0; j < d; ++j) ws.WT_[j * ld + k] = net.W(k, j);
-    ws.b_[k] = net.b[k];
-    ws.v_[k] = net.v[k];
-  }
-  const double* WT = ws.WT_.data();
-  const double* b = ws.b_.data();
-  const double* v = ws.v_.data();
+  ws.w_.load(net);
+  const double* WT = ws.w_.WT.data();
+  const double* b = ws.w_.b.data();
+  const double* v = ws.w_.v.data();
   const double beta = net.beta;
   const double* Xd = X.data();
   const Index stride = X.outerStride();

@@ -26,9 +26,12 @@ void TrainHistory::reserve(std::size_t n) {
 
 namespace {
 
+// Appends one history row. With sharpness tracking on, the row also gets lambda_max and the
+// products its solve used (NaN and 0 where it was not computed).
 void record(TrainHistory& h, long step, const LossGradient& lg, double grad_norm,
             const Eigen::Map<RowMatrix>& W, const Eigen::Map<Vector>& b,
-            const Eigen::Map<Vector>& v, double beta) {
+            const Eigen::Map<Vector>& v, double beta, bool track,
+            double sharpness = std::numeric_limits<double>::quiet_NaN(), long sharpness_hvps = 0) {
   h.step.push_back(step);
   h.loss.push_back(lg.loss);
   h.grad_norm.push_back(grad_norm);
@@ -37,6 +40,10 @@ void record(TrainHistory& h, long step, const LossGradient& lg, double grad_norm
   h.v_norm.push_back(v.norm());
   h.beta.push_back(beta);
   h.active_fraction.push_back(lg.active_fraction);
+  if (track) {
+    h.sharpness.push_back(sharpness);
+    h.sharpness_hvps.push_back(sharpness_hvps);
+  }
 }
 
 }  // namespace
@@ -82,6 +89,12 @@ TrainResult train(const Network& init, const ConstMatrixRef& X, const ConstVecto
   LossGradient lg;
   lg.grad.resize(P);
   Vector full_grad(P), step_dir(P);
+  // ||grad L_lambda|| at the current theta, from the gradient of L in lg.
+  auto regularised_gradient_norm = [&]() {
+    if (!decays) return lg.grad.norm();
+    full_grad = lg.grad + opt.weight_decay * decay_mask.cwiseProduct(theta);
+    return full_grad.norm();
+  };
 
   TrainResult res;
   res.history.reserve(static_cast<std::size_t>(std::min<long>(opt.steps / opt.record_every + 2, 1L << 16)));
@@ -111,12 +124,7 @@ TrainResult train(const Network& init, const ConstMatrixRef& X, const ConstVecto
     loss_and_gradient_into(net, X, y, ws, lg);
     if (t == 0 && !(max_loss > 0.0)) max_loss = 1e8 * std::max(1.0, lg.loss);
 
-    if (decays) {
-      full_grad = lg.grad + opt.weight_decay * decay_mask.cwiseProduct(theta);
-    } else {
-      full_grad = lg.grad;
-    }
-    const double gnorm = full_grad.norm();
+    const double gnorm = regularised_gradient_norm();
     const bool finite = std::isfinite(lg.loss) && std::isfinite(gnorm) && theta.allFinite();
     if (!finite || lg.loss > max_loss) {
       res.diverged = true;
@@ -125,13 +133,7 @@ TrainResult train(const Network& init, const ConstMatrixRef& X, const ConstVecto
         // theta_0 is what we return: describe it, and record it if its numbers are finite.
         res.final_loss = lg.loss;
         res.final_grad_norm = gnorm;
-        if (finite) {
-          record(res.history, 0, lg, gnorm, W_view, b_view, v_view, theta[L.beta()]);
-          if (track) {
-            res.history.sharpness.push_back(std::numeric_limits<double>::quiet_NaN());
-            res.history.sharpness_hvps.push_back(0);
-          }
-        }
+        if (finite) record(res.history, 0, lg, gnorm, W_view, b_view, v_view, theta[L.beta()], track);
       }
       if (t > 0) {
         theta = previous;
@@ -143,21 +145,17 @@ TrainResult train(const Network& init, const ConstMatrixRef& X, const ConstVecto
     const bool done = opt.tol > 0.0 && gnorm <= opt.tol;
     const bool sharp_now = track && P > 1 && (t % opt.sharpness_every == 0 || last || done);
     if (t % opt.record_every == 0 || last || done || sharp_now) {
-      record(res.history, t, lg, gnorm, W_view, b_view, v_view, theta[L.beta()]);
-      if (track) {
-        long hvps = 0;
-        double lam = std::numeric_limits<double>::quiet_NaN();
-        if (sharp_now) {
-          try {
-            lam = sharpness_at(t, hvps);
-          } catch (const Interrupted&) {
-            res.interrupted = true;
-          }
+      long hvps = 0;
+      double lam = std::numeric_limits<double>::quiet_NaN();
+      if (sharp_now) {
+        try {
+          lam = sharpness_at(t, hvps);
+        } catch (const Interrupted&) {
+          res.interrupted = true;
         }
-        res.history.sharpness.push_back(lam);
-        res.history.sharpness_hvps.push_back(hvps);
-        if (res.interrupted) break;
       }
+      record(res.history, t, lg, gnorm, W_view, b_view, v_view, theta[L.beta()], track, lam, hvps);
+      if (res.interrupted) break;
     }
     res.final_loss = lg.loss;
     res.final_grad_norm = gnorm;
@@ -188,17 +186,11 @@ TrainResult train(const Network& init, const ConstMatrixRef& X, const ConstVecto
   load(theta);
   if (res.diverged && res.diverged_step > 0) {
     loss_and_gradient_into(net, X, y, ws, lg);
-    full_grad = decays ? Vector(lg.grad + opt.weight_decay * decay_mask.cwiseProduct(theta)) : lg.grad;
     res.final_loss = lg.loss;
-    res.final_grad_norm = full_grad.norm();
-    if (res.history.step.empty() || res.history.step.back() != res.steps_run) {
+    res.final_grad_norm = regularised_gradient_norm();
+    if (res.history.step.empty() || res.history.step.back() != res.steps_run)
       record(res.history, res.steps_run, lg, res.final_grad_norm, W_view, b_view, v_view,
-             theta[L.beta()]);
-      if (track) {
-        res.history.sharpness.push_back(std::numeric_limits<double>::quiet_NaN());
-        res.history.sharpness_hvps.push_back(0);
-      }
-    }
+             theta[L.beta()], track);
   }
   res.net = net;
   return res;

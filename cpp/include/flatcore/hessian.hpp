@@ -50,8 +50,7 @@ class HessianOperator {
   HessianPart part_;
   int n_threads_;
   RowChunks chunks_;
-  Index Kp_, ld_;     // neurons padded to the kernel tile, and the padded row stride
-  Vector WT_, b_, v_;  // W^T (d x ld), b and v padded to Kp
+  PackedWeights w_;   // the network's weights as the kernels read them
   Vector r_;           // residuals f(x_i) - y_i
   Vector phi_;         // n x ld activations when cached, else empty
   bool cached_ = false;
@@ -61,7 +60,8 @@ class HessianOperator {
   // times; fresh buffers each time cost page faults). A concurrent call that finds them in use
   // allocates its own.
   struct Workspace {
-    Vector UT, ub, uv, total;
+    PackedWeights direction;  // (U_W, u_b, u_v) of the direction, packed like the weights
+    Vector total;
     std::vector<Vector> acc;            // per row chunk
     std::vector<Vector> tt, phi_buf;    // per thread
   };

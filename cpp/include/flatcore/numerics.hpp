@@ -22,16 +22,11 @@ struct LossGradient {
 };
 
 // Reusable buffers for loss_and_gradient, so that a training loop does not allocate per step.
-//
-// The kernel works on the transposed, zero-padded weights W^T (d x Kp, Kp = width rounded up
-// to the vector tile): a tile of output neurons is then a contiguous run that the compiler keeps
-// in vector registers while it walks over the d inputs. Padded neurons have w = 0, b = 0, v = 0,
-// hence z = 0, relu(z) = 0 and a = 0: they contribute nothing.
+// The kernel reads the weights as PackedWeights (transposed, zero-padded).
 class GradientWorkspace {
  public:
   GradientWorkspace(Index n, Index d, Index width, int n_threads);
   int n_threads() const { return n_threads_; }
-  static constexpr Index kTile = 8;     // neurons per register tile
   static constexpr Index kRowBlock = 32;  // rows whose activations are kept together
 
  private:
@@ -39,8 +34,7 @@ class GradientWorkspace {
                                      GradientWorkspace&, LossGradient&);
   int n_threads_;
   RowChunks chunks_;
-  Index d_, width_, Kp_, ld_;
-  Vector WT_, b_, v_;                  // d x ld (row j = input j), Kp, Kp
+  PackedWeights w_;
   std::vector<Vector> chunk_acc_;      // per chunk: [gW^T (d x ld) | gb (Kp) | gv (Kp)], v-free
   std::vector<double> chunk_loss_, chunk_res_, chunk_active_;
   std::vector<Vector> thread_phi_;     // per thread: rows x Kp activations of one row tile
