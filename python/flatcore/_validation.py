@@ -146,8 +146,14 @@ def check_memory(n_bytes: float, what: str, advice: str = "") -> None:
         )
 
 
+def padded_stride(width: int) -> int:
+    """Row stride of the compiled core's packed weights and activations (PackedWeights::ld):
+    width rounded up to the 8-neuron tile, plus one tile."""
+    return (width + 7) // 8 * 8 + 8
+
+
 def workspace_bytes(n: int, d: int, width: int, n_threads: int) -> float:
     """Bytes the compiled core's fused kernels allocate for a problem of this size."""
-    ld = (width + 7) // 8 * 8 + 8
+    ld = padded_stride(width)
     chunks = max(1, min(64, n // 32))
     return 8.0 * (chunks * ((d + 2) * ld + 1) + n_threads * 32 * ld + 2 * d * ld + n)

@@ -15,13 +15,8 @@ from . import __version__, _core, _threads, data
 from .network import Network
 from .numerics import hessian_trace
 from .spectrum import sharpness
+from .theory import activation_rates
 from .training import train
-
-
-def _rarely_active_share(net: Network, X, threshold: float = 0.01) -> float:
-    """Share of neurons active on fewer than `threshold` of the points."""
-    rates = ((X @ net.W.T - net.b) > 0).mean(axis=0)
-    return float((rates < threshold).mean())
 
 
 def demo(args) -> int:
@@ -50,7 +45,7 @@ def demo(args) -> int:
             trace=hessian_trace(final, X, y, n_threads=threads),
             lam=sharpness(final, X, y, n_threads=threads),
             two_over_lr=2.0 / lr,
-            rare=_rarely_active_share(final, X),
+            rare=float((activation_rates(final, X) < 0.01).mean()),  # neurons on < 1% of points
             steps_per_s=res.steps_run / seconds if seconds > 0 else float("nan"),
         ))
     header = ("step size", "status", "train loss", "test MSE", "trace H", "lambda_max", "2/eta",

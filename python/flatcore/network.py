@@ -168,3 +168,11 @@ class Network:
     def __setstate__(self, state):
         for key in self.__slots__:
             setattr(self, key, state[key])
+
+
+def as_network(net) -> Network:
+    """``net`` itself, after checking that it is a Network whose parameters are still valid."""
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a flatcore.Network; got {type(net).__name__}")
+    net._check()
+    return net

@@ -10,20 +10,21 @@ import numpy as np
 from . import _core, _threads
 from ._validation import (as_float_array, as_scalar, available_memory_bytes, check_data, check_memory,
                           check_result, workspace_bytes)
-from .network import Network
+from .network import Network, as_network
 
 HESSIAN_PARTS = ("full", "gauss_newton", "residual")
 
 
-def _prepare(net, X, y):
-    if not isinstance(net, Network):
-        raise TypeError(f"net must be a flatcore.Network; got {type(net).__name__}")
-    net._check()
-    X, y = check_data(net, X, y)
-    check_memory(workspace_bytes(X.shape[0], net.d, net.width, _threads.get_num_threads()),
-                 f"the working buffers for n={X.shape[0]}, d={net.d}, width={net.width}",
+def _prepare(net, X, y=None, n_threads=None):
+    """Check net and the data (y optional) and that the core's buffers fit in memory; return X, y
+    (or X alone when y is None) as float64 contiguous arrays."""
+    as_network(net)
+    data = check_data(net, X, y)
+    n = (data[0] if y is not None else data).shape[0]
+    check_memory(workspace_bytes(n, net.d, net.width, _threads.resolve(n_threads)),
+                 f"the working buffers for n={n}, d={net.d}, width={net.width}",
                  "use fewer neurons or threads")
-    return X, y
+    return data
 
 
 def _part(part: str) -> str:
@@ -34,9 +35,7 @@ def _part(part: str) -> str:
 
 def predict(net: Network, X, *, n_threads=None) -> np.ndarray:
     """f(X), shape (n,). Same as ``net(X)``."""
-    if not isinstance(net, Network):
-        raise TypeError(f"net must be a flatcore.Network; got {type(net).__name__}")
-    return net.predict(X, n_threads=n_threads)
+    return as_network(net).predict(X, n_threads=n_threads)
 
 
 def loss(net: Network, X, y, *, n_threads=None) -> float:
@@ -128,14 +127,21 @@ def hessian_trace(net: Network, X, y, *, part: str = "full", n_threads=None) -> 
     return check_result(value, "the Hessian trace")
 
 
+def trace_terms(net: Network, X, *, n_threads=None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-neuron (A, B) with ``tr H = 1 + sum_k (A_k + B_k)`` (MATH.md sections 3 and 8).
+
+    ``A_k = mean_i phi_ik^2``, ``B_k = v_k^2 mean_i a_ik (||x_i||^2 + 1)``; under rescaling by
+    alpha_k they become ``alpha_k^2 A_k`` and ``B_k / alpha_k^2``. Both shape (width,).
+    """
+    X = _prepare(net, X, n_threads=n_threads)
+    A, M = _core.trace_terms(net.W, net.b, net.v, net.beta, X, _threads.resolve(n_threads))
+    return A, net.v ** 2 * M
+
+
 def trace_per_neuron(net: Network, X, *, n_threads=None) -> np.ndarray:
     """Each neuron's share of tr H, shape (width,): mean_i phi_ik^2 + v_k^2 mean_i a_ik (||x_i||^2 + 1).
 
     ``hessian_trace = 1 + trace_per_neuron.sum()`` (the 1 is the output bias beta).
     """
-    if not isinstance(net, Network):
-        raise TypeError(f"net must be a flatcore.Network; got {type(net).__name__}")
-    net._check()
-    X = check_data(net, X)
-    A, M = _core.trace_terms(net.W, net.b, net.v, net.beta, X, _threads.resolve(n_threads))
-    return check_result(A + net.v ** 2 * M, "the per-neuron trace")
+    A, B = trace_terms(net, X, n_threads=n_threads)
+    return check_result(A + B, "the per-neuron trace")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _core, _threads
-from ._validation import as_float_array, as_int, as_scalar, available_memory_bytes, check_memory
+from ._validation import as_float_array, as_int, as_scalar, available_memory_bytes, check_memory, padded_stride
 from .numerics import HESSIAN_PARTS, _prepare, hessian
 from .network import Network
 
@@ -81,11 +81,10 @@ class HessianLinearOperator(_linear_operator_base()):
         X, y = _prepare(net, X, y)
         if part not in HESSIAN_PARTS:
             raise ValueError(f"part must be one of {HESSIAN_PARTS}; got {part!r}")
-        cache_bytes = 8.0 * X.shape[0] * ((net.width + 7) // 8 * 8 + 8)
         if cache is None:
             cache = _cache_ok(X.shape[0], net.width)
         elif cache:
-            check_memory(cache_bytes, "caching the activations", "pass cache=False")
+            check_memory(_cache_bytes(X.shape[0], net.width), "caching the activations", "pass cache=False")
         self.net, self.X, self.y, self.part, self.cache = net.copy(), X, y, part, bool(cache)
         self.n_threads = _threads.resolve(n_threads)
         self._op = _core.HessianOperator(net.W, net.b, net.v, net.beta, X, y, part, self.n_threads, self.cache)
@@ -219,8 +218,13 @@ def top_eigs(net: Network, X, y, k: int = 1, which: str = "largest", *, part: st
                        converged=converged, method=chosen, tol=tol, seed=seed)
 
 
+def _cache_bytes(n, width) -> float:
+    """Memory of the cached n x width activations (rows padded like the core's weights)."""
+    return 8.0 * n * padded_stride(width)
+
+
 def _cache_ok(n, width) -> bool:
-    need = 8.0 * n * ((width + 7) // 8 * 8 + 8)
+    need = _cache_bytes(n, width)
     if need < 2**26:
         return True
     avail = available_memory_bytes()

@@ -42,9 +42,10 @@ from typing import NamedTuple
 import numpy as np
 from scipy import special
 
-from . import _core, _threads
 from ._validation import as_float_array, as_int, as_scalar, check_data
-from .network import Network
+from .network import Network, as_network
+from .numerics import trace_terms
+from .spectrum import sharpness
 
 __all__ = [
     "ISOTROPIC_DISTRIBUTIONS", "PopulationG", "BallMixture",
@@ -65,13 +66,6 @@ _CHUNK_ELEMENTS = 1 << 22
 # =================================================================================================
 # Argument checks
 # =================================================================================================
-def _check_net(net) -> Network:
-    if not isinstance(net, Network):
-        raise TypeError(f"net must be a flatcore.Network; got {type(net).__name__}")
-    net._check()
-    return net
-
-
 def _as_samples(X, name: str = "X") -> np.ndarray:
     """X as an (n, d) float64 array with n >= 1 (a 1-D X is one column: n points in R^1)."""
     X = as_float_array(X, name, (1, 2))
@@ -671,7 +665,7 @@ g_population.__doc__ = ("Population weight g(u, t) = min(gtilde(u, t), gtilde(-u
 # =================================================================================================
 def path_norm(net: Network) -> float:
     """Path norm ``sum_k |v_k| ||w_k||`` (MATH.md section 6), the unweighted sibling of V_g."""
-    net = _check_net(net)
+    net = as_network(net)
     return float(np.sum(np.abs(net.v) * np.linalg.norm(net.W, axis=1)))
 
 
@@ -722,7 +716,7 @@ def vg_contributions(net: Network, X=None, *, distribution=None, alpha=None, n_s
     -------
     ndarray, shape (width,)
     """
-    net = _check_net(net)
+    net = as_network(net)
     if X is not None and distribution is not None:
         raise ValueError("give either X (empirical g) or distribution (population g), not both")
     wnorm = np.linalg.norm(net.W, axis=1)
@@ -757,7 +751,7 @@ def vg_norm(net: Network, X=None, *, distribution=None, alpha=None, n_samples=20
 
 def activation_rates(net: Network, X) -> np.ndarray:
     """Per-neuron fraction of points with ``w_k . x_i > b_k`` (the Hessian's mask a_ik), shape (width,)."""
-    net = _check_net(net)
+    net = as_network(net)
     X = check_data(net, X)
     n = X.shape[0]
     XT = np.ascontiguousarray(X.T)
@@ -772,27 +766,6 @@ def activation_rates(net: Network, X) -> np.ndarray:
 # =================================================================================================
 # Section 7: the stability inequality and bound
 # =================================================================================================
-def _dense_lambda_max(net, X, y) -> float:
-    """lambda_max(H) from the dense Hessian: the fallback for a flatcore without ``sharpness``.
-
-    Remove this function (and its use in :func:`_lambda_max`) once ``flatcore.sharpness`` is
-    always there.
-    """
-    from .numerics import hessian
-
-    return float(np.linalg.eigvalsh(hessian(net, X, y))[-1])
-
-
-def _lambda_max(net, X, y) -> float:
-    """lambda_max(H): ``flatcore.sharpness`` (Lanczos, tol 1e-10) when the package has it."""
-    import flatcore
-
-    sharpness = getattr(flatcore, "sharpness", None)
-    if sharpness is None:
-        return _dense_lambda_max(net, X, y)
-    return float(sharpness(net, X, y))
-
-
 @dataclass(frozen=True)
 class StabilityInequality:
     """The deterministic inequality of MATH.md section 7 at one (theta, X, y):
@@ -872,9 +845,9 @@ def stability_inequality(net: Network, X, y, *, lambda_max=None) -> StabilityIne
     -------
     StabilityInequality
     """
-    net = _check_net(net)
+    net = as_network(net)
     X, y = check_data(net, X, y)
-    lam = _lambda_max(net, X, y) if lambda_max is None else as_scalar(lambda_max, "lambda_max")
+    lam = sharpness(net, X, y) if lambda_max is None else as_scalar(lambda_max, "lambda_max")
     plus, _ = _neuron_sides(net, X)
     terms = np.abs(net.v) * plus
     weighted = float(terms.sum())
@@ -930,7 +903,7 @@ def stability_bound(net: Network, X, y, lr) -> StabilityBound:
     -------
     StabilityBound
     """
-    net = _check_net(net)
+    net = as_network(net)
     X, y = check_data(net, X, y)
     lr = as_scalar(lr, "lr", positive=True)
     plus, minus = _neuron_sides(net, X)
@@ -953,7 +926,7 @@ def rescale(net: Network, alpha) -> Network:
     f is unchanged; the Hessian, lambda_max and tr H are not. ``alpha`` is a positive scalar (all
     neurons) or an array of shape (width,). Returns a new Network.
     """
-    net = _check_net(net)
+    net = as_network(net)
     scalar = np.ndim(alpha) == 0
     alpha = as_float_array(alpha, "alpha", (0, 1))
     if not scalar and alpha.shape != (net.width,):
@@ -962,18 +935,6 @@ def rescale(net: Network, alpha) -> Network:
         raise ValueError("alpha must be positive (a negative alpha would flip the ReLU, zero is not invertible)")
     alpha = np.broadcast_to(alpha.reshape(-1), (net.width,))
     return Network(alpha[:, None] * net.W, alpha * net.b, net.v / alpha, net.beta)
-
-
-def trace_terms(net: Network, X, *, n_threads=None) -> tuple[np.ndarray, np.ndarray]:
-    """Per-neuron (A, B) with ``tr H = 1 + sum_k (A_k + B_k)`` (MATH.md sections 3 and 8).
-
-    ``A_k = mean_i phi_ik^2``, ``B_k = v_k^2 mean_i a_ik (||x_i||^2 + 1)``; under rescaling by
-    alpha_k they become ``alpha_k^2 A_k`` and ``B_k / alpha_k^2``. Both shape (width,).
-    """
-    net = _check_net(net)
-    X = check_data(net, X)
-    A, M = _core.trace_terms(net.W, net.b, net.v, net.beta, X, _threads.resolve(n_threads))
-    return np.asarray(A, dtype=np.float64), net.v ** 2 * np.asarray(M, dtype=np.float64)
 
 
 def min_trace(net: Network, X, y=None, *, n_threads=None) -> float:
@@ -994,7 +955,7 @@ def min_trace(net: Network, X, y=None, *, n_threads=None) -> float:
     -------
     float
     """
-    net = _check_net(net)
+    net = as_network(net)
     if y is not None:
         check_data(net, X, y)
     A, B = trace_terms(net, X, n_threads=n_threads)

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _core, _threads
-from ._validation import as_int, as_scalar, check_data, check_memory, workspace_bytes
+from ._validation import as_int, as_scalar, check_memory
 from .network import Network
+from .numerics import _prepare
 
 HISTORY_COLUMNS = ("step", "loss", "grad_norm", "W_norm", "b_norm", "v_norm", "beta", "active_fraction")
 
@@ -175,10 +176,7 @@ def train(net: Network, X, y, lr, steps, *, weight_decay=0.0, decay_biases: bool
     -------
     TrainResult
     """
-    if not isinstance(net, Network):
-        raise TypeError(f"net must be a flatcore.Network; got {type(net).__name__}")
-    net._check()
-    X, y = check_data(net, X, y)
+    X, y = _prepare(net, X, y, n_threads)
     lr = as_scalar(lr, "lr", positive=True)
     steps = as_int(steps, "steps", minimum=0, maximum=2**62)
     weight_decay = as_scalar(weight_decay, "weight_decay", nonnegative=True)
@@ -191,8 +189,6 @@ def train(net: Network, X, y, lr, steps, *, weight_decay=0.0, decay_biases: bool
     sharpness_every = as_int(sharpness_every, "sharpness_every", minimum=1, maximum=2**62, allow_none=True)
     sharpness_tol = as_scalar(sharpness_tol, "sharpness_tol", positive=True)
     threads = _threads.resolve(n_threads)
-    check_memory(workspace_bytes(X.shape[0], net.d, net.width, threads),
-                 f"training buffers for n={X.shape[0]}, d={net.d}, width={net.width}", "use fewer neurons or threads")
     check_memory(80.0 * (steps // record_every + 2), f"a history of {steps // record_every + 2} rows",
                  "record less often (a larger record_every)")
     config = dict(lr=lr, steps=steps, weight_decay=weight_decay, decay_biases=bool(decay_biases),
