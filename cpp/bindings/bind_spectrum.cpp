@@ -43,17 +43,15 @@ void bind_spectrum(py::module_& m) {
         if (start) opt.start = &*start;
         Poller poller{py::none()};
         EigResult res;
-        bool interrupted = false;
         {
           py::gil_scoped_release release;
           try {
             res = lanczos_eigenpairs(op, opt, [&](long s) { return poller(s); });
           } catch (const Interrupted&) {
-            interrupted = true;
+            // thrown only after the poller asked to stop: it re-raises the Python error below
           }
         }
         poller.raise_if_stopped();
-        if (interrupted) throw py::error_already_set();
         return to_dict(res);
       },
       py::arg("op"), py::arg("k"), py::arg("which"), py::arg("tol"), py::arg("max_restarts"),
