@@ -2,7 +2,8 @@
 """Full-batch gradient descent, steps per second: flatcore.train against its peers.
 
     python benchmarks/bench_train.py [--threads 1 2] [--sizes small mid large] [--quick]
-                                     [--tools flatcore torch_autograd ...] [--out benchmarks/results]
+                                     [--tools flatcore torch_autograd ...] [--eager-threads 1 2]
+                                     [--out benchmarks/results]
 
 Workloads (QUALITY.md, Performance): float64, X uniform in the unit ball, y = smooth target plus
 noise (``flatcore.data.regression``), PyTorch-default initialisation, L = 1/(2n) sum_i r_i^2:
@@ -16,6 +17,8 @@ Tools, each run for every thread count in a fresh subprocess pinned to the first
     torch_manual     PyTorch eager, hand-written gradient (two GEMMs per step, no autograd)
     numpy            NumPy, the same hand-written gradient, preallocated buffers
     jax              JAX, jax.grad of the loss, the whole loop jitted with lax.fori_loop
+    torch_cuda_graph PyTorch float64 on the GPU: the torch_manual step captured into CUDA graphs
+                     (run once, not per thread count; skipped with a note when CUDA is unavailable)
     gemm             (not a peer) NumPy float64 square matmul: the machine's GEMM peak
 
 Every tool starts from the same parameters and data (written once by this process), and each
@@ -24,11 +27,13 @@ trajectory. A sanity check runs 5 single steps of each tool and compares the par
 each step against flatcore's trajectory (max |difference| / max(1, max |theta|) <= 1e-8).
 
 Results: a Markdown table printed and written to OUT/train.md, everything in OUT/train.json.
-Optional peers (torch, jax) that are not importable are skipped with a note.
+Optional peers (torch, jax) that are not importable are skipped with a note, and so is the GPU
+peer when PyTorch sees no CUDA device.
 """
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -40,15 +45,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402  (the shared benchmark harness, next to this file)
 from harness import SIZES, THREAD_ENV, md_row  # noqa: E402
 
-TOOLS = ("flatcore", "torch_autograd", "torch_manual", "numpy", "jax")
+TOOLS = ("flatcore", "torch_autograd", "torch_manual", "numpy", "jax", "torch_cuda_graph")
 TOOL_LABELS = {
     "flatcore": "flatcore.train",
     "torch_autograd": "PyTorch eager, autograd",
     "torch_manual": "PyTorch eager, hand-written gradient",
     "numpy": "NumPy, hand-written gradient",
     "jax": "JAX, jit of the whole loop (lax.fori_loop)",
+    "torch_cuda_graph": "PyTorch CUDA graphs (GPU), hand-written gradient",
 }
-TOOL_MODULES = {"torch_autograd": "torch", "torch_manual": "torch", "jax": "jax"}
+TOOL_MODULES = {"torch_autograd": "torch", "torch_manual": "torch", "jax": "jax", "torch_cuda_graph": "torch"}
+GPU_TOOLS = ("torch_cuda_graph",)                  # run once, not at every thread count
+EAGER_TOOLS = ("torch_autograd", "torch_manual", "numpy")  # the slow CPU peers (--eager-threads)
+CUDA_GRAPH_CHUNK = 100                             # steps per captured CUDA graph
 SANITY_STEPS = 5
 SANITY_TOL = 1e-8
 JAX_ONE_THREAD_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
@@ -150,6 +159,27 @@ class NumpyImpl(StepImpl):
         return _flat(self.Wa[:, :-1], self.Wa[:, -1], self.v, self.beta)
 
 
+def _torch_manual_steps(torch, Xa, y, Wa, v, beta, lr: float, inv_n: float, k: int) -> None:
+    """k GD steps with the hand-written gradient, in place on Wa = [W | b], v and the 0-d tensor beta.
+
+    The same formulas as NumpyImpl; no host synchronisation inside, so the loop can be captured into
+    a CUDA graph as it stands (TorchCudaGraphImpl).
+    """
+    with torch.no_grad():
+        for _ in range(k):
+            Z = Xa @ Wa.T                              # z_ik = w_k.x_i - b_k
+            A = (Z > 0).to(torch.float64)              # a (as 0/1 doubles)
+            Phi = Z.clamp_(min=0.0)                    # phi (Z is not needed any more)
+            r = torch.mv(Phi, v).add_(beta).sub_(y).mul_(inv_n)  # r_i / n
+            gv = torch.mv(Phi.T, r)
+            gbeta = r.sum()
+            M = A.T @ (Xa * r[:, None])                # sum_i r_i a_ik (x_i, -1) / n
+            M.mul_(v[:, None])                         # [dL/dW | dL/db], with the old v
+            Wa.sub_(M, alpha=lr)
+            v.sub_(gv, alpha=lr)
+            beta.sub_(gbeta, alpha=lr)
+
+
 class TorchManualImpl(StepImpl):
     def __init__(self, X, y, W, b, v, beta, lr, threads):
         import torch
@@ -168,25 +198,74 @@ class TorchManualImpl(StepImpl):
         self.Wa, self.v, self.beta = Wa.clone(), v.clone(), beta.clone()
 
     def run(self, k):
-        torch = self.torch
-        Xa, y, Wa, v, beta, lr, inv_n = self.Xa, self.y, self.Wa, self.v, self.beta, self.lr, 1.0 / self.n
-        with torch.no_grad():
-            for _ in range(k):
-                Z = Xa @ Wa.T
-                A = (Z > 0).to(torch.float64)
-                Phi = Z.clamp_(min=0.0)
-                r = torch.mv(Phi, v).add_(beta).sub_(y).mul_(inv_n)
-                gv = torch.mv(Phi.T, r)
-                gbeta = r.sum()
-                M = A.T @ (Xa * r[:, None])
-                M.mul_(v[:, None])
-                Wa.sub_(M, alpha=lr)
-                v.sub_(gv, alpha=lr)
-                beta.sub_(gbeta, alpha=lr)
+        _torch_manual_steps(self.torch, self.Xa, self.y, self.Wa, self.v, self.beta, self.lr, 1.0 / self.n, k)
 
     def get(self):
         Wa = self.Wa.numpy()
         return _flat(Wa[:, :-1], Wa[:, -1], self.v.numpy(), float(self.beta))
+
+
+class TorchCudaGraphImpl(StepImpl):
+    """The torch_manual step in float64 on the GPU, replayed from CUDA graphs.
+
+    The data and the parameters live in static CUDA tensors that the steps update in place. After a
+    warm-up of three steps on a side stream (cuBLAS handles and workspaces, the caching allocator:
+    the warm-up the CUDA graphs documentation asks for before a capture), two graphs are captured
+    on that same stream (the libraries' handles and workspaces are kept per stream), over those
+    tensors: one of `chunk` steps and one of a single step. `run(k)` replays the first
+    k // chunk times and the second k % chunk times, so it does exactly k steps, then synchronises;
+    `reset` copies the initial parameters back and synchronises, so the timing (around `run`) holds
+    the GPU work and nothing else.
+    """
+
+    def __init__(self, X, y, W, b, v, beta, lr, threads, chunk: int = CUDA_GRAPH_CHUNK):
+        import torch
+
+        self.torch = torch
+        dev = torch.device("cuda")
+        n = X.shape[0]
+        self.n, self.lr, self.chunk = n, lr, chunk
+        self.Xa = torch.from_numpy(np.ascontiguousarray(np.hstack([X, -np.ones((n, 1))]))).to(dev)
+        self.y = torch.from_numpy(y.copy()).to(dev)
+        self.init = (torch.from_numpy(np.hstack([W, b[:, None]])).to(dev), torch.from_numpy(v.copy()).to(dev),
+                     torch.tensor(float(beta), dtype=torch.float64, device=dev))
+        self.Wa, self.v, self.beta = (a.clone() for a in self.init)  # the graphs' static state
+        self.side = torch.cuda.Stream()
+        self.side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(self.side):
+            self._steps(3)
+        torch.cuda.current_stream().wait_stream(self.side)
+        self.graph_chunk = self._capture(chunk)
+        self.graph_one = self._capture(1)
+        self.reset()
+
+    def _steps(self, k):
+        _torch_manual_steps(self.torch, self.Xa, self.y, self.Wa, self.v, self.beta, self.lr, 1.0 / self.n, k)
+
+    def _capture(self, k):
+        graph = self.torch.cuda.CUDAGraph()
+        with self.torch.cuda.graph(graph, stream=self.side):
+            self._steps(k)                             # recorded, not run
+        return graph
+
+    def reset(self):
+        for a, a0 in zip((self.Wa, self.v, self.beta), self.init):
+            a.copy_(a0)
+        self.torch.cuda.synchronize()
+
+    def run(self, k):
+        for _ in range(k // self.chunk):
+            self.graph_chunk.replay()
+        for _ in range(k % self.chunk):
+            self.graph_one.replay()
+        self.torch.cuda.synchronize()
+
+    def get(self):
+        Wa = self.Wa.cpu().numpy()
+        return _flat(Wa[:, :-1], Wa[:, -1], self.v.cpu().numpy(), float(self.beta))
+
+    def extra(self):
+        return {"graph_chunk_steps": self.chunk}
 
 
 class TorchAutogradImpl(StepImpl):
@@ -274,7 +353,7 @@ class JaxImpl(StepImpl):
 
 
 IMPLS = {"flatcore": FlatcoreImpl, "numpy": NumpyImpl, "torch_manual": TorchManualImpl,
-         "torch_autograd": TorchAutogradImpl, "jax": JaxImpl}
+         "torch_autograd": TorchAutogradImpl, "jax": JaxImpl, "torch_cuda_graph": TorchCudaGraphImpl}
 
 
 def _measure(impl, target_s, repeats, max_steps=10**8):
@@ -327,6 +406,11 @@ def worker(spec_path: str) -> None:
         import jax
 
         out["jax_devices"] = [str(dv) for dv in jax.devices()]
+    if tool in GPU_TOOLS:
+        import torch
+
+        out["cuda_device"] = torch.cuda.get_device_name()
+        out["torch_cuda"] = torch.version.cuda
     Path(spec["result_out"]).write_text(json.dumps(out))
 
 
@@ -359,6 +443,40 @@ def _run_child(tool, threads, cores, sizes, args, tmp: Path, pin: bool) -> dict:
     return res
 
 
+def _cuda_device(timeout: float = 300.0):
+    """(name of the CUDA device PyTorch sees, its CUDA version), or (None, why not).
+
+    Asked in a subprocess, so that this process never loads torch or initialises CUDA.
+    """
+    code = ("import json, torch\n"
+            "ok = torch.cuda.is_available()\n"
+            "print(json.dumps([torch.cuda.get_device_name(0) if ok else None, torch.version.cuda]))")
+    try:
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
+        if proc.returncode == 0:
+            name, cuda = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError) as exc:
+        return None, f"checking for CUDA failed ({type(exc).__name__}: {exc})"
+    if proc.returncode != 0:
+        tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
+        return None, f"checking for CUDA failed (exit code {proc.returncode}: {tail})"
+    if not name:
+        build = f"torch built for CUDA {cuda}" if cuda else "a CPU-only torch build"
+        return None, f"torch.cuda.is_available() is False ({build}; no usable CUDA device)"
+    return name, cuda
+
+
+def _record(report: dict, tool: str, res: dict, reference: dict, sizes) -> None:
+    """Compare a worker's 5-step trajectory (res["_trajectory"]) with flatcore's; keep the largest deviation."""
+    traj = np.load(res.pop("_trajectory"))
+    for s in sizes:
+        ref = reference[s]
+        dev = float(np.max(np.abs(traj[s] - ref) / np.maximum(1.0, np.max(np.abs(ref), axis=1))[:, None]))
+        res["sizes"][s]["sanity_max_dev"] = dev
+        prev = report["sanity"].setdefault(tool, {}).get(s)
+        report["sanity"][tool][s] = dev if prev is None else max(prev, dev)
+
+
 def _fmt_rate(x) -> str:
     if x is None:
         return "–"
@@ -386,12 +504,14 @@ def render_markdown(report: dict) -> str:
         f"threads {cfg['threads']}, pinned to the first N cores: {cfg['pin']}"
         + (" (QUICK run: indicative only)" if cfg["quick"] else ""))
     head, sep = harness.size_header(sizes, "tool")
+    cpu_tools = [tool for tool in cfg["tools"] if tool not in GPU_TOOLS]
     for t in cfg["threads"]:
         block = report["results"][str(t)]
+        here = block.get("tools_run", cpu_tools)
         peak = block.get("gemm_gflops")
         lines += ["", f"## {t} thread{'s' if t > 1 else ''}" + (f" (GEMM peak {peak:.1f} GFLOP/s)" if peak else ""), ""]
         lines += ["Steps per second (higher is better):", "", head, sep]
-        for tool in cfg["tools"]:
+        for tool in here:
             cells = [_fmt_rate(block["tools"].get(tool, {}).get(s, {}).get("steps_per_s")) for s in sizes]
             lines.append(md_row(TOOL_LABELS[tool], cells))
         if peak:
@@ -400,8 +520,8 @@ def render_markdown(report: dict) -> str:
             lines.append(md_row("flatcore, fraction of the compute limit",
                                 (f"{100 * block['fraction'][s]:.1f}%" if block["fraction"].get(s) is not None
                                  else "–" for s in sizes)))
-        peers = [tool for tool in cfg["tools"] if tool != "flatcore"]
-        if "flatcore" in cfg["tools"] and peers:
+        peers = [tool for tool in here if tool != "flatcore"]
+        if "flatcore" in here and peers:
             lines += ["", "flatcore / peer (speed-up of flatcore; above 1 means flatcore is faster):", "", head, sep]
             for tool in peers:
                 cells = [_fmt_ratio(block["ratios"].get(tool, {}).get(s)) for s in sizes]
@@ -411,7 +531,7 @@ def render_markdown(report: dict) -> str:
         lines += ["", "## Best thread count of each tool", "",
                   "Steps per second at each tool's best thread count (that count in brackets), and flatcore's "
                   "best over the peer's best:", "", head, sep]
-        for tool in cfg["tools"]:
+        for tool in cpu_tools:
             cells = []
             for s in sizes:
                 b = best.get(tool, {}).get(s)
@@ -422,6 +542,34 @@ def render_markdown(report: dict) -> str:
                 cells.append(f"{_fmt_rate(b['steps_per_s'])} [{b['threads']}]"
                              + (f", flatcore {_fmt_ratio(r)}" if r is not None and tool != "flatcore" else ""))
             lines.append(md_row(TOOL_LABELS[tool], cells))
+    scaling = report.get("scaling")
+    if scaling and len(cfg["threads"]) > 1:
+        base, more = cfg["threads"][0], cfg["threads"][1:]
+        lines += ["", f"## Speed-up over {base} thread{'s' if base > 1 else ''}", "",
+                  f"Steps per second at N threads over steps per second at {base}, for N = "
+                  f"{' / '.join(str(t) for t in more)} ('–': not run at that count):", "", head, sep]
+        for tool in cpu_tools:
+            if tool in scaling:
+                lines.append(md_row(TOOL_LABELS[tool], (" / ".join(_fmt_ratio(scaling[tool].get(s, {}).get(str(t)))
+                                                                   for t in more) for s in sizes)))
+    gpu = report.get("gpu")
+    if gpu:
+        fbest = report.get("best_over_threads", {}).get("flatcore", {})
+        lines += ["", f"## GPU peer: PyTorch float64 with CUDA graphs on {gpu['device']}", "",
+                  f"Steps per second on the GPU (CUDA {gpu['cuda']}; graphs of {cfg['cuda_graph_chunk']} steps "
+                  "replayed), flatcore's on this machine's CPU at its best thread count (in brackets), and "
+                  "flatcore over the GPU (above 1: flatcore faster):", "", head, sep]
+        for tool in cfg["tools"]:
+            if tool in GPU_TOOLS:
+                lines.append(md_row(TOOL_LABELS[tool], (_fmt_rate(gpu["tools"].get(tool, {}).get(s, {})
+                                                                   .get("steps_per_s")) for s in sizes)))
+        if fbest:
+            lines.append(md_row(f"{TOOL_LABELS['flatcore']}, best thread count",
+                                (f"{_fmt_rate(fbest[s]['steps_per_s'])} [{fbest[s]['threads']}]" if s in fbest
+                                 else "–" for s in sizes)))
+            for tool, rs in gpu.get("ratios", {}).items():
+                lines.append(md_row(f"flatcore (best thread count) / {TOOL_LABELS[tool]}",
+                                    (_fmt_ratio(rs.get(s)) for s in sizes)))
     lines += ["", f"## Sanity: same update as flatcore ({SANITY_STEPS} steps, tolerance {SANITY_TOL:g})", "",
               "Largest max|theta_tool - theta_flatcore| / max(1, max|theta|) over the first "
               f"{SANITY_STEPS} steps and all thread counts (flatcore's row compares its N-thread runs "
@@ -456,7 +604,35 @@ def _goal_items(report: dict, block: dict) -> list:
         if r is not None and len(cfg["threads"]) > 1:
             items.append({"what": f"{s}: flatcore (best thread count) faster than JAX at its best thread count",
                           "value": _fmt_ratio(r), "met": r > 1.0})
+    gpu = report.get("gpu", {})
+    fbest = report.get("best_over_threads", {}).get("flatcore", {})
+    for tool, rs in gpu.get("ratios", {}).items():     # the GPU machine's goal, at small and mid
+        for s in ("small", "mid"):
+            if rs.get(s) is not None:
+                items.append({"what": f"{s}: flatcore at its best thread count ({fbest[s]['threads']}) at least "
+                                      f"matches PyTorch float64 + CUDA graphs on {gpu['device']}",
+                              "value": _fmt_ratio(rs[s]), "met": rs[s] >= 1.0})
+    sc = report.get("scaling", {}).get("flatcore", {}).get("large", {}).get("16")
+    if cfg["threads"][0] == 1 and sc is not None:
+        items.append({"what": "large: flatcore >= 10x faster at 16 threads than at 1", "value": _fmt_ratio(sc),
+                      "met": sc >= 10.0})
     return items
+
+
+def _scaling(report: dict, tools, sizes, threads) -> dict:
+    """tool -> size -> {str(t): steps/s at t threads over steps/s at the smallest count}, for every larger t run."""
+    out = {}
+    base_t = threads[0]
+    for tool in tools:
+        for s in sizes:
+            rates = {t: report["results"][str(t)]["tools"].get(tool, {}).get(s, {}).get("steps_per_s")
+                     for t in threads}
+            if rates[base_t] is None:
+                continue
+            sc = {str(t): rates[t] / rates[base_t] for t in threads[1:] if rates[t] is not None}
+            if sc:
+                out.setdefault(tool, {})[s] = sc
+    return out
 
 
 def main(argv=None) -> int:
@@ -466,6 +642,9 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=0.01,
                    help="GD step size (default 0.01; well below 2/sharpness ~ 0.15 at these initialisations)")
     p.add_argument("--gemm-n", type=int, default=None, help="matrix size for the GEMM peak (default 2048; quick 1024)")
+    p.add_argument("--eager-threads", type=int, nargs="+", default=None,
+                   help="thread counts at which the slow eager peers (PyTorch eager, NumPy) run (default: every "
+                        "count of --threads); flatcore, JAX and the GEMM peak always run at every count")
     args = harness.parse_args(p, argv, 1800.0, worker, seconds=(0.2, 1.5), gemm_n=(1024, 2048))
     if args.worker:
         return 0
@@ -477,9 +656,30 @@ def main(argv=None) -> int:
         tool_notes={"jax": "JAX threads: the process is pinned to N cores (XLA sizes its thread pool from the "
                            f"affinity mask); for 1 thread also XLA_FLAGS='{JAX_ONE_THREAD_FLAGS}'"})
     sizes, threads, tools, pin, notes = run.sizes, run.threads, run.tools, run.pin, run.notes
+    gpu_device = cuda_version = None
+    if any(tool in GPU_TOOLS for tool in tools):
+        gpu_device, cuda_version = _cuda_device()
+        if gpu_device is None:
+            for tool in GPU_TOOLS:
+                if tool in tools:
+                    notes.append(f"{TOOL_LABELS[tool]} skipped: {cuda_version}")
+                    tools.remove(tool)
+    cpu_tools = [tool for tool in tools if tool not in GPU_TOOLS]
+    gpu_tools = [tool for tool in tools if tool in GPU_TOOLS]
+    eager_threads = [t for t in threads if args.eager_threads is None or t in args.eager_threads]
+    if eager_threads != threads and any(tool in EAGER_TOOLS for tool in tools):
+        notes.append(f"the eager peers ({', '.join(TOOL_LABELS[tool] for tool in tools if tool in EAGER_TOOLS)}) "
+                     f"ran only at threads {eager_threads} (--eager-threads)")
+    if gpu_tools:
+        notes.append(f"{TOOL_LABELS[gpu_tools[0]]}: run once, on {gpu_device} (CUDA {cuda_version}), in a process "
+                     f"{'pinned to' if pin else 'with'} the cores of the largest thread count ({max(threads)}); "
+                     f"graphs of {CUDA_GRAPH_CHUNK} steps (and of 1 step for the rest) replayed, timed between "
+                     "torch.cuda.synchronize() calls")
     report = {**harness.report_header(run, harness.versions()),
               "config": {"sizes": sizes, "threads": threads, "tools": tools, "lr": args.lr, "seconds": args.seconds,
                          "repeats": args.repeats, "gemm_n": args.gemm_n, "pin": pin, "quick": args.quick,
+                         "eager_threads": eager_threads, "gpu_device": gpu_device, "cuda_version": cuda_version,
+                         "cuda_graph_chunk": CUDA_GRAPH_CHUNK,
                          "workloads": {s: dict(zip(("n", "width", "d"), SIZES[s])) for s in sizes},
                          "data": "flatcore.data.regression(n, d, seed=0): X uniform in the unit ball",
                          "init": "flatcore.Network.init(d, width, seed=0, scheme='pytorch')"},
@@ -500,7 +700,9 @@ def main(argv=None) -> int:
 
         for t in threads:
             cores = harness.cores_for(run.cores_all, t)
-            block = {"cores": cores, "tools": {}, "raw": {}, "limit": {}, "fraction": {}, "ratios": {}}
+            here = [tool for tool in cpu_tools if tool not in EAGER_TOOLS or t in eager_threads]
+            block = {"cores": cores, "tools_run": here, "tools": {}, "raw": {}, "limit": {}, "fraction": {},
+                     "ratios": {}}
             print(f"[{t} thread(s), cores {cores}]", file=sys.stderr, flush=True)
             g = _run_child("gemm", t, cores, sizes, args, tmp, pin)
             if "error" in g:
@@ -509,21 +711,15 @@ def main(argv=None) -> int:
                 block["gemm_gflops"] = g["gemm"]["gflops"]
                 block["raw"]["gemm"] = g
                 print(f"  gemm: {g['gemm']['gflops']:.1f} GFLOP/s", file=sys.stderr, flush=True)
-            for tool in tools:
+            for tool in here:
                 res = _run_child(tool, t, cores, sizes, args, tmp, pin)
                 if "error" in res:
                     notes.append(f"{TOOL_LABELS[tool]} at {t} threads failed: {res['error']}")
                     print(f"  {tool}: FAILED {res['error']}", file=sys.stderr, flush=True)
                     continue
-                traj = np.load(res.pop("_trajectory"))
+                _record(report, tool, res, reference, sizes)
                 block["raw"][tool] = res
                 block["tools"][tool] = res["sizes"]
-                for s in sizes:
-                    ref = reference[s]
-                    dev = float(np.max(np.abs(traj[s] - ref) / np.maximum(1.0, np.max(np.abs(ref), axis=1))[:, None]))
-                    res["sizes"][s]["sanity_max_dev"] = dev
-                    prev = report["sanity"].setdefault(tool, {}).get(s)
-                    report["sanity"][tool][s] = dev if prev is None else max(prev, dev)
                 print(f"  {tool}: " + ", ".join(f"{s} {_fmt_rate(res['sizes'][s]['steps_per_s'])}/s" for s in sizes)
                       + f"  ({res['wall_s']:.0f} s)", file=sys.stderr, flush=True)
             fc = block["tools"].get("flatcore", {})
@@ -533,7 +729,7 @@ def main(argv=None) -> int:
                     block["limit"][s] = block["gemm_gflops"] * 1e9 / (4.0 * n * width * d)
                     if s in fc:
                         block["fraction"][s] = fc[s]["steps_per_s"] / block["limit"][s]
-                for tool in tools:
+                for tool in here:
                     if tool != "flatcore" and s in fc and s in block["tools"].get(tool, {}):
                         block["ratios"].setdefault(tool, {})[s] = (
                             fc[s]["steps_per_s"] / block["tools"][tool][s]["steps_per_s"])
@@ -542,8 +738,30 @@ def main(argv=None) -> int:
                 notes.append(note)
             report["results"][str(t)] = block
 
+        if gpu_tools:                                  # once: the CPU thread count does not matter to it
+            t = max(threads)
+            cores = harness.cores_for(run.cores_all, t)
+            gpu = {"device": gpu_device, "cuda": cuda_version, "threads": t, "cores": cores, "tools": {}, "raw": {}}
+            print(f"[GPU: {gpu_device}, cores {cores}]", file=sys.stderr, flush=True)
+            for tool in gpu_tools:
+                res = _run_child(tool, t, cores, sizes, args, tmp, pin)
+                if "error" in res:
+                    notes.append(f"{TOOL_LABELS[tool]} failed: {res['error']}")
+                    print(f"  {tool}: FAILED {res['error']}", file=sys.stderr, flush=True)
+                    continue
+                _record(report, tool, res, reference, sizes)
+                gpu["raw"][tool] = res
+                gpu["tools"][tool] = res["sizes"]
+                print(f"  {tool}: " + ", ".join(f"{s} {_fmt_rate(res['sizes'][s]['steps_per_s'])}/s" for s in sizes)
+                      + f"  ({res['wall_s']:.0f} s)", file=sys.stderr, flush=True)
+                sp = max((res["sizes"][s].get("spread", 0.0), s) for s in sizes)
+                if sp[0] > 0.2:
+                    notes.append(f"{TOOL_LABELS[tool]}: the timed repeats differed by up to {100 * sp[0]:.0f}% "
+                                 f"({sp[1]}); the best repeat is reported")
+            report["gpu"] = gpu
+
     best = {}
-    for tool in tools:
+    for tool in cpu_tools:
         for s in sizes:
             cands = [(report["results"][str(t)]["tools"].get(tool, {}).get(s, {}).get("steps_per_s"), t)
                      for t in threads]
@@ -552,13 +770,21 @@ def main(argv=None) -> int:
                 rate, t = max(cands)
                 best.setdefault(tool, {})[s] = {"steps_per_s": rate, "threads": t}
     ratios = {}
-    for tool in tools:
+    for tool in cpu_tools:
         for s in sizes:
             fb, pb = best.get("flatcore", {}).get(s), best.get(tool, {}).get(s)
             if fb and pb and tool != "flatcore":
                 ratios.setdefault(tool, {})[s] = fb["steps_per_s"] / pb["steps_per_s"]
     best["_ratios"] = ratios
     report["best_over_threads"] = best
+    report["scaling"] = _scaling(report, cpu_tools, sizes, threads)
+    if "gpu" in report:                                # flatcore at its best thread count over the GPU peer
+        for tool, res in report["gpu"]["tools"].items():
+            for s in sizes:
+                fb = best.get("flatcore", {}).get(s)
+                if fb and s in res:
+                    report["gpu"].setdefault("ratios", {}).setdefault(tool, {})[s] = (
+                        fb["steps_per_s"] / res[s]["steps_per_s"])
     return harness.finish(report, lambda block: _goal_items(report, block), render_markdown, args.out, "train",
                           SANITY_TOL, "not the same update as flatcore")
 

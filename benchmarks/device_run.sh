@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The benchmarks on the GPU machine (one H100, 16 CPU cores), in one go:
+#
+#     bash benchmarks/device_run.sh [OUT_DIR]        # default OUT_DIR: benchmarks/results/device
+#
+# 1. prints the machine (nproc, lscpu, nvidia-smi -L) and the Python packages that matter;
+# 2. builds and installs flatcore from this checkout (pip, no build isolation: the machine has no network);
+# 3. bench_train.py at 1 2 4 8 16 threads, all sizes, flatcore / JAX / PyTorch eager (both) / PyTorch
+#    float64 with CUDA graphs on the GPU; the slow PyTorch eager peers only at 1, 2 and 16 threads;
+# 4. if the time budget allows, bench_sharpness.py at large, 1 and 16 threads, flatcore and torch_power.
+#
+# Everything lands directly in OUT_DIR (5 files at most): device_run.log (all output), train.md,
+# train.json, and sharpness.md / sharpness.json when step 4 ran. Expected wall time on that machine:
+# about 5 minutes (build ~1-1.5, bench_train ~3, bench_sharpness ~0.5); BUDGET_S (default 420 s)
+# bounds step 4. The exit code is that of the first benchmark that failed (1: a sanity check failed;
+# step 4 stopped for lack of time does not count).
+set -euo pipefail
+
+BUDGET_S=${BUDGET_S:-420}     # the whole script should end within this many seconds
+SHARPNESS_MIN_S=90            # run step 4 only when at least this many seconds of the budget are left
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+OUT_DIR=${1:-$REPO/benchmarks/results/device}
+mkdir -p "$OUT_DIR"
+OUT_DIR=$(cd "$OUT_DIR" && pwd)
+cd "$REPO"
+export PYTHONUNBUFFERED=1
+
+section() {
+    printf '\n===== %s (%d s) =====\n' "$1" "$SECONDS"
+}
+
+build() {
+    section "build and install flatcore"
+    export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
+    local pip=(python3 -m pip install --no-build-isolation --no-index --disable-pip-version-check -q)
+    local log
+    log=$(mktemp)
+    if ! "${pip[@]}" . >"$log" 2>&1; then
+        if grep -q "externally-managed-environment" "$log"; then
+            echo "(this Python's packages are managed by the system: installing with --break-system-packages)"
+            "${pip[@]}" --break-system-packages . >"$log" 2>&1 || { cat "$log"; return 1; }
+        else
+            cat "$log"
+            return 1
+        fi
+    fi
+    cat "$log"
+    rm -f "$log"
+    python3 -c 'import flatcore; c = getattr(flatcore, "_core", None); print("installed flatcore", flatcore.__version__, "from", flatcore.__file__, "| build flags:", getattr(c, "build_flags", "?"))'
+}
+
+machine() {
+    section "machine"
+    echo "nproc: $(nproc)"
+    lscpu | head -20 || true
+    nvidia-smi -L 2>/dev/null || echo "nvidia-smi: not available"
+    python3 --version
+    python3 -m pip list --disable-pip-version-check 2>/dev/null \
+        | grep -i -E '^(numpy|scipy|torch|jax|jaxlib|jax-cuda[0-9]*-plugin|pybind11|scikit-build-core) ' || true
+}
+
+main() {
+    local rc=0 step_rc left
+    echo "device_run.sh: results in $OUT_DIR; time budget $BUDGET_S s"
+    machine
+    build
+
+    section "bench_train.py"
+    step_rc=0
+    python3 benchmarks/bench_train.py --threads 1 2 4 8 16 --sizes small mid large \
+        --tools flatcore jax torch_manual torch_autograd torch_cuda_graph --eager-threads 1 2 16 \
+        --seconds 0.3 --repeats 3 --timeout 150 --out "$OUT_DIR" || step_rc=$?
+    echo "bench_train.py: exit code $step_rc"
+    [ "$rc" -ne 0 ] || rc=$step_rc
+
+    left=$((BUDGET_S - SECONDS))
+    if [ "$left" -ge "$SHARPNESS_MIN_S" ]; then
+        section "bench_sharpness.py (${left} s of the budget left)"
+        step_rc=0
+        timeout --signal=INT --kill-after=10 $((left - 15)) \
+            python3 benchmarks/bench_sharpness.py --sizes large --threads 1 16 --tools flatcore torch_power \
+            --repeats 3 --min-seconds 0.2 --budget 20 --timeout 120 --out "$OUT_DIR" || step_rc=$?
+        if [ "$step_rc" -eq 124 ]; then      # optional step, out of time: said, but not a failure
+            echo "bench_sharpness.py: stopped, out of time (no sharpness results)"
+        else
+            echo "bench_sharpness.py: exit code $step_rc"
+            [ "$rc" -ne 0 ] || rc=$step_rc
+        fi
+    else
+        section "bench_sharpness.py skipped: only ${left} s of the ${BUDGET_S} s budget left (needs ${SHARPNESS_MIN_S})"
+    fi
+
+    section "done"
+    ls -l "$OUT_DIR"
+    return "$rc"
+}
+
+main 2>&1 | tee "$OUT_DIR/device_run.log"
