@@ -40,6 +40,55 @@ def test_lanczos_top_eigenvalue_matches_eigvalsh(pb, part):
     assert res.residual_norms[0] <= 1e-8 * scale
 
 
+@given(problems(max_d=8, max_width=40, max_n=120, min_n=2), st.sampled_from(["full", "gauss_newton", "residual"]),
+       st.sampled_from(["largest", "smallest"]))
+def test_eigenvalue_stopping_rule_meets_its_tolerance(pb, part, which):
+    """stop="eigenvalue" (the sharpness default). Always: the value is within its residual of an
+    eigenvalue, the error estimate is at most the residual, and no more products are used than
+    by stop="residual" (where that converges). Where the wanted eigenvalue is separated from the next by more than
+    1e-4 of the spectrum (the estimate's assumption), it is within 10 tol of eigvalsh's and the
+    estimate accounts for the actual error."""
+    P = pb.net.n_params
+    if P < 4:
+        return
+    evals = np.linalg.eigvalsh(fc.hessian(pb.net, pb.X, pb.y, part=part))
+    ordered = evals[::-1] if which == "largest" else evals
+    scale = max(np.abs(evals).max(), 1e-300)
+    tol = 1e-10
+    res = fc.top_eigs(pb.net, pb.X, pb.y, 1, which, part=part, tol=tol, stop="eigenvalue", method="lanczos")
+    import os
+    if os.environ.get("DUMP"):
+        err = abs(res.values[0] - ordered[0])
+        if not res.converged or (abs(ordered[0] - ordered[1]) >= 1e-4 * scale and err > 10 * tol * scale):
+            pickle.dump((pb.net, pb.X, pb.y, part, which), open("/tmp/fail_%d.pkl" % (1 + (not res.converged)), "wb"))
+    assert res.converged and res.stop == "eigenvalue"
+    lam, r = res.values[0], res.residual_norms[0]
+    assert np.min(np.abs(evals - lam)) <= r + 1e-13 * scale
+    assert res.error_bounds[0] <= r
+    # (the residual rule can take very long on a cluster at 0, e.g. the Gauss-Newton null space)
+    by_residual = fc.top_eigs(pb.net, pb.X, pb.y, 1, which, part=part, tol=tol, method="lanczos", max_restarts=20)
+    if by_residual.converged:
+        assert res.n_hvp <= by_residual.n_hvp
+    if abs(ordered[0] - ordered[1]) >= 1e-4 * scale:
+        err = abs(lam - ordered[0])
+        assert err <= 10 * tol * scale
+        assert err <= 10 * res.error_bounds[0] + 1e-13 * scale
+
+
+def test_sharpness_stops_on_the_eigenvalue_at_a_trained_point():
+    """At a trained point (well-separated top eigenvalue) the eigenvalue rule reaches 1e-10 with
+    fewer products than the residual rule; the error estimate tracks the actual error."""
+    net, X, y = trained_problem(n=200, d=3, width=60)
+    exact = np.linalg.eigvalsh(fc.hessian(net, X, y))[-1]
+    fast = fc.sharpness(net, X, y, method="lanczos", return_result=True)
+    slow = fc.sharpness(net, X, y, method="lanczos", stop="residual", return_result=True)
+    assert abs(fast.values[0] - exact) <= 1e-10 * exact
+    assert abs(fast.values[0] - exact) <= 10 * fast.error_bounds[0] + 1e-14 * exact
+    assert abs(slow.values[0] - exact) <= 1e-12 * exact
+    assert fast.n_hvp < slow.n_hvp
+    assert fc.sharpness(net, X, y, method="lanczos") == fast.values[0]
+
+
 @given(seeds, st.integers(1, 4), st.sampled_from(["largest", "smallest", "both"]))
 @settings(max_examples=15)
 def test_top_eigs_k_pairs_match_dense(seed, k, which):
@@ -204,6 +253,8 @@ def test_bad_input():
         fc.top_eigs(pb.net, pb.X, pb.y, 1, "top")
     with pytest.raises(ValueError, match="method"):
         fc.top_eigs(pb.net, pb.X, pb.y, 1, method="arpack")
+    with pytest.raises(ValueError, match="stop"):
+        fc.top_eigs(pb.net, pb.X, pb.y, 1, stop="value")
     with pytest.raises(ValueError, match="v0"):
         fc.top_eigs(pb.net, pb.X, pb.y, 1, v0=np.zeros(P))
     with pytest.raises(ValueError, match="v0"):

@@ -20,6 +20,7 @@ py::dict to_dict(const EigResult& r) {
   out["values"] = r.values;
   out["vectors"] = r.vectors;
   out["residual_norms"] = r.residual_norms;
+  out["error_bounds"] = r.error_bounds;
   out["n_products"] = r.n_products;
   out["n_restarts"] = r.n_restarts;
   out["converged"] = r.converged;
@@ -32,8 +33,11 @@ void bind_spectrum(py::module_& m) {
   m.def(
       "lanczos_eigenpairs",
       [](const HessianOperator& op, Index k, const std::string& which, double tol, Index max_restarts,
-         Index ncv, std::uint64_t seed, std::optional<Vector> start) {
+         Index ncv, std::uint64_t seed, std::optional<Vector> start, const std::string& stop) {
         EigOptions opt;
+        if (stop == "eigenvalue") opt.stop = EigStop::Eigenvalue;
+        else if (stop != "residual")
+          throw py::value_error("stop must be 'residual' or 'eigenvalue', got '" + stop + "'");
         opt.k = k;
         opt.which = parse_which(which);
         opt.tol = tol;
@@ -55,7 +59,7 @@ void bind_spectrum(py::module_& m) {
         return to_dict(res);
       },
       py::arg("op"), py::arg("k"), py::arg("which"), py::arg("tol"), py::arg("max_restarts"),
-      py::arg("ncv"), py::arg("seed"), py::arg("start") = py::none());
+      py::arg("ncv"), py::arg("seed"), py::arg("start") = py::none(), py::arg("stop") = "residual");
 
   m.def(
       "dense_eigenpairs",

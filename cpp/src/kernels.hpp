@@ -5,6 +5,7 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <immintrin.h>
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
@@ -28,6 +29,34 @@ constexpr Index kT = PackedWeights::kNeuronTile;  // neurons per register tile
 #endif
 typedef double vdouble __attribute__((vector_size(FLATCORE_LANES * sizeof(double))));
 constexpr int kLanes = FLATCORE_LANES;
+// What a lane-wise comparison of two vdouble gives: 64-bit integers, -1 (all bits) where true.
+using vmask = decltype(vdouble{} > vdouble{});
+
+// A load the compiler cannot fold into the instructions that use its value: it would otherwise
+// repeat the load inside every FMA that reads a weight vector, which doubles the loads of the
+// inner loops and makes them load-bound.
+inline vdouble vload_once(const double* p) {
+  vdouble v;
+#if defined(__AVX512F__)
+  __asm__("vmovupd %1, %0" : "=v"(v) : "m"(*reinterpret_cast<const vdouble*>(p)));
+#elif defined(__AVX__)
+  __asm__("vmovupd %1, %0" : "=x"(v) : "m"(*reinterpret_cast<const vdouble*>(p)));
+#else
+  __asm__("movupd %1, %0" : "=x"(v) : "m"(*reinterpret_cast<const vdouble*>(p)));
+#endif
+  return v;
+}
+
+// Whether any lane of a comparison mask is set (one test instruction where the target has one).
+inline bool any_lane(vmask m) {
+#if defined(__AVX512F__)
+  return _mm512_test_epi64_mask((__m512i)m, (__m512i)m) != 0;
+#elif defined(__AVX__)
+  return !_mm256_testz_si256((__m256i)m, (__m256i)m);
+#else
+  return !_mm_test_all_zeros((__m128i)m, (__m128i)m);
+#endif
+}
 constexpr int kNV = static_cast<int>(kT) / kLanes;  // vectors per neuron tile
 // Rows per register tile: R * kNV accumulators plus kNV weight vectors must fit the registers.
 constexpr int kRowTile = kLanes == 8 ? 8 : (kLanes == 4 ? 4 : 2);
@@ -42,18 +71,6 @@ inline vdouble vload(const double* p) {
   return v;
 }
 inline void vstore(double* p, vdouble v) { std::memcpy(p, &v, sizeof v); }
-// Whether any coefficient of an R-row register tile is non-zero (vector compares, one reduction).
-template <int R>
-inline bool any_nonzero(const vdouble (&c)[R][kNV]) {
-  const vdouble zero = {};
-  auto acc = c[0][0] != zero;
-  for (int r = 0; r < R; ++r)
-    for (int q = 0; q < kNV; ++q) acc |= c[r][q] != zero;
-  for (int l = 0; l < kLanes; ++l)
-    if (acc[l]) return true;
-  return false;
-}
-
 inline double hsum(vdouble v) {
   double s = 0.0;
   for (int l = 0; l < kLanes; ++l) s += v[l];
@@ -83,7 +100,7 @@ inline void affine_tile(const double* const (&x)[R], Index d, Index ld, Index k0
   const double* w = MT + k0;
   for (Index j = 0; j < d; ++j, w += ld) {
     vdouble wv[kNV];
-    for (int q = 0; q < kNV; ++q) wv[q] = vload(w + q * kLanes);
+    for (int q = 0; q < kNV; ++q) wv[q] = vload_once(w + q * kLanes);
     for (int r = 0; r < R; ++r) {
       const double xr = x[r][j];
       for (int q = 0; q < kNV; ++q) z[r][q] += xr * wv[q];
@@ -153,32 +170,35 @@ inline void output_tile(const double* X, Index d, Index ld, Index Kp, const doub
 template <int R>
 inline void backward_tile(const double* X, const double* res, Index d, Index ld, Index k_begin,
                           Index k_end, const double* phi, double* gWT, double* gb, double* gv,
-                          vdouble& act) {
+                          vmask& act) {
   const double* x[R];
   for (int r = 0; r < R; ++r) x[r] = X + r * d;
   const vdouble zero = {};
-  const vdouble one = zero + 1.0;
+  vmask count = {};  // a local accumulator: act itself may alias the gradient stores
   for (Index k0 = k_begin; k0 < k_end; k0 += kT) {
     vdouble c[R][kNV];
+    vmask any_on = {};
     for (int q = 0; q < kNV; ++q) {
       vdouble gvt = zero, gbt = zero;
       for (int r = 0; r < R; ++r) {
         const vdouble p = vload(phi + r * ld + k0 + q * kLanes);
         const vdouble rr = zero + res[r];
-        const auto on = p > zero;
+        const vmask on = p > zero;
         gvt += rr * p;
         c[r][q] = on ? rr : zero;
         gbt += c[r][q];
-        act += on ? one : zero;
+        count -= on;  // true is -1
+        any_on |= on;
       }
       vstore(gv + k0 + q * kLanes, vload(gv + k0 + q * kLanes) + gvt);
       vstore(gb + k0 + q * kLanes, vload(gb + k0 + q * kLanes) - gbt);
     }
     // Sparse activations (the shattering regime): a tile where no neuron is active on any of
     // the R rows adds nothing to W's gradient, so its d-long update is skipped.
-    if (!any_nonzero<R>(c)) continue;
+    if (!any_lane(any_on)) continue;
     outer_tile<R>(x, d, ld, k0, c, gWT);
   }
+  act += count;
 }
 
 // Neurons per L1 block: W^T and gW^T blocks (2 d Kb doubles) in about 16 KiB.
@@ -229,6 +249,7 @@ inline void hvp_backward_tile(const double* X, const double* s, const double* rr
   const vdouble zero = {};
   for (Index k0 = k_begin; k0 < k_end; k0 += kT) {
     vdouble c[R][kNV];
+    vmask any_on = {};
     for (int q = 0; q < kNV; ++q) {
       const vdouble vv = vload(v + k0 + q * kLanes);
       const vdouble uvv = vload(uv + k0 + q * kLanes);
@@ -240,13 +261,15 @@ inline void hvp_backward_tile(const double* X, const double* s, const double* rr
         const vdouble rv = zero + rr[r];
         hvt += sv * p + rv * t;
         const vdouble cc = vv * sv + uvv * rv;
-        c[r][q] = p > zero ? cc : zero;
+        const vmask on = p > zero;
+        c[r][q] = on ? cc : zero;
+        any_on |= on;
         gbt += c[r][q];
       }
       vstore(gv + k0 + q * kLanes, vload(gv + k0 + q * kLanes) + hvt);
       vstore(gb + k0 + q * kLanes, vload(gb + k0 + q * kLanes) - gbt);
     }
-    if (!any_nonzero<R>(c)) continue;  // as in backward_tile
+    if (!any_lane(any_on)) continue;  // as in backward_tile
     outer_tile<R>(x, d, ld, k0, c, gWT);
   }
 }

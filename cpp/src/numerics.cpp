@@ -67,7 +67,7 @@ static_assert(GradientWorkspace::kRowBlock == kRowBlock, "workspace and kernels 
 inline void fused_row_block(const double* X, const double* y, Index m, Index d, Index Kp, Index ld,
                             const double* WT, const double* b, const double* v, double beta,
                             double* phi, double* gWT, double* gb, double* gv, double& loss_sum,
-                            double& res_sum, vdouble& act) {
+                            double& res_sum, vmask& act) {
   const Index kb = neuron_block(d, Kp);
   const vdouble zero = {};
   vdouble fpart[kRowBlock];
@@ -122,13 +122,14 @@ void loss_and_gradient_into(const Network& net, const ConstMatrixRef& X, const C
     double* gb = gWT + d * ld;
     double* gv = gb + Kp;
     double loss_sum = 0.0, res_sum = 0.0;
-    vdouble act = {};
+    vmask act = {};
     for (Index i = ch.begin(c); i < ch.end(c); i += kRowBlock) {
       const Index m = std::min(kRowBlock, ch.end(c) - i);
       fused_row_block(Xd + i * d, y.data() + i, m, d, Kp, ld, WT, b, v, beta, phi, gWT, gb, gv, loss_sum,
                       res_sum, act);
     }
-    const double active = hsum(act);
+    double active = 0.0;
+    for (int l = 0; l < kLanes; ++l) active += static_cast<double>(act[l]);
     ws.chunk_loss_[c] = loss_sum;
     ws.chunk_res_[c] = res_sum;
     ws.chunk_active_[c] = active;

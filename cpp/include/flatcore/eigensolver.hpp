@@ -10,10 +10,19 @@ namespace flatcore {
 
 enum class EigWhich { Largest, Smallest };
 
+// When an eigenpair counts as converged. Residual: ||H q - lambda q|| <= tol * scale (the pair,
+// vector included, is accurate). Eigenvalue: the a-posteriori error estimate of the eigenvalue,
+// min(r, r^2 / gap) with r the residual and gap the distance to the next Ritz value (Kato-Temple
+// with the Ritz gap in place of the true one), is <= tol * scale. The eigenvalue converges about
+// twice as fast as the vector, so this needs fewer products for the same accuracy of lambda.
+// Only the single-pair solver (k = 1) uses Eigenvalue; for k > 1 it means Residual.
+enum class EigStop { Residual, Eigenvalue };
+
 struct EigOptions {
   Index k = 1;                 // number of eigenpairs
   EigWhich which = EigWhich::Largest;
-  double tol = 1e-10;          // relative: residual ||H q - lambda q|| <= tol * max(|lambda|, eps^(2/3))
+  double tol = 1e-10;          // relative to scale = max(|lambda|, eps^(2/3)); see EigStop
+  EigStop stop = EigStop::Residual;
   Index max_restarts = 1000;
   Index ncv = 0;               // Lanczos basis size; 0 chooses max(2k + 1, 20), at most P
   std::uint64_t seed = 0;      // start vector, when no start is given
@@ -24,6 +33,8 @@ struct EigResult {
   Vector values;             // k eigenvalues, largest first for Largest, smallest first for Smallest
   Eigen::MatrixXd vectors;   // P x k, unit columns, in the flat parameter layout
   Vector residual_norms;     // ||H q_j - lambda_j q_j||
+  Vector error_bounds;       // estimated |lambda_j - true eigenvalue|: min(r, r^2/gap) for k = 1,
+                             // the residual r otherwise (a rigorous bound for some eigenvalue)
   long n_products = 0;       // Hessian-vector products used (residual checks included)
   long n_restarts = 0;
   bool converged = false;
