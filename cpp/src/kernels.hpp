@@ -47,6 +47,19 @@ inline vdouble vload_once(const double* p) {
   return v;
 }
 
+// max(v, 0) lane-wise in one instruction (the select v > 0 ? v : 0 compiles to two); equal to
+// that select for every input, NaN and -0 included (both give +0).
+inline vdouble relu(vdouble v) {
+  const vdouble zero = {};
+#if defined(__AVX512F__)
+  return (vdouble)_mm512_max_pd((__m512d)v, (__m512d)zero);
+#elif defined(__AVX__)
+  return (vdouble)_mm256_max_pd((__m256d)v, (__m256d)zero);
+#else
+  return (vdouble)_mm_max_pd((__m128d)v, (__m128d)zero);
+#endif
+}
+
 // Whether any lane of a comparison mask is set (one test instruction where the target has one).
 inline bool any_lane(vmask m) {
 #if defined(__AVX512F__)
@@ -138,19 +151,21 @@ inline void forward_tile(const double* X, Index d, Index ld, Index k_begin, Inde
                          vdouble* fpart) {
   const double* x[R];
   for (int r = 0; r < R; ++r) x[r] = X + r * d;
-  const vdouble zero = {};
+  vdouble f[R];  // in registers: fpart may alias the phi stores
+  for (int r = 0; r < R; ++r) f[r] = fpart[r];
   for (Index k0 = k_begin; k0 < k_end; k0 += kT) {
     vdouble z[R][kNV];
     affine_tile<R>(x, d, ld, k0, WT, b, z);
     for (int q = 0; q < kNV; ++q) {
       const vdouble vv = vload(v + k0 + q * kLanes);
       for (int r = 0; r < R; ++r) {
-        const vdouble a = z[r][q] > zero ? z[r][q] : zero;
+        const vdouble a = relu(z[r][q]);
         vstore(phi + r * ld + k0 + q * kLanes, a);
-        fpart[r] += vv * a;
+        f[r] += vv * a;
       }
     }
   }
+  for (int r = 0; r < R; ++r) fpart[r] = f[r];
 }
 
 // Outputs f(x_r) = beta + v . relu(W x_r - b) of R rows over all Kp neurons, keeping the
@@ -177,7 +192,7 @@ inline void backward_tile(const double* X, const double* res, Index d, Index ld,
   vmask count = {};  // a local accumulator: act itself may alias the gradient stores
   for (Index k0 = k_begin; k0 < k_end; k0 += kT) {
     vdouble c[R][kNV];
-    vmask any_on = {};
+    vmask on_tile = {};  // minus the active pairs of this tile
     for (int q = 0; q < kNV; ++q) {
       vdouble gvt = zero, gbt = zero;
       for (int r = 0; r < R; ++r) {
@@ -187,15 +202,15 @@ inline void backward_tile(const double* X, const double* res, Index d, Index ld,
         gvt += rr * p;
         c[r][q] = on ? rr : zero;
         gbt += c[r][q];
-        count -= on;  // true is -1
-        any_on |= on;
+        on_tile += on;  // true is -1
       }
       vstore(gv + k0 + q * kLanes, vload(gv + k0 + q * kLanes) + gvt);
       vstore(gb + k0 + q * kLanes, vload(gb + k0 + q * kLanes) - gbt);
     }
     // Sparse activations (the shattering regime): a tile where no neuron is active on any of
     // the R rows adds nothing to W's gradient, so its d-long update is skipped.
-    if (!any_lane(any_on)) continue;
+    count -= on_tile;
+    if (!any_lane(on_tile)) continue;
     outer_tile<R>(x, d, ld, k0, c, gWT);
   }
   act += count;

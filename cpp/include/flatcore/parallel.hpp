@@ -37,11 +37,13 @@ struct RowChunks {
   Index end(Index c) const { return (n * (c + 1)) / n_chunks; }
 };
 
-// At least kMinChunkRows rows per chunk, at most kMaxChunks chunks: enough chunks for 16+
-// threads on large data, few enough that reducing the per-chunk accumulators stays cheap.
+// At least kMinChunkRows rows per chunk, at most kMaxChunks chunks: two chunks per thread for
+// 16 threads on large data, and few enough that the per-chunk accumulators (each as large as
+// the gradient) stay cheap to clear and reduce: with 64 chunks that memory traffic cost about
+// 15% of a step at (4096, 1024, 16).
 inline RowChunks make_row_chunks(Index n) {
-  constexpr Index kMinChunkRows = 32;
-  constexpr Index kMaxChunks = 64;
+  constexpr Index kMinChunkRows = 64;
+  constexpr Index kMaxChunks = 32;
   RowChunks rc;
   rc.n = n;
   rc.n_chunks = std::max<Index>(1, std::min<Index>(kMaxChunks, n / kMinChunkRows));
