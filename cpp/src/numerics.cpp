@@ -54,14 +54,13 @@ GradientWorkspace::GradientWorkspace(Index n, Index d, Index width, int n_thread
   chunk_loss_.assign(chunks_.n_chunks, 0.0);
   chunk_res_.assign(chunks_.n_chunks, 0.0);
   chunk_active_.assign(chunks_.n_chunks, 0.0);
-  thread_phi_.assign(n_threads_, Vector::Zero(kRowBlock * w_.ld));
+  thread_phi_.assign(n_threads_, Vector::Zero(kernels::kRowBlock * w_.ld));
   acc_ = Vector::Zero(acc_size);
 }
 
 namespace {
 
 using namespace kernels;
-static_assert(GradientWorkspace::kRowBlock == kRowBlock, "workspace and kernels must agree on the row block");
 
 // One block of m <= kRowBlock rows starting at row i0: forward, residuals, backward.
 inline void fused_row_block(const double* X, const double* y, Index m, Index d, Index Kp, Index ld,

@@ -27,7 +27,6 @@ class GradientWorkspace {
  public:
   GradientWorkspace(Index n, Index d, Index width, int n_threads);
   int n_threads() const { return n_threads_; }
-  static constexpr Index kRowBlock = 32;  // rows whose activations are kept together
 
  private:
   friend void loss_and_gradient_into(const Network&, const ConstMatrixRef&, const ConstVectorRef&,
