@@ -70,7 +70,7 @@ main() {
     step_rc=0
     python3 benchmarks/bench_train.py --threads 1 2 4 8 16 --sizes small mid large \
         --tools flatcore jax torch_manual torch_autograd torch_cuda_graph --eager-threads 1 2 16 \
-        --seconds 0.3 --repeats 3 --timeout 150 --out "$OUT_DIR" || step_rc=$?
+        --seconds 0.3 --repeats 3 --rounds 1 --timeout 150 --out "$OUT_DIR" || step_rc=$?
     echo "bench_train.py: exit code $step_rc"
     [ "$rc" -ne 0 ] || rc=$step_rc
 

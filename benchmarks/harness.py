@@ -182,6 +182,18 @@ def machine() -> dict:
             "platform": platform.platform(), "hostname": platform.node()}
 
 
+def steal_snapshot():
+    """(steal, total) jiffies of all CPUs from /proc/stat; steal is time the hypervisor gave to other guests."""
+    try:
+        vals = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        return (vals[7] if len(vals) > 7 else 0), sum(vals[:8])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+_STEAL_AT_START = steal_snapshot()
+
+
 def cpu_busy(seconds: float = 1.0):
     """Fraction of all CPUs busy (as /proc/stat sees it) over `seconds`, before this run starts."""
     def snap():
@@ -413,6 +425,15 @@ def finish(report: dict, goal_items, render, out: Path, name: str, sanity_tol: f
     deviation) is above `sanity_tol`, else 0.
     """
     report["loadavg_after"] = loadavg()
+    now = steal_snapshot()
+    if now and _STEAL_AT_START and now[1] > _STEAL_AT_START[1]:
+        steal = (now[0] - _STEAL_AT_START[0]) / (now[1] - _STEAL_AT_START[1])
+        report["steal_fraction"] = round(steal, 4)
+        if steal > 0.02:
+            report.setdefault("notes", []).append(
+                f"the hypervisor gave {100 * steal:.0f}% of this machine's CPU time to other guests during the run "
+                "(steal time in /proc/stat): a shared host, so every number, and the multi-thread ones most, "
+                "is noisier than the repeats suggest")
     report["goals"] = goals(report, goal_items)
     md = render(report)
     print(md)
