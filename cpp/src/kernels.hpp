@@ -245,6 +245,8 @@ inline void hvp_forward_tile(const double* X, Index d, Index ld, Index k_begin, 
   const double* x[R];
   for (int r = 0; r < R; ++r) x[r] = X + r * d;
   const vdouble zero = {};
+  vdouble sp[R];  // in registers: spart may alias the tt stores
+  for (int r = 0; r < R; ++r) sp[r] = spart[r];
   for (Index k0 = k_begin; k0 < k_end; k0 += kT) {
     vdouble z[R][kNV];
     affine_tile<R>(x, d, ld, k0, UT, ub, z);
@@ -255,10 +257,11 @@ inline void hvp_forward_tile(const double* X, Index d, Index ld, Index k_begin, 
         const vdouble p = vload(phi + r * phi_ld + k0 + q * kLanes);
         const vdouble t = p > zero ? z[r][q] : zero;
         vstore(tt + r * ld + k0 + q * kLanes, t);
-        spart[r] += uvv * p + vv * t;
+        sp[r] += uvv * p + vv * t;
       }
     }
   }
+  for (int r = 0; r < R; ++r) spart[r] = sp[r];
 }
 
 // Hessian-vector product, second pass: with s_r = (J u)_r (0 for the residual part alone) and
