@@ -612,7 +612,13 @@ def _goal_items(report: dict, block: dict) -> list:
         for tool, need in (("jax", 5.0), ("torch_autograd", 10.0), ("torch_manual", 10.0)):
             r = block["ratios"].get(tool, {}).get(s)
             if r is not None:
-                items.append({"what": f"{s}: flatcore >= {need:g}x {TOOL_LABELS[tool]}", "value": _fmt_ratio(r),
+                value = _fmt_ratio(r)
+                peer = block["tools"].get(tool, {}).get(s, {}).get("steps_per_s")
+                limit = block["limit"].get(s)
+                if r < need and peer and limit:
+                    # what the goal asks of flatcore on this machine, against what no fused step can beat
+                    value += f"; the goal needs {100 * need * peer / limit:.0f}% of the compute limit"
+                items.append({"what": f"{s}: flatcore >= {need:g}x {TOOL_LABELS[tool]}", "value": value,
                               "met": r >= need})
         r = report.get("best_over_threads", {}).get("_ratios", {}).get("jax", {}).get(s)
         if r is not None and len(cfg["threads"]) > 1:

@@ -120,6 +120,50 @@ Eigen::MatrixXd dense_hessian(const Network& net, const ConstMatrixRef& X, const
 // Matrix-free Hessian-vector products
 // ---------------------------------------------------------------------------------------------
 
+namespace {
+
+// The spare activation buffer (see HessianOperator::phi_).
+struct SpareBuffer {
+  std::mutex mutex;
+  std::unique_ptr<double[]> data;
+  std::size_t size = 0;
+};
+SpareBuffer& spare_buffer() {
+  static SpareBuffer spare;
+  return spare;
+}
+constexpr std::size_t kMaxSpareDoubles = (std::size_t{128} << 20) / sizeof(double);
+
+// An uninitialised buffer of at least `need` doubles: the spare when it fits (not more than
+// twice the need), else a new one.
+std::unique_ptr<double[]> take_buffer(std::size_t need, std::size_t& size) {
+  SpareBuffer& spare = spare_buffer();
+  {
+    std::lock_guard<std::mutex> lock(spare.mutex);
+    if (spare.data && spare.size >= need && spare.size <= 2 * need) {
+      size = spare.size;
+      spare.size = 0;
+      return std::move(spare.data);
+    }
+  }
+  size = need;
+  return std::unique_ptr<double[]>(new double[need]);
+}
+
+void give_back_buffer(std::unique_ptr<double[]> data, std::size_t size) {
+  if (!data || size > kMaxSpareDoubles) return;
+  SpareBuffer& spare = spare_buffer();
+  std::unique_ptr<double[]> old;  // freed outside the lock
+  std::lock_guard<std::mutex> lock(spare.mutex);
+  old = std::move(spare.data);
+  spare.data = std::move(data);
+  spare.size = size;
+}
+
+}  // namespace
+
+HessianOperator::~HessianOperator() { give_back_buffer(std::move(phi_), phi_size_); }
+
 HessianOperator::HessianOperator(Network net, RowMatrix X, Vector y, HessianPart part,
                                  int n_threads, bool cache_activations)
     : net_(std::move(net)),
@@ -139,7 +183,8 @@ HessianOperator::HessianOperator(Network net, RowMatrix X, Vector y, HessianPart
     return;
   }
   // One forward pass gives both the cached activations and the residuals.
-  phi_ = Vector::Zero(n * w_.ld);
+  // Every entry the kernels read (columns below Kp) is written by the forward pass below.
+  phi_ = take_buffer(static_cast<std::size_t>(n * w_.ld), phi_size_);
   r_.resize(n);
   const Index ld = w_.ld, Kp = w_.Kp;
 #pragma omp parallel for schedule(dynamic) num_threads(n_threads_)
@@ -147,7 +192,7 @@ HessianOperator::HessianOperator(Network net, RowMatrix X, Vector y, HessianPart
     for_row_tiles(chunks_.begin(c), chunks_.end(c), [&](Index i, auto R) {
       constexpr int rows = decltype(R)::value;
       output_tile<rows>(X_.row(i).data(), d, ld, Kp, w_.WT.data(), w_.b.data(), w_.v.data(), net_.beta,
-                        phi_.data() + i * ld, r_.data() + i);
+                        phi_.get() + i * ld, r_.data() + i);
       for (int r = 0; r < rows; ++r) r_[i + r] -= y_[i + r];
     });
   }
@@ -211,7 +256,7 @@ void HessianOperator::perform_op(const double* u, double* out) const {
         const double* Xb = X_.row(i0).data();
         const double* phi;
         if (cached_) {
-          phi = phi_.data() + i0 * ld;
+          phi = phi_.get() + i0 * ld;
         } else {
           double f_unused[kRowTile];
           for_row_tiles(0, m, [&](Index i, auto R) {

@@ -30,6 +30,9 @@ class HessianOperator {
 
   HessianOperator(Network net, RowMatrix X, Vector y, HessianPart part = HessianPart::Full,
                   int n_threads = 0, bool cache_activations = true);
+  ~HessianOperator();
+  HessianOperator(const HessianOperator&) = delete;
+  HessianOperator& operator=(const HessianOperator&) = delete;
 
   Index rows() const { return net_.n_params(); }
   Index cols() const { return rows(); }
@@ -52,7 +55,12 @@ class HessianOperator {
   RowChunks chunks_;
   PackedWeights w_;   // the network's weights as the kernels read them
   Vector r_;           // residuals f(x_i) - y_i
-  Vector phi_;         // n x ld activations when cached, else empty
+  // n x ld activations when cached, else null. The buffer is handed to the next operator when
+  // this one is destroyed (one spare, at most 128 MiB, kept process-wide): a fresh one of tens
+  // of MiB costs more in page faults than the forward pass that fills it, and eigensolves build
+  // operators again and again (sharpness tracking during training, sweeps).
+  std::unique_ptr<double[]> phi_;
+  std::size_t phi_size_ = 0;
   bool cached_ = false;
   mutable std::atomic<long> n_products_{0};  // operators may be applied from several threads
 
