@@ -182,6 +182,27 @@ def test_hessian_operator_products_and_pickle():
         op2.matvec(np.full(op2.shape[0], np.nan))
 
 
+def test_operators_reuse_activation_buffers_without_their_content():
+    """A new operator takes over the activation buffer of one destroyed before it (when the sizes
+    are close): its products must not depend on what the earlier operator left there."""
+    import gc
+
+    big = make_problem(90, 3, 20, 1)       # activations 90 x 24 (padded)
+    small = make_problem(70, 3, 17, 2)     # 70 x 24: fits the spare, at most twice the need
+    u = np.random.default_rng(3).standard_normal(small.net.n_params)
+    H = fc.hessian(small.net, small.X, small.y)
+    expected = H @ u
+    fresh = fc.hessian_operator(small.net, small.X, small.y).matvec(u)
+    for _ in range(3):
+        op = fc.hessian_operator(big.net, big.X, big.y)
+        op.matvec(np.ones(big.net.n_params))
+        del op
+        gc.collect()
+        again = fc.hessian_operator(small.net, small.X, small.y).matvec(u)
+        np.testing.assert_allclose(again, expected, atol=1e-12 * np.abs(H).max())
+        assert np.array_equal(again, fresh)
+
+
 def test_exact_spectrum_and_density():
     """SLQ: each probe's quadrature gives q^T H q exactly, so the density's mean is a Hutchinson
     estimate of tr(H)/P; it must agree within 4 standard errors (Rademacher variance
