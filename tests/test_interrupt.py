@@ -15,7 +15,11 @@ import flatcore as fc
 
 HANG_GUARD_S = 120
 
-CHILD = r"""
+# A child started from a background job of a non-interactive shell inherits SIGINT ignored, and
+# Python then installs no KeyboardInterrupt handler; the children restore it first.
+RESTORE_SIGINT = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+
+CHILD = RESTORE_SIGINT + r"""
 import sys
 import numpy as np
 import flatcore as fc
@@ -76,7 +80,7 @@ def test_sigint_interrupts_long_train():
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_sigint_interrupts_dense_hessian():
     """The same for a long dense Hessian (n large, P ~ 3300)."""
-    code = r"""
+    code = RESTORE_SIGINT + r"""
 import numpy as np, flatcore as fc
 from flatcore import numerics
 X, y = fc.data.regression(200_000, 30, seed=0)

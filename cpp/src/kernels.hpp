@@ -67,7 +67,7 @@ inline bool any_lane(vmask m) {
 #elif defined(__AVX__)
   return !_mm256_testz_si256((__m256i)m, (__m256i)m);
 #else
-  return !_mm_test_all_zeros((__m128i)m, (__m128i)m);
+  return _mm_movemask_pd((__m128d)m) != 0;
 #endif
 }
 constexpr int kNV = static_cast<int>(kT) / kLanes;  // vectors per neuron tile
