@@ -5,7 +5,6 @@
 #pragma once
 
 #include <Eigen/Core>
-#include <immintrin.h>
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
@@ -20,12 +19,25 @@ constexpr Index kT = PackedWeights::kNeuronTile;  // neurons per register tile
 
 // Short SIMD vectors through the GCC/Clang vector extension: the widest the target offers
 // (AVX-512: 8 doubles, AVX: 4, else SSE2: 2), so one source serves native and portable builds.
-#if defined(__AVX512F__)
+// A few helpers use x86 intrinsics; elsewhere (e.g. ARM, where the compiler lowers the vectors
+// to NEON) and with FLATCORE_FORCE_LANES they have generic versions. FLATCORE_FORCE_LANES=8
+// builds the AVX-512 tiling for a machine without AVX-512 (the compiler splits the vectors), so
+// the tests can check that layout anywhere.
+#if defined(FLATCORE_FORCE_LANES)
+#define FLATCORE_LANES FLATCORE_FORCE_LANES
+#define FLATCORE_GENERIC_SIMD 1
+#elif defined(__AVX512F__)
 #define FLATCORE_LANES 8
 #elif defined(__AVX__)
 #define FLATCORE_LANES 4
+#elif defined(__SSE2__)
+#define FLATCORE_LANES 2
 #else
 #define FLATCORE_LANES 2
+#define FLATCORE_GENERIC_SIMD 1
+#endif
+#if !defined(FLATCORE_GENERIC_SIMD)
+#include <immintrin.h>
 #endif
 typedef double vdouble __attribute__((vector_size(FLATCORE_LANES * sizeof(double))));
 constexpr int kLanes = FLATCORE_LANES;
@@ -37,7 +49,9 @@ using vmask = decltype(vdouble{} > vdouble{});
 // inner loops and makes them load-bound.
 inline vdouble vload_once(const double* p) {
   vdouble v;
-#if defined(__AVX512F__)
+#if defined(FLATCORE_GENERIC_SIMD)
+  std::memcpy(&v, p, sizeof v);
+#elif defined(__AVX512F__)
   __asm__("vmovupd %1, %0" : "=v"(v) : "m"(*reinterpret_cast<const vdouble*>(p)));
 #elif defined(__AVX__)
   __asm__("vmovupd %1, %0" : "=x"(v) : "m"(*reinterpret_cast<const vdouble*>(p)));
@@ -51,7 +65,9 @@ inline vdouble vload_once(const double* p) {
 // that select for every input, NaN and -0 included (both give +0).
 inline vdouble relu(vdouble v) {
   const vdouble zero = {};
-#if defined(__AVX512F__)
+#if defined(FLATCORE_GENERIC_SIMD)
+  return v > zero ? v : zero;
+#elif defined(__AVX512F__)
   return (vdouble)_mm512_max_pd((__m512d)v, (__m512d)zero);
 #elif defined(__AVX__)
   return (vdouble)_mm256_max_pd((__m256d)v, (__m256d)zero);
@@ -62,7 +78,11 @@ inline vdouble relu(vdouble v) {
 
 // Whether any lane of a comparison mask is set (one test instruction where the target has one).
 inline bool any_lane(vmask m) {
-#if defined(__AVX512F__)
+#if defined(FLATCORE_GENERIC_SIMD)
+  for (int l = 0; l < FLATCORE_LANES; ++l)
+    if (m[l]) return true;
+  return false;
+#elif defined(__AVX512F__)
   return _mm512_test_epi64_mask((__m512i)m, (__m512i)m) != 0;
 #elif defined(__AVX__)
   return !_mm256_testz_si256((__m256i)m, (__m256i)m);
@@ -71,7 +91,6 @@ inline bool any_lane(vmask m) {
 #endif
 }
 constexpr int kNV = static_cast<int>(kT) / kLanes;  // vectors per neuron tile
-// Rows per register tile: R * kNV accumulators plus kNV weight vectors must fit the registers.
 // Rows per register tile: R * kNV accumulators plus kNV weight vectors must fit the registers.
 // (With AVX2, 6 rows x 2 vectors measured slower than 4 x 2 on an AVX2 EPYC, though it runs
 // fewer instructions.)

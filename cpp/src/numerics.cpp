@@ -8,6 +8,20 @@
 
 namespace flatcore {
 
+int simd_lanes() { return kernels::kLanes; }
+
+const char* simd_kind() {
+#if defined(FLATCORE_GENERIC_SIMD)
+  return "generic";
+#elif defined(__AVX512F__)
+  return "avx512";
+#elif defined(__AVX__)
+  return "avx";
+#else
+  return "sse2";
+#endif
+}
+
 
 Vector predict(const Network& net, const ConstMatrixRef& X, int n_threads) {
   using namespace kernels;

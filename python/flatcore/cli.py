@@ -74,7 +74,8 @@ def demo(args) -> int:
 
 def info(args) -> int:
     print(f"flatcore {__version__}")
-    print(f"compiled core: OpenMP {'yes' if _core.has_openmp() else 'no'}; build flags: {_core.build_flags or '-'}")
+    print(f"compiled core: OpenMP {'yes' if _core.has_openmp() else 'no'}; SIMD {_core.simd_kind()} "
+          f"({_core.simd_lanes()} doubles per vector); build flags: {_core.build_flags or '-'}")
     print(f"default threads: {_threads.get_num_threads()}")
     return 0
 

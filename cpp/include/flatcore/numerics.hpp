@@ -8,6 +8,11 @@
 
 namespace flatcore {
 
+// The kernels' vector width in doubles (8: AVX-512, 4: AVX2, 2: SSE2 or generic) and what
+// provides it ("avx512", "avx", "sse2" or "generic").
+int simd_lanes();
+const char* simd_kind();
+
 // f(X), one value per row of X.
 Vector predict(const Network& net, const ConstMatrixRef& X, int n_threads = 0);
 
