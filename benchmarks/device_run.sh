@@ -4,7 +4,8 @@
 #     bash benchmarks/device_run.sh [OUT_DIR]        # default OUT_DIR: benchmarks/results/device
 #
 # 1. prints the machine (nproc, lscpu, nvidia-smi -L) and the Python packages that matter;
-# 2. builds and installs flatcore from this checkout (pip, no build isolation: the machine has no network);
+# 2. builds and installs flatcore from this checkout (pip, no build isolation: the machine has no network),
+#    then runs the test suite once (about a minute; the AVX-512 kernels run nowhere else);
 # 3. bench_train.py at 1 2 4 8 16 threads, all sizes, flatcore / JAX / PyTorch eager (both) / PyTorch
 #    float64 with CUDA graphs on the GPU; the slow PyTorch eager peers only at 1, 2 and 16 threads;
 # 4. if the time budget allows, bench_sharpness.py at large, 1 and 16 threads, flatcore and torch_power.
@@ -65,6 +66,15 @@ main() {
     echo "device_run.sh: results in $OUT_DIR; time budget $BUDGET_S s"
     machine
     build
+
+    # The test suite once on this machine: its native build is the only place the AVX-512 kernels
+    # run (this development machine has AVX2), and results must not depend on 16 threads either.
+    section "test suite (native build, all cores)"
+    step_rc=0
+    HYPOTHESIS_PROFILE=ci timeout --kill-after=10 150 python3 -m pytest -q -x -p no:cacheprovider tests \
+        2>&1 | tail -15 || step_rc=$?
+    echo "pytest: exit code $step_rc"
+    [ "$rc" -ne 0 ] || rc=$step_rc
 
     section "bench_train.py"
     step_rc=0
