@@ -72,16 +72,48 @@ def test_eigenvalue_stopping_rule_meets_its_tolerance(pb, part, which):
 
 def test_sharpness_stops_on_the_eigenvalue_at_a_trained_point():
     """At a trained point (well-separated top eigenvalue) the eigenvalue rule reaches 1e-10 with
-    fewer products than the residual rule; the error estimate tracks the actual error."""
+    fewer products than the residual rule (the default); the error estimate tracks the actual
+    error; results pickled before error_bounds and stop existed still load."""
     net, X, y = trained_problem(n=200, d=3, width=60)
     exact = np.linalg.eigvalsh(fc.hessian(net, X, y))[-1]
-    fast = fc.sharpness(net, X, y, method="lanczos", return_result=True)
-    slow = fc.sharpness(net, X, y, method="lanczos", stop="residual", return_result=True)
+    fast = fc.sharpness(net, X, y, method="lanczos", stop="eigenvalue", return_result=True)
+    slow = fc.sharpness(net, X, y, method="lanczos", return_result=True)
+    assert slow.stop == "residual" and fast.stop == "eigenvalue"
     assert abs(fast.values[0] - exact) <= 1e-10 * exact
     assert abs(fast.values[0] - exact) <= 10 * fast.error_bounds[0] + 1e-14 * exact
     assert abs(slow.values[0] - exact) <= 1e-12 * exact
     assert fast.n_hvp < slow.n_hvp
-    assert fc.sharpness(net, X, y, method="lanczos") == fast.values[0]
+    assert fc.sharpness(net, X, y, method="lanczos") == slow.values[0]
+    old = fc.EigenResult(**{f: getattr(slow, f) for f in ("values", "vectors", "residual_norms", "n_hvp",
+                                                          "n_restarts", "converged", "method")})
+    del old.__dict__["error_bounds"], old.__dict__["stop"]
+    back = pickle.loads(pickle.dumps(old))
+    assert back.stop == "residual" and back.error_bounds.size == 0
+
+
+def test_default_sharpness_is_accurate_on_a_nearly_degenerate_top_pair():
+    """Two neurons that differ on one data point give a top pair of eigenvalues about 1e-6 apart
+    (relative): the default (residual) rule still finds lambda_max to 1e-10."""
+    rng = np.random.default_rng(1)
+    n, d, K = 300, 6, 40
+    X, y = rng.standard_normal((n, d)), rng.standard_normal(n)
+    W = rng.standard_normal((K, d)) / np.sqrt(d)
+    b, v = rng.standard_normal(K) * 0.3, rng.standard_normal(K) / np.sqrt(K)
+    H = fc.hessian(fc.Network(W, b, v, 0.1), X, y, part="residual")
+    top = np.linalg.eigh(H)[1][:, -1]
+    k = int(np.argmax(np.abs(top[-1 - K:-1])))
+    j = (k + 1) % K
+    z = X @ W[k]
+    inactive = np.where(z - b[k] <= 0)[0]
+    i_star = inactive[np.argmax(z[inactive])]
+    W[j], v[j], b[j] = W[k], v[k], z[i_star] - 1e-9   # neuron j: neuron k, also active on x_{i*}
+    net = fc.Network(W, b, v, 0.1)
+    y[i_star] = net.predict(X)[i_star] - 1e-5          # a small residual there: a close pair
+    evals = np.linalg.eigvalsh(fc.hessian(net, X, y, part="residual"))
+    assert 0 < (evals[-1] - evals[-2]) / np.abs(evals).max() < 1e-4
+    res = fc.sharpness(net, X, y, part="residual", method="lanczos", return_result=True)
+    assert res.converged
+    assert abs(res.values[0] - evals[-1]) <= 1e-10 * np.abs(evals).max()
 
 
 @given(seeds, st.integers(1, 4), st.sampled_from(["largest", "smallest", "both"]))

@@ -381,7 +381,7 @@ def test_diverged_at_step_zero(problem):
 # -------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def big_problem():
-    """Large enough for every parallel path: n = 3000 rows (64 chunks), P = 201 * 22 + 1 > 4096
+    """Large enough for every parallel path: n = 3000 rows (32 chunks), P = 201 * 22 + 1 > 4096
     (parallel reductions), several Hessian column blocks."""
     return ball_problem(3000, 20, 201, seed=11)
 

@@ -120,11 +120,11 @@ EigResult lanczos_single(const SolverOperator& A, bool largest, double tol, EigS
       const double s_last = tri.eigenvectors()(j, pick);
       const double residual = beta[j] * std::abs(s_last);  // = ||H x - theta x||
       // Kato-Temple: |lambda - theta| <= r^2 / gap when gap separates theta from the rest of the
-      // spectrum. The next eigenvalue is not known; the next Ritz value theta' is a lower bound of
-      // it (interlacing), so theta' + r' (its own residual) stands in for it, which keeps the gap
-      // small while theta' is still moving.
+      // spectrum. The next eigenvalue is not known: theta' + r' (the next Ritz value and its
+      // residual) stands in for it, which shrinks the gap while theta' is still moving but is no
+      // bound: a close eigenvalue the Krylov space has not resolved yet is missed (EigStop).
       double error = residual;
-      if (j > 0) {
+      if (j > 1) {
         const Index next = largest ? j - 1 : 1;
         const double next_residual = beta[j] * std::abs(tri.eigenvectors()(j, next));
         const double gap = std::abs(theta - tri.eigenvalues()[next]) - next_residual;
@@ -132,6 +132,7 @@ EigResult lanczos_single(const SolverOperator& A, bool largest, double tol, EigS
       }
       // Relative to |theta|; an eigenvalue near 0 is known only to the rounding level of H,
       // eps ||H|| (||H|| estimated by the Ritz values), so a measure within 1e3 of that counts too.
+      // Right after a restart the 1- or 2-dimensional Krylov space says nothing about the gap.
       const double spread = std::max(std::abs(tri.eigenvalues()[0]), std::abs(tri.eigenvalues()[j]));
       const double scale = std::abs(theta);
       const double rounding = 1e3 * std::numeric_limits<double>::epsilon() * spread;
@@ -150,6 +151,7 @@ EigResult lanczos_single(const SolverOperator& A, bool largest, double tol, EigS
         res.n_restarts = static_cast<long>(restart);
         if (done) {
           res.converged = true;
+          res.self_checked = true;
           return res;
         }
         break;
@@ -158,6 +160,7 @@ EigResult lanczos_single(const SolverOperator& A, bool largest, double tol, EigS
     }
   }
   res.converged = false;
+  res.self_checked = true;
   return res;
 }
 
@@ -256,7 +259,7 @@ EigResult lanczos_eigenpairs(const HessianOperator& op, const EigOptions& opt,
   }
 
   const Index m = res.values.size();
-  if (res.residual_norms.size() == m) {  // the single-pair solver judged its own convergence
+  if (res.self_checked) {  // the single-pair solver judged its own convergence on exact residuals
     res.n_products = op.n_products() - before;
     return res;
   }

@@ -109,7 +109,6 @@ TrainResult train(const Network& init, const ConstMatrixRef& X, const ConstVecto
     EigOptions eo;
     eo.k = 1;
     eo.tol = opt.sharpness_tol;
-    eo.stop = EigStop::Eigenvalue;  // only lambda_max is recorded
     eo.seed = static_cast<std::uint64_t>(t);
     if (top_vector.size() == P) eo.start = &top_vector;
     EigResult er = lanczos_eigenpairs(op, eo, should_stop);

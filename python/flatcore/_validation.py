@@ -155,5 +155,5 @@ def padded_stride(width: int) -> int:
 def workspace_bytes(n: int, d: int, width: int, n_threads: int) -> float:
     """Bytes the compiled core's fused kernels allocate for a problem of this size."""
     ld = padded_stride(width)
-    chunks = max(1, min(64, n // 32))
+    chunks = max(1, min(32, n // 64))  # as make_row_chunks in flatcore/parallel.hpp
     return 8.0 * (chunks * ((d + 2) * ld + 1) + n_threads * 32 * ld + 2 * d * ld + n)

@@ -40,7 +40,9 @@ class EigenResult:
         Estimated error of each eigenvalue. For k = 1 Lanczos, ``min(r, r**2 / gap)`` with r the
         residual and gap the distance to the next Ritz value (the Kato-Temple bound with the
         Ritz gap for the true one); otherwise the residual, which bounds the distance to the
-        nearest eigenvalue. Zero-size for results made before this field existed.
+        nearest eigenvalue. Zero-size for results pickled before this field existed.
+    stop : str
+        The stopping rule that ran (``"residual"`` or ``"eigenvalue"``).
     n_hvp : int
         Hessian-vector products used (0 for the dense route).
     n_restarts : int
@@ -63,6 +65,13 @@ class EigenResult:
     extra: dict = field(default_factory=dict)
     error_bounds: np.ndarray = field(default_factory=lambda: np.zeros(0))
     stop: str = "residual"
+
+    def __setstate__(self, state):
+        # results pickled before error_bounds and stop existed
+        state = dict(state)
+        state.setdefault("error_bounds", np.zeros(0))
+        state.setdefault("stop", "residual")
+        self.__dict__.update(state)
 
     def __repr__(self) -> str:
         vals = np.array2string(self.values, precision=6, threshold=8)
@@ -173,16 +182,20 @@ def top_eigs(net: Network, X, y, k: int = 1, which: str = "largest", *, part: st
         Algebraically largest, smallest (negative curvature), or k from each end.
     part : {"full", "gauss_newton", "residual"}
     tol : float
-        Relative tolerance, scaled by max(|lambda|, eps^(2/3) ||H||) (||H|| estimated from the
-        Ritz values); what it bounds is set by ``stop``.
+        Relative tolerance, scaled by max(|lambda|, 1e3 eps ||H|| / tol) (||H|| estimated from
+        the Ritz values: an eigenvalue near 0 is known only to the rounding level of H); what
+        it bounds is set by ``stop``.
     stop : {"residual", "eigenvalue"}
         ``"residual"`` (default): each residual ||H q - lambda q|| <= tol * scale, so vectors and
-        values are both accurate (values to about tol**2 relative to the gap, often far better
-        than needed). ``"eigenvalue"``: k = 1 Lanczos stops once the eigenvalue's error estimate
-        min(r, r**2 / gap) <= tol * scale, about half the products for the same accuracy of the
-        value; the vector is then only accurate to about sqrt(tol). The estimate uses the next
-        Ritz value for the next eigenvalue, which early on can overstate the gap; tests check
-        it against dense eigenvalues. For k > 1 and the dense route both mean ``"residual"``.
+        values are both accurate whatever the rest of the spectrum. ``"eigenvalue"`` (k = 1
+        Lanczos only; faster): stops once the eigenvalue's error estimate min(r, r**2 / gap) <=
+        tol * scale, where gap is the distance to the next Ritz value less that value's residual.
+        At trained points with a well-separated top eigenvalue it needs about half the products
+        for the same accuracy of the value (the vector is then accurate to about sqrt(tol)).
+        But the gap is estimated, not bounded: while a second eigenvalue within a small relative
+        distance (say 1e-4 or less) is not yet resolved, the estimate can be orders of magnitude
+        too small and the value off by up to about the residual, with ``converged=True``. For
+        k > 1 and the dense route both mean ``"residual"``.
     method : {"auto", "lanczos", "dense"}
         ``"lanczos"``: implicitly restarted Lanczos (Spectra) on the matrix-free Hessian with the
         activations cached; ``"dense"``: full eigendecomposition; ``"auto"``: dense when
@@ -236,7 +249,7 @@ def top_eigs(net: Network, X, y, k: int = 1, which: str = "largest", *, part: st
                        n_hvp=int(sum(p["n_products"] for p in parts)),
                        n_restarts=int(sum(p["n_restarts"] for p in parts)),
                        converged=converged, method=chosen, tol=tol, seed=seed, error_bounds=errors,
-                       stop=stop if chosen == "lanczos" else "residual")
+                       stop=stop if (chosen == "lanczos" and k == 1) else "residual")
 
 
 def _cache_bytes(n, width) -> float:
@@ -252,13 +265,13 @@ def _cache_ok(n, width) -> bool:
     return need < 512 * 2**20 and (avail is None or need < 0.25 * avail)
 
 
-def sharpness(net: Network, X, y, *, part: str = "full", tol: float = 1e-10, stop: str = "eigenvalue",
+def sharpness(net: Network, X, y, *, part: str = "full", tol: float = 1e-10, stop: str = "residual",
               method: str = "auto", seed: int = 0, return_result: bool = False, n_threads=None):
     """lambda_max of the Hessian (MATH.md section 4), to about ``tol`` relative.
 
-    By default the Lanczos solve stops on the eigenvalue's error estimate
-    (``stop="eigenvalue"``, see :func:`top_eigs`): only the value is returned, and it converges
-    about twice as fast as the vector. Pass ``stop="residual"`` for an accurate eigenvector too.
+    ``stop="eigenvalue"`` (see :func:`top_eigs`) needs fewer products where the top eigenvalue is
+    well separated, but can be inaccurate when a second one is very close; the default, the
+    residual rule, is accurate in every case.
 
     GD at step size eta can only settle at minima with sharpness <= 2/eta. Returns a float, or the
     full :class:`EigenResult` (residual norm, HVP count, converged flag) with ``return_result=True``.

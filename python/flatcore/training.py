@@ -166,8 +166,8 @@ def train(net: Network, X, y, lr, steps, *, weight_decay=0.0, decay_biases: bool
         computed) and ``sharpness_hvps`` (Hessian-vector products used). The edge-of-stability
         curve is ``history["sharpness"]`` against ``2 / lr``.
     sharpness_tol : float
-        Relative accuracy of those lambda_max values (default 1e-10; the eigenvalue error
-        estimate of ``sharpness(stop="eigenvalue")``).
+        Relative tolerance of those eigensolves (default 1e-10; the residual rule of
+        :func:`flatcore.top_eigs`).
     n_threads : int, optional
         Threads for the core (default :func:`flatcore.get_num_threads`); results do not depend on it.
     progress : bool

@@ -10,18 +10,21 @@ namespace flatcore {
 
 enum class EigWhich { Largest, Smallest };
 
-// When an eigenpair counts as converged. Residual: ||H q - lambda q|| <= tol * scale (the pair,
-// vector included, is accurate). Eigenvalue: the a-posteriori error estimate of the eigenvalue,
-// min(r, r^2 / gap) with r the residual and gap the distance to the next Ritz value (Kato-Temple
-// with the Ritz gap in place of the true one), is <= tol * scale. The eigenvalue converges about
-// twice as fast as the vector, so this needs fewer products for the same accuracy of lambda.
-// Only the single-pair solver (k = 1) uses Eigenvalue; for k > 1 it means Residual.
+// When an eigenpair counts as converged. Residual (the default): ||H q - lambda q|| <= tol * scale,
+// so the pair, vector included, is accurate, whatever the rest of the spectrum. Eigenvalue (faster,
+// opt-in): the eigenvalue's error estimate min(r, r^2 / gap) <= tol * scale, with r the residual and
+// gap the distance to the next Ritz value less that value's residual (Kato-Temple with an estimated
+// gap). The eigenvalue converges about twice as fast as the vector, but the estimated gap can be far
+// too large while a close second eigenvalue is not yet resolved: then the value can be off by up to
+// about r. scale = max(|lambda|, 1e3 eps ||H|| / tol), ||H|| estimated from the Ritz values (an
+// eigenvalue near 0 is known only to the rounding level of H). Only the single-pair solver (k = 1)
+// uses Eigenvalue; for k > 1 it means Residual.
 enum class EigStop { Residual, Eigenvalue };
 
 struct EigOptions {
   Index k = 1;                 // number of eigenpairs
   EigWhich which = EigWhich::Largest;
-  double tol = 1e-10;          // relative to scale = max(|lambda|, eps^(2/3)); see EigStop
+  double tol = 1e-10;          // relative; see EigStop
   EigStop stop = EigStop::Residual;
   Index max_restarts = 1000;
   Index ncv = 0;               // Lanczos basis size; 0 chooses max(2k + 1, 20), at most P
@@ -38,6 +41,7 @@ struct EigResult {
   long n_products = 0;       // Hessian-vector products used (residual checks included)
   long n_restarts = 0;
   bool converged = false;
+  bool self_checked = false;  // the solver judged convergence on exact residuals (k = 1 Lanczos)
 };
 
 // Thrown out of an eigensolve when the stop callback asks to stop.

@@ -18,7 +18,7 @@ struct TrainOptions {
   double tol = 0.0;             // > 0: stop once ||grad L_lambda|| <= tol
   double max_loss = 0.0;        // > 0: a loss above this counts as divergence
   long sharpness_every = 0;     // > 0: lambda_max(H) every this many steps (and at the last step)
-  double sharpness_tol = 1e-10;  // relative accuracy of lambda_max (EigStop::Eigenvalue)
+  double sharpness_tol = 1e-10;  // relative tolerance of those eigensolves (residual rule)
   int n_threads = 0;
 };
 
