@@ -4,6 +4,11 @@
 namespace flatcore::bindings {
 
 void bind_numerics(py::module_& m) {
+  // The core's buffer layout, for the Python layer's memory checks.
+  m.def("padded_stride", &PackedWeights::stride, py::arg("width"));
+  m.def("gradient_workspace_bytes", &GradientWorkspace::bytes, py::arg("n"), py::arg("d"), py::arg("width"),
+        py::arg("n_threads"));
+
   m.def(
       "predict",
       [](const ConstMatrixArg& W, const ConstVectorArg& b, const ConstVectorArg& v, double beta,

@@ -44,14 +44,22 @@ constexpr int kLanes = FLATCORE_LANES;
 // What a lane-wise comparison of two vdouble gives: 64-bit integers, -1 (all bits) where true.
 using vmask = decltype(vdouble{} > vdouble{});
 
+inline vdouble vload(const double* p) {
+  vdouble v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void vstore(double* p, vdouble v) { std::memcpy(p, &v, sizeof v); }
+
 // A load the compiler cannot fold into the instructions that use its value: it would otherwise
 // repeat the load inside every FMA that reads a weight vector, which doubles the loads of the
 // inner loops and makes them load-bound.
 inline vdouble vload_once(const double* p) {
-  vdouble v;
 #if defined(FLATCORE_GENERIC_SIMD)
-  std::memcpy(&v, p, sizeof v);
-#elif defined(__AVX512F__)
+  return vload(p);
+#else
+  vdouble v;
+#if defined(__AVX512F__)
   __asm__("vmovupd %1, %0" : "=v"(v) : "m"(*reinterpret_cast<const vdouble*>(p)));
 #elif defined(__AVX__)
   __asm__("vmovupd %1, %0" : "=x"(v) : "m"(*reinterpret_cast<const vdouble*>(p)));
@@ -59,6 +67,7 @@ inline vdouble vload_once(const double* p) {
   __asm__("movupd %1, %0" : "=x"(v) : "m"(*reinterpret_cast<const vdouble*>(p)));
 #endif
   return v;
+#endif
 }
 
 // max(v, 0) lane-wise in one instruction (the select v > 0 ? v : 0 compiles to two); equal to
@@ -90,6 +99,7 @@ inline bool any_lane(vmask m) {
   return _mm_movemask_pd((__m128d)m) != 0;
 #endif
 }
+
 constexpr int kNV = static_cast<int>(kT) / kLanes;  // vectors per neuron tile
 // Rows per register tile: R * kNV accumulators plus kNV weight vectors must fit the registers.
 // (With AVX2, 6 rows x 2 vectors measured slower than 4 x 2 on an AVX2 EPYC, though it runs
@@ -100,12 +110,6 @@ constexpr Index kRowBlock = 32;
 static_assert(kRowBlock % kRowTile == 0, "row block must be a whole number of row tiles");
 static_assert(kNV * kLanes == kT, "tile must be a whole number of vectors");
 
-inline vdouble vload(const double* p) {
-  vdouble v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline void vstore(double* p, vdouble v) { std::memcpy(p, &v, sizeof v); }
 inline double hsum(vdouble v) {
   double s = 0.0;
   for (int l = 0; l < kLanes; ++l) s += v[l];

@@ -37,8 +37,8 @@ void Network::check() const {
 PackedWeights::PackedWeights(Index d_, Index width_)
     : d(d_),
       width(width_),
-      Kp((width_ + kNeuronTile - 1) / kNeuronTile * kNeuronTile),
-      ld(Kp + kNeuronTile),
+      Kp(padded_width(width_)),
+      ld(stride(width_)),
       WT(Vector::Zero(d_ * ld)),
       b(Vector::Zero(Kp)),
       v(Vector::Zero(Kp)) {}

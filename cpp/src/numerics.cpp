@@ -72,6 +72,12 @@ GradientWorkspace::GradientWorkspace(Index n, Index d, Index width, int n_thread
   acc_ = Vector::Zero(acc_size);
 }
 
+double GradientWorkspace::bytes(Index n, Index d, Index width, int n_threads) {
+  const double ld = static_cast<double>(PackedWeights::stride(width));
+  const double chunks = static_cast<double>(make_row_chunks(n).n_chunks);
+  return 8.0 * (chunks * ((d + 2) * ld + 1) + n_threads * kernels::kRowBlock * ld + 2 * d * ld + n);
+}
+
 namespace {
 
 using namespace kernels;

@@ -10,6 +10,8 @@ import os
 
 import numpy as np
 
+from . import _core
+
 _NUMERIC_KINDS = "biuf"  # bool, signed and unsigned integers, floats
 
 
@@ -149,11 +151,9 @@ def check_memory(n_bytes: float, what: str, advice: str = "") -> None:
 def padded_stride(width: int) -> int:
     """Row stride of the compiled core's packed weights and activations (PackedWeights::ld):
     width rounded up to the 8-neuron tile, plus one tile."""
-    return (width + 7) // 8 * 8 + 8
+    return _core.padded_stride(width)
 
 
 def workspace_bytes(n: int, d: int, width: int, n_threads: int) -> float:
     """Bytes the compiled core's fused kernels allocate for a problem of this size."""
-    ld = padded_stride(width)
-    chunks = max(1, min(32, n // 64))  # as make_row_chunks in flatcore/parallel.hpp
-    return 8.0 * (chunks * ((d + 2) * ld + 1) + n_threads * 32 * ld + 2 * d * ld + n)
+    return _core.gradient_workspace_bytes(n, d, width, n_threads)

@@ -58,6 +58,9 @@ struct PackedWeights {
 
   PackedWeights() = default;
   PackedWeights(Index d, Index width);
+  // Neurons padded to whole tiles, and the row stride (one tile more).
+  static Index padded_width(Index width) { return (width + kNeuronTile - 1) / kNeuronTile * kNeuronTile; }
+  static Index stride(Index width) { return padded_width(width) + kNeuronTile; }
   // Copies the weights in from row-major W (width x d), b and v; the padding stays zero. Serves a
   // network as well as a direction in the flat parameter layout (pointers into theta).
   void load(const double* W, const double* b_in, const double* v_in);

@@ -32,6 +32,9 @@ class GradientWorkspace {
  public:
   GradientWorkspace(Index n, Index d, Index width, int n_threads);
   int n_threads() const { return n_threads_; }
+  // Bytes the fused kernels' buffers take for this problem size with up to n_threads threads
+  // (what the Python layer checks against the available memory before it calls in).
+  static double bytes(Index n, Index d, Index width, int n_threads);
 
  private:
   friend void loss_and_gradient_into(const Network&, const ConstMatrixRef&, const ConstVectorRef&,
