@@ -182,10 +182,15 @@ def machine() -> dict:
             "platform": platform.platform(), "hostname": platform.node()}
 
 
+def cpu_jiffies() -> list[int]:
+    """The all-CPU counters of /proc/stat (user, nice, system, idle, iowait, irq, softirq, steal, ...)."""
+    return [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+
+
 def steal_snapshot():
-    """(steal, total) jiffies of all CPUs from /proc/stat; steal is time the hypervisor gave to other guests."""
+    """(steal, total) jiffies of all CPUs; steal is time the hypervisor gave to other guests."""
     try:
-        vals = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        vals = cpu_jiffies()
         return (vals[7] if len(vals) > 7 else 0), sum(vals[:8])
     except (OSError, ValueError, IndexError):
         return None
@@ -197,7 +202,7 @@ _STEAL_AT_START = steal_snapshot()
 def cpu_busy(seconds: float = 1.0):
     """Fraction of all CPUs busy (as /proc/stat sees it) over `seconds`, before this run starts."""
     def snap():
-        vals = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        vals = cpu_jiffies()
         idle = vals[3] + (vals[4] if len(vals) > 4 else 0)
         return sum(vals[:8]), idle
 

@@ -106,24 +106,30 @@ def jacobian(W, b, v, beta, X):
     return np.concatenate([JW.reshape(n, K * d), -A * v[None, :], Phi, np.ones((n, 1))], axis=1)
 
 
+def v_cross_blocks(vw, vb):
+    """The P x P symmetric matrix whose only non-zero blocks couple v_k with w_k (entries vw[k],
+    shape (K, d)) and with b_k (entry vb[k]): the pattern of the residual part of H."""
+    K, d = vw.shape
+    P = K * (d + 2) + 1
+    M = np.zeros((P, P))
+    for k in range(K):
+        iv = K * d + K + k
+        M[iv, k * d:(k + 1) * d] = vw[k]
+        M[k * d:(k + 1) * d, iv] = vw[k]
+        M[iv, K * d + k] = vb[k]
+        M[K * d + k, iv] = vb[k]
+    return M
+
+
 def residual_hessian(W, b, v, beta, X, y):
     """(1/n) sum_i r_i Hf_i with d2f/dv_k dw_k = a_ik x_i and d2f/dv_k db_k = -a_ik, all else 0."""
-    n, d = X.shape
-    K = W.shape[0]
+    n = X.shape[0]
     _, A, _, f = forward(W, b, v, beta, X)
     r = f - y
-    P = K * (d + 2) + 1
-    H = np.zeros((P, P))
     RA = r[:, None] * A
     vw = RA.T @ X / n          # (K, d): (1/n) sum_i r_i a_ik x_i
     vb = -RA.sum(axis=0) / n   # (K,)
-    for k in range(K):
-        iv = K * d + K + k
-        H[iv, k * d:(k + 1) * d] = vw[k]
-        H[k * d:(k + 1) * d, iv] = vw[k]
-        H[iv, K * d + k] = vb[k]
-        H[K * d + k, iv] = vb[k]
-    return H
+    return v_cross_blocks(vw, vb)
 
 
 def hessian(W, b, v, beta, X, y, part="full"):
@@ -213,22 +219,12 @@ def gradient_scale(W, b, v, beta, X, y):
 
 def hessian_scale(W, b, v, beta, X, y):
     """|J|^T |J| / n + |residual part| with |r_i| replaced by the size of its terms."""
-    n, d = X.shape
-    K = W.shape[0]
+    n = X.shape[0]
     Ja = jacobian_scale(W, b, v, beta, X)
     Fy = output_scale(W, b, v, beta, X, y)
     _, A, _, _ = forward(W, b, v, beta, X)
-    P = K * (d + 2) + 1
-    R = np.zeros((P, P))
     FA = Fy[:, None] * A
-    vw = FA.T @ np.abs(X) / n
-    vb = FA.sum(axis=0) / n
-    for k in range(K):
-        iv = K * d + K + k
-        R[iv, k * d:(k + 1) * d] = vw[k]
-        R[k * d:(k + 1) * d, iv] = vw[k]
-        R[iv, K * d + k] = vb[k]
-        R[K * d + k, iv] = vb[k]
+    R = v_cross_blocks(FA.T @ np.abs(X) / n, FA.sum(axis=0) / n)
     return Ja.T @ Ja / n + R
 
 

@@ -15,27 +15,28 @@ import flatcore as fc
 
 HANG_GUARD_S = 120
 
-# A child started from a background job of a non-interactive shell inherits SIGINT ignored, and
-# Python then installs no KeyboardInterrupt handler; the children restore it first.
-RESTORE_SIGINT = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
 
-CHILD = RESTORE_SIGINT + r"""
-import sys
+def announced_child(module: str, core_function: str, setup: str, call: str) -> str:
+    """Code for a child process that runs `setup`, then `call`, printing STARTED right before
+    flatcore.<module>._core.<core_function> is entered and FINISHED if the call returns.
+
+    A child started from a background job of a non-interactive shell inherits SIGINT ignored, and
+    Python then installs no KeyboardInterrupt handler; the child restores it first."""
+    return f"""
+import signal
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import numpy as np
 import flatcore as fc
-from flatcore import training
+from flatcore import {module}
+{setup}
+real = {module}._core.{core_function}
 
-X, y = fc.data.regression(4096, 16, seed=0)
-net = fc.Network.init(16, 1024, seed=0)
-real_train = training._core.train
-
-def announce_then_train(*args, **kwargs):
-    # printed right before the compiled loop starts
+def announce_then_call(*args, **kwargs):
     print("STARTED", flush=True)
-    return real_train(*args, **kwargs)
+    return real(*args, **kwargs)
 
-training._core.train = announce_then_train
-fc.train(net, X, y, lr=0.01, steps=10**7)
+{module}._core.{core_function} = announce_then_call
+{call}
 print("FINISHED", flush=True)
 """
 
@@ -68,11 +69,14 @@ def interrupt_child(code, settle_s):
 def test_sigint_interrupts_long_train():
     """SIGINT while the C++ training loop runs (GIL released) ends it with KeyboardInterrupt,
     raised from the call into the core, and the process does not finish the run."""
-    result = interrupt_child(CHILD, 1.0)
+    child = announced_child("training", "train",
+                            "X, y = fc.data.regression(4096, 16, seed=0)\nnet = fc.Network.init(16, 1024, seed=0)",
+                            "fc.train(net, X, y, lr=0.01, steps=10**7)")
+    result = interrupt_child(child, 1.0)
     assert result is not None, "the 10^7-step run ended by itself"
     out, err, returncode = result
     assert "KeyboardInterrupt" in err, err
-    assert "in announce_then_train" in err  # raised from inside the call into the core, not before it
+    assert "in announce_then_call" in err  # raised from inside the call into the core, not before it
     assert "FINISHED" not in out
     assert returncode != 0
 
@@ -80,19 +84,9 @@ def test_sigint_interrupts_long_train():
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_sigint_interrupts_dense_hessian():
     """The same for a long dense Hessian (n large, P ~ 3300)."""
-    code = RESTORE_SIGINT + r"""
-import numpy as np, flatcore as fc
-from flatcore import numerics
-X, y = fc.data.regression(200_000, 30, seed=0)
-net = fc.Network.init(30, 100, seed=0)
-real = numerics._core.dense_hessian
-def announce(*a, **k):
-    print("STARTED", flush=True)
-    return real(*a, **k)
-numerics._core.dense_hessian = announce
-fc.hessian(net, X, y)
-print("FINISHED", flush=True)
-"""
+    code = announced_child("numerics", "dense_hessian",
+                           "X, y = fc.data.regression(200_000, 30, seed=0)\nnet = fc.Network.init(30, 100, seed=0)",
+                           "fc.hessian(net, X, y)")
     result = interrupt_child(code, 0.5)
     if result is None:
         pytest.skip("the Hessian finished before the signal could be sent (fast machine)")
