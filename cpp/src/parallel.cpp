@@ -18,7 +18,7 @@ int resolve_num_threads(int n_threads) { return n_threads > 0 ? n_threads : defa
 
 int threads_for_work(int n_threads, double flops) {
   const int nt = resolve_num_threads(n_threads);
-  const double useful = flops / 2.5e5;
+  const double useful = flops / 1.5e5;
   if (useful < 2.0) return 1;
   return useful < nt ? static_cast<int>(useful) : nt;
 }

@@ -22,7 +22,7 @@ int default_num_threads();
 // n_threads if positive, else default_num_threads().
 int resolve_num_threads(int n_threads);
 // Threads worth using for a parallel region of about `flops` floating-point operations: at most
-// n_threads (resolved as above), and one per ~250k flops, so that tiny problems stay on one
+// n_threads (resolved as above), and one per ~150k flops, so that tiny problems stay on one
 // thread. Fork/join costs microseconds when cores are free but a whole scheduler time slice when
 // the machine is oversubscribed (e.g. many worker processes), which would dominate small steps.
 // Results do not depend on it (see RowChunks).
@@ -37,16 +37,20 @@ struct RowChunks {
   Index end(Index c) const { return (n * (c + 1)) / n_chunks; }
 };
 
-// At least kMinChunkRows rows per chunk, at most kMaxChunks chunks: two chunks per thread for
-// 16 threads on large data, and few enough that the per-chunk accumulators (each as large as
-// the gradient) stay cheap to clear and reduce: with 64 chunks that memory traffic cost about
-// 15% of a step at (4096, 1024, 16).
+// Chunks of 64 rows, at most 32 of them: two chunks per thread for 16 threads on large data,
+// and few enough that the per-chunk accumulators (each as large as the gradient) stay cheap to
+// clear and reduce: with 64 chunks that memory traffic cost about 15% of a step at
+// (4096, 1024, 16). Small data (n < 512) is cut into up to 8 chunks of at least 32 rows instead,
+// so that a step on (256, 256, 5) can use 8 threads rather than 4; its accumulators are small.
 inline RowChunks make_row_chunks(Index n) {
-  constexpr Index kMinChunkRows = 64;
+  constexpr Index kChunkRows = 64;
   constexpr Index kMaxChunks = 32;
+  constexpr Index kSmallChunkRows = 32;
+  constexpr Index kSmallChunks = 8;
   RowChunks rc;
   rc.n = n;
-  rc.n_chunks = std::max<Index>(1, std::min<Index>(kMaxChunks, n / kMinChunkRows));
+  const Index small = std::min<Index>(kSmallChunks, n / kSmallChunkRows);
+  rc.n_chunks = std::max<Index>(1, std::min<Index>(kMaxChunks, std::max<Index>(small, n / kChunkRows)));
   return rc;
 }
 
