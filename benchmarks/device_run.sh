@@ -6,19 +6,21 @@
 # 1. prints the machine (nproc, lscpu, nvidia-smi -L) and the Python packages that matter;
 # 2. builds and installs flatcore from this checkout (pip, no build isolation: the machine has no network),
 #    then runs the test suite once (about a minute; the AVX-512 kernels run nowhere else);
-# 3. bench_train.py at 1 2 4 8 16 threads, all sizes, flatcore / JAX / PyTorch eager (both) / PyTorch
+# 3. core_check.py: one-thread GEMM and flatcore speed on core 0, the last core, core 0 again (~15 s),
+#    which says whether the 1-thread baseline of the speed-ups (measured on core 0) is fair;
+# 4. bench_train.py at 1 2 4 8 16 threads, all sizes, flatcore / JAX / PyTorch eager (both) / PyTorch
 #    float64 with CUDA graphs on the GPU; the slow PyTorch eager peers only at 1, 2 and 16 threads;
-# 4. if the time budget allows, bench_sharpness.py at large, 1 and 16 threads, flatcore and torch_power.
+# 5. if the time budget allows, bench_sharpness.py at large, 1 and 16 threads, flatcore and torch_power.
 #
 # Everything lands directly in OUT_DIR (5 files at most): device_run.log (all output), train.md,
-# train.json, and sharpness.md / sharpness.json when step 4 ran. Expected wall time on that machine:
-# about 5 minutes (build ~1-1.5, bench_train ~3, bench_sharpness ~0.5); BUDGET_S (default 420 s)
-# bounds step 4. The exit code is that of the first benchmark that failed (1: a sanity check failed;
-# step 4 stopped for lack of time does not count).
+# train.json, and sharpness.md / sharpness.json when step 5 ran. Expected wall time on that machine:
+# about 5.5 minutes (build ~0.5, tests ~1.5, bench_train ~2.5, bench_sharpness ~0.5); BUDGET_S (default
+# 420 s) bounds step 5. The exit code is that of the first benchmark that failed (1: a sanity check failed;
+# step 5 stopped for lack of time does not count).
 set -euo pipefail
 
 BUDGET_S=${BUDGET_S:-420}     # the whole script should end within this many seconds
-SHARPNESS_MIN_S=90            # run step 4 only when at least this many seconds of the budget are left
+SHARPNESS_MIN_S=90            # run step 5 only when at least this many seconds of the budget are left
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT_DIR=${1:-$REPO/benchmarks/results/device}
@@ -75,6 +77,9 @@ main() {
         2>&1 | tail -15 || step_rc=$?
     echo "pytest: exit code $step_rc"
     [ "$rc" -ne 0 ] || rc=$step_rc
+
+    section "core_check.py (1 thread: core 0, the last core, core 0)"
+    python3 benchmarks/core_check.py || echo "core_check.py failed (not counted)"
 
     section "bench_train.py"
     step_rc=0
