@@ -566,6 +566,10 @@ def render_markdown(report: dict) -> str:
             if tool in scaling:
                 lines.append(md_row(TOOL_LABELS[tool], (" / ".join(_fmt_ratio(scaling[tool].get(s, {}).get(str(t)))
                                                                    for t in more) for s in sizes)))
+        gemm = _gemm_scaling(report)
+        if gemm:
+            cell = " / ".join(_fmt_ratio(gemm.get(str(t))) for t in more)
+            lines.append(md_row("GEMM peak (NumPy float64 matmul): the cores' own scaling", (cell for _ in sizes)))
     gpu = report.get("gpu")
     if gpu:
         fbest = report.get("best_over_threads", {}).get("flatcore", {})
@@ -629,14 +633,47 @@ def _goal_items(report: dict, block: dict) -> list:
     for tool, rs in gpu.get("ratios", {}).items():     # the GPU machine's goal, at small and mid
         for s in ("small", "mid"):
             if rs.get(s) is not None:
-                items.append({"what": f"{s}: flatcore at its best thread count ({fbest[s]['threads']}) at least "
+                value = _fmt_ratio(rs[s])
+                t_best = fbest[s]["threads"]
+                limit = report["results"][str(t_best)].get("limit", {}).get(s)
+                gpu_rate = gpu["tools"].get(tool, {}).get(s, {}).get("steps_per_s")
+                if rs[s] < 1.0 and limit and gpu_rate:
+                    value += f"; matching it needs {100 * gpu_rate / limit:.0f}% of the compute limit at {t_best} threads"
+                items.append({"what": f"{s}: flatcore at its best thread count ({t_best}) at least "
                                       f"matches PyTorch float64 + CUDA graphs on {gpu['device']}",
-                              "value": _fmt_ratio(rs[s]), "met": rs[s] >= 1.0})
+                              "value": value, "met": rs[s] >= 1.0})
     sc = report.get("scaling", {}).get("flatcore", {}).get("large", {}).get("16")
     if cfg["threads"][0] == 1 and sc is not None:
-        items.append({"what": "large: flatcore >= 10x faster at 16 threads than at 1", "value": _fmt_ratio(sc),
+        value = _fmt_ratio(sc)
+        gemm = _gemm_scaling(report).get("16")
+        if gemm is not None:   # what the same cores give the machine's own GEMM, the yardstick of the goal
+            value += f"; the GEMM peak scales {_fmt_ratio(gemm)} on the same cores"
+        items.append({"what": "large: flatcore >= 10x faster at 16 threads than at 1", "value": value,
                       "met": sc >= 10.0})
     return items
+
+
+def _gemm_scaling(report: dict) -> dict:
+    """{str(t): GEMM peak at t threads over the GEMM peak at the smallest count}: the cores' own scaling."""
+    threads = report["config"]["threads"]
+    peaks = {t: report["results"].get(str(t), {}).get("gemm_gflops") for t in threads}
+    if not peaks.get(threads[0]):
+        return {}
+    return {str(t): peaks[t] / peaks[threads[0]] for t in threads[1:] if peaks[t]}
+
+
+def rerender(path: Path) -> int:
+    """Write NAME.md (and NAME.json, with the derived tables and the goals recomputed) again from a saved NAME.json."""
+    report = json.loads(path.read_text())
+    cfg = report["config"]
+    cpu_tools = [tool for tool in cfg["tools"] if tool not in GPU_TOOLS]
+    report["scaling"] = _scaling(report, cpu_tools, cfg["sizes"], cfg["threads"])
+    report["goals"] = harness.goals(report, lambda block: _goal_items(report, block))
+    md = render_markdown(report)
+    path.with_suffix(".md").write_text(md)
+    path.write_text(json.dumps(report, indent=1, default=float) + "\n")
+    print(md)
+    return 0
 
 
 def _scaling(report: dict, tools, sizes, threads) -> dict:
@@ -669,9 +706,14 @@ def main(argv=None) -> int:
     p.add_argument("--eager-threads", type=int, nargs="+", default=None,
                    help="thread counts at which the slow eager peers (PyTorch eager, NumPy) run (default: every "
                         "count of --threads); flatcore, JAX and the GEMM peak always run at every count")
+    p.add_argument("--rerender", type=Path, metavar="JSON", default=None,
+                   help="measure nothing: write the Markdown next to a saved train.json again (after a change of "
+                        "the tables or goals)")
     args = harness.parse_args(p, argv, 1800.0, worker, seconds=(0.2, 0.6), gemm_n=(1024, 2048), rounds=(1, 3))
     if args.worker:
         return 0
+    if args.rerender is not None:
+        return rerender(args.rerender)
 
     import flatcore
 
