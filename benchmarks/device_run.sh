@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The benchmarks on the GPU machine (one H100, 16 CPU cores), in one go:
+# The benchmarks on the GPU machine (one H100 or H200, 16 CPU cores), in one go:
 #
 #     bash benchmarks/device_run.sh [OUT_DIR]        # default OUT_DIR: benchmarks/results/device
 #
