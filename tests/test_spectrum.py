@@ -214,28 +214,6 @@ def test_hessian_operator_products_and_pickle():
         op2.matvec(np.full(op2.shape[0], np.nan))
 
 
-def test_activation_caching_default_follows_size_and_dimension():
-    """By default the activations are cached while they fit in about 12 MiB, or from d = 32 on,
-    and not beyond 12 MiB at small d (recomputing them is faster there); either way the products,
-    and so the eigenvalues, are the same to the last bit."""
-    stride = fc._validation.padded_stride(1024)
-    n_big = (12 * 2**20) // (8 * stride) + 50            # just over 12 MiB of activations
-    assert fc._core.activations_worth_caching(n_big - 100, 1024, 2)
-    assert not fc._core.activations_worth_caching(n_big, 1024, 2)
-    assert not fc._core.activations_worth_caching(n_big, 1024, 31)
-    assert fc._core.activations_worth_caching(n_big, 1024, 32)
-    for d, expect in ((2, False), (32, True)):
-        X, y = fc.data.regression(n_big, d, seed=0)
-        net = fc.Network.init(d, 1024, seed=1)
-        op = fc.hessian_operator(net, X, y)
-        assert op.cache is expect and op.core.caches_activations is expect
-    small = make_problem(200, 4, 30, 5)
-    assert fc.hessian_operator(small.net, small.X, small.y).cache
-    u = np.random.default_rng(1).standard_normal(net.n_params)
-    other = fc.hessian_operator(net, X, y, cache=not op.cache)
-    assert np.array_equal(other.matvec(u), op.matvec(u))
-
-
 def test_operators_reuse_activation_buffers_without_their_content():
     """A new operator takes over the activation buffer of one destroyed before it (when the sizes
     are close): its products must not depend on what the earlier operator left there."""

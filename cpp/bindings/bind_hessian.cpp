@@ -62,8 +62,6 @@ void bind_hessian(py::module_& m) {
       py::arg("W"), py::arg("b"), py::arg("v"), py::arg("beta"), py::arg("X"), py::arg("y"),
       py::arg("part"), py::arg("n_threads"));
 
-  m.def("activations_worth_caching", &activations_worth_caching, py::arg("n"), py::arg("width"), py::arg("d"));
-
   // The Hessian at a fixed theta as an object, for eigensolvers that apply it many times.
   py::class_<HessianOperator>(m, "HessianOperator")
       .def(py::init([](const ConstMatrixArg& W, const ConstVectorArg& b, const ConstVectorArg& v,

@@ -162,13 +162,6 @@ void give_back_buffer(std::unique_ptr<double[]> data, std::size_t size) {
 
 }  // namespace
 
-bool activations_worth_caching(Index n, Index width, Index d) {
-  constexpr double kFitsCacheBytes = 12.0 * 1024 * 1024;
-  constexpr Index kRecomputeDearFromD = 32;
-  const double bytes = 8.0 * static_cast<double>(n) * static_cast<double>(PackedWeights::stride(width));
-  return bytes <= kFitsCacheBytes || d >= kRecomputeDearFromD;
-}
-
 HessianOperator::~HessianOperator() { give_back_buffer(std::move(phi_), phi_size_); }
 
 HessianOperator::HessianOperator(Network net, RowMatrix X, Vector y, HessianPart part,

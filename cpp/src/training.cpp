@@ -103,8 +103,7 @@ TrainResult train(const Network& init, const ConstMatrixRef& X, const ConstVecto
   // top eigenvector (consecutive iterates are close, so few products are needed).
   const bool track = opt.sharpness_every > 0;
   Vector top_vector;
-  const bool cache = activations_worth_caching(n, K, d) &&
-                     static_cast<double>(n) * static_cast<double>(K) * 8.0 < 512.0 * 1024 * 1024;
+  const bool cache = static_cast<double>(n) * static_cast<double>(K) * 8.0 < 512.0 * 1024 * 1024;
   auto sharpness_at = [&](long t, long& hvps) -> double {
     HessianOperator op(net, RowMatrix(X), Vector(y), HessianPart::Full, opt.n_threads, cache);
     EigOptions eo;

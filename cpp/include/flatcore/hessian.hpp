@@ -19,15 +19,6 @@ Eigen::MatrixXd dense_hessian(const Network& net, const ConstMatrixRef& X, const
                               HessianPart part = HessianPart::Full, int n_threads = 0,
                               const StopCallback& should_stop = nullptr, bool* stopped = nullptr);
 
-// Whether keeping the n x width activations makes Hessian-vector products faster than
-// recomputing them block by block (the default of HessianOperator's users). Recomputing costs d
-// multiply-adds per activation; reading a cached one costs a load, cheap while the n x width
-// matrix stays in the cache and dear once it streams from memory. Measured on an AVX2 EPYC at 1
-// and 2 threads: caching wins by 10-25% up to 8 MiB; at 32 MiB recomputing wins by 15% at d = 16,
-// and caching by 3-11% at d = 32 and 64. So: cache up to 12 MiB of activations, or from d = 32.
-// (The callers also refuse to cache beyond the memory they may use.)
-bool activations_worth_caching(Index n, Index width, Index d);
-
 // The Hessian at a fixed theta as a linear operator: it knows its size and how to apply itself
 // (rows(), perform_op), so an eigensolver can be written against it. The residuals, and when
 // `cache_activations` is set the n x width activations relu(w_k . x_i - b_k), are computed once
