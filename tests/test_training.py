@@ -410,6 +410,25 @@ def test_results_identical_for_1_2_3_threads(fn, big_problem):
         np.testing.assert_array_equal(other, results[0])
 
 
+@pytest.mark.parametrize("n", [300, 511])
+def test_small_data_results_identical_for_any_thread_count(n):
+    """Fewer than 512 rows are cut into 8 chunks of at least 32 rows (more chunks than the 64-row
+    rule gives, so that small steps can use 8 threads): the same bits for 1, 2, 3 and 8 threads."""
+    p = ball_problem(n, 8, 64, seed=5)
+    u = np.random.default_rng(1).standard_normal(p.net.n_params)
+    calls = [
+        lambda t: p.net.predict(p.X, n_threads=t),
+        lambda t: fc.gradient(p.net, p.X, p.y, n_threads=t),
+        lambda t: np.concatenate([fc.hvp(p.net, p.X, p.y, u, part=part, n_threads=t)
+                                  for part in ("full", "gauss_newton", "residual")]),
+        lambda t: _train_bits(fc.train(p.net, p.X, p.y, lr=0.05, steps=10, record_every=2, n_threads=t)),
+    ]
+    for call in calls:
+        results = [call(t) for t in (1, 2, 3, 8)]
+        for other in results[1:]:
+            np.testing.assert_array_equal(other, results[0])
+
+
 def _train_bits(res):
     h = res.history
     return np.concatenate([res.net.params(), [res.final_loss, res.final_grad_norm, res.steps_run]]
