@@ -368,26 +368,12 @@ def _measure(impl, target_s, repeats, max_steps=10**8):
     return {"steps_per_s": steps / min(times), "steps": steps, "seconds": times, "spread": harness.spread(times)}
 
 
-def _gemm_peak(n, repeats):
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((n, n))
-    b = rng.standard_normal((n, n))
-    c = np.empty((n, n))
-    np.matmul(a, b, out=c)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        np.matmul(a, b, out=c)
-        times.append(time.perf_counter() - t0)
-    return {"gflops": 2.0 * n ** 3 / min(times) / 1e9, "n": n, "seconds": times}
-
-
 def worker(spec_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
     tool, threads = spec["tool"], spec["threads"]
     out = harness.worker_info(tool, threads, THREAD_ENV + ("XLA_FLAGS",))
     if tool == "gemm":
-        out["gemm"] = _gemm_peak(spec["gemm_n"], spec["gemm_repeats"])
+        out["gemm"] = harness.gemm_peak(spec["gemm_n"], spec["gemm_repeats"])
     else:
         if tool.startswith("torch"):
             out["torch_threads"] = harness.set_torch_threads(threads)

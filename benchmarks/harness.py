@@ -349,6 +349,21 @@ def time_steps(run, target_s: float, repeats: int, max_steps: int = 10**8):
     return steps, [run(steps) for _ in range(repeats)]
 
 
+def gemm_peak(n: int, repeats: int) -> dict:
+    """The machine's float64 GEMM peak: best of `repeats` n x n NumPy matmuls (after one warm-up)."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n))
+    b = rng.standard_normal((n, n))
+    c = np.empty((n, n))
+    np.matmul(a, b, out=c)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        np.matmul(a, b, out=c)
+        times.append(time.perf_counter() - t0)
+    return {"gflops": 2.0 * n ** 3 / min(times) / 1e9, "n": n, "seconds": times}
+
+
 def spread(times) -> float:
     """How much the slowest of `times` exceeds the fastest, relative."""
     return max(times) / min(times) - 1.0

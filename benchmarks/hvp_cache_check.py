@@ -14,33 +14,31 @@ to 8 MiB of activations; at 16-32 MiB and d <= 16 the two were within that machi
 either way by up to 15% from run to run. Hence the default.
 """
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 import flatcore as fc
 from flatcore import _core
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
+
 SHAPES = [(1024, 512, 10), (2048, 512, 10), (2048, 1024, 10), (4096, 1024, 16), (4096, 1024, 32)]
 
 
-def product_seconds(op, u, budget_s=0.3, repeats=3):
-    op.matvec(u)
-    reps = 1
-    while True:
-        t = time.perf_counter()
-        for _ in range(reps):
+def product_seconds(op, u) -> float:
+    """Seconds per product, timed as the benchmarks time steps (harness.time_steps, best of 3)."""
+    def run(k):
+        t0 = time.perf_counter()
+        for _ in range(k):
             op.matvec(u)
-        if time.perf_counter() - t > budget_s / repeats or reps > 1 << 16:
-            break
-        reps *= 2
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        for _ in range(reps):
-            op.matvec(u)
-        best = min(best, (time.perf_counter() - t) / reps)
-    return best
+        return time.perf_counter() - t0
+
+    steps, times = harness.time_steps(run, 0.1, 3)
+    return min(times) / steps
 
 
 def main():
