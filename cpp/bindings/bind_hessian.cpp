@@ -1,99 +1,104 @@
 #include "common.hpp"
 #include "flatcore/hessian.hpp"
+#include "flatcore/trace.hpp"
 
 namespace flatcore::bindings {
 
 void bind_hessian(py::module_& m) {
+  m.attr("HESSIAN_PARTS") = py::tuple(py::cast(part_names()));
+  m.def("dense_hessian_bytes", &dense_hessian_bytes, py::arg("n_params"), py::arg("width"));
+  m.def("activation_cache_bytes", &activation_cache_bytes, py::arg("n"), py::arg("width"));
+  m.def("cache_activations_by_default", &cache_activations_by_default, py::arg("n"), py::arg("width"));
+
   m.def(
       "dense_hessian",
-      [](const ConstMatrixArg& W, const ConstVectorArg& b, const ConstVectorArg& v, double beta,
-         const ConstMatrixArg& X, const ConstVectorArg& y, const std::string& part, int n_threads) {
-        const Network net = make_network(W, b, v, beta);
+      [](const Network& net, const ConstMatrixArg& X, const ConstVectorArg& y, const std::string& part,
+         std::optional<int> n_threads) {
         const HessianPart p = parse_part(part);
-        Poller poller{py::none()};
-        bool stopped = false;
+        const int nt = threads(n_threads);
+        Poller poller;
         Eigen::MatrixXd H;
         {
           py::gil_scoped_release release;
-          H = dense_hessian(net, X, y, p, n_threads, [&](long s) { return poller(s); }, &stopped);
+          H = dense_hessian(net, X, y, p, nt, [&](long s) { return poller(s); });
         }
         poller.raise_if_stopped();
         return H;
       },
-      py::arg("W"), py::arg("b"), py::arg("v"), py::arg("beta"), py::arg("X"), py::arg("y"),
-      py::arg("part"), py::arg("n_threads"));
+      py::arg("net"), py::arg("X"), py::arg("y"), py::kw_only(), py::arg("part") = "full",
+      py::arg("n_threads") = py::none());
 
   m.def(
       "hvp",
-      [](const ConstMatrixArg& W, const ConstVectorArg& b, const ConstVectorArg& v, double beta,
-         const ConstMatrixArg& X, const ConstVectorArg& y, const ConstVectorArg& u,
-         const std::string& part, int n_threads) {
-        const Network net = make_network(W, b, v, beta);
+      [](const Network& net, const ConstMatrixArg& X, const ConstVectorArg& y, const ConstVectorArg& u,
+         const std::string& part, std::optional<int> n_threads) {
         const HessianPart p = parse_part(part);
+        const int nt = threads(n_threads);
         py::gil_scoped_release release;
-        return hessian_vector_product(net, X, y, u, p, n_threads);
+        return hessian_vector_product(net, X, y, u, p, nt);
       },
-      py::arg("W"), py::arg("b"), py::arg("v"), py::arg("beta"), py::arg("X"), py::arg("y"),
-      py::arg("u"), py::arg("part"), py::arg("n_threads"));
+      py::arg("net"), py::arg("X"), py::arg("y"), py::arg("u"), py::kw_only(), py::arg("part") = "full",
+      py::arg("n_threads") = py::none());
+
+  py::class_<TraceTerms>(m, "TraceTerms")
+      .def_readonly("A", &TraceTerms::A)
+      .def_readonly("B", &TraceTerms::B);
 
   m.def(
       "trace_terms",
-      [](const ConstMatrixArg& W, const ConstVectorArg& b, const ConstVectorArg& v, double beta,
-         const ConstMatrixArg& X, int n_threads) {
-        const Network net = make_network(W, b, v, beta);
-        TraceTerms t;
-        {
-          py::gil_scoped_release release;
-          t = trace_terms(net, X, n_threads);
-        }
-        return py::make_tuple(t.A, t.M);
+      [](const Network& net, const ConstMatrixArg& X, std::optional<int> n_threads) {
+        const int nt = threads(n_threads);
+        py::gil_scoped_release release;
+        return trace_terms(net, X, nt);
       },
-      py::arg("W"), py::arg("b"), py::arg("v"), py::arg("beta"), py::arg("X"), py::arg("n_threads"));
+      py::arg("net"), py::arg("X"), py::kw_only(), py::arg("n_threads") = py::none());
 
   m.def(
       "hessian_trace",
-      [](const ConstMatrixArg& W, const ConstVectorArg& b, const ConstVectorArg& v, double beta,
-         const ConstMatrixArg& X, const ConstVectorArg& y, const std::string& part, int n_threads) {
-        const Network net = make_network(W, b, v, beta);
+      [](const Network& net, const ConstMatrixArg& X, const ConstVectorArg& y, const std::string& part,
+         std::optional<int> n_threads) {
         const HessianPart p = parse_part(part);
+        const int nt = threads(n_threads);
         py::gil_scoped_release release;
-        return hessian_trace(net, X, y, p, n_threads);
+        return hessian_trace(net, X, y, p, nt);
       },
-      py::arg("W"), py::arg("b"), py::arg("v"), py::arg("beta"), py::arg("X"), py::arg("y"),
-      py::arg("part"), py::arg("n_threads"));
+      py::arg("net"), py::arg("X"), py::arg("y"), py::kw_only(), py::arg("part") = "full",
+      py::arg("n_threads") = py::none());
 
   // The Hessian at a fixed theta as an object, for eigensolvers that apply it many times.
   py::class_<HessianOperator>(m, "HessianOperator")
-      .def(py::init([](const ConstMatrixArg& W, const ConstVectorArg& b, const ConstVectorArg& v,
-                       double beta, const ConstMatrixArg& X, const ConstVectorArg& y,
-                       const std::string& part, int n_threads, bool cache_activations) {
-             Network net = make_network(W, b, v, beta);
+      .def(py::init([](const Network& net, const ConstMatrixArg& X, const ConstVectorArg& y,
+                       const std::string& part, std::optional<int> n_threads,
+                       std::optional<bool> cache_activations) {
              const HessianPart p = parse_part(part);
+             const int nt = threads(n_threads);
+             const bool cache = cache_activations.value_or(cache_activations_by_default(X.rows(), net.width()));
              RowMatrix Xc = X;
              Vector yc = y;
              py::gil_scoped_release release;
-             return new HessianOperator(std::move(net), std::move(Xc), std::move(yc), p, n_threads,
-                                        cache_activations);
+             return new HessianOperator(net, std::move(Xc), std::move(yc), p, nt, cache);
            }),
-           py::arg("W"), py::arg("b"), py::arg("v"), py::arg("beta"), py::arg("X"), py::arg("y"),
-           py::arg("part"), py::arg("n_threads"), py::arg("cache_activations"))
+           py::arg("net"), py::arg("X"), py::arg("y"), py::kw_only(), py::arg("part") = "full",
+           py::arg("n_threads") = py::none(), py::arg("cache_activations") = py::none())
       .def_property_readonly("size", &HessianOperator::rows)
-      .def_property_readonly("n_products", &HessianOperator::n_products)
+      .def_property_readonly("part", [](const HessianOperator& op) { return part_name(op.part()); })
+      .def_property_readonly("n_hvp", &HessianOperator::n_hvp)
       .def_property_readonly("caches_activations", &HessianOperator::caches_activations)
+      .def_property_readonly("residuals", &HessianOperator::residuals)
       .def("matvec", &HessianOperator::apply, py::arg("u"), py::call_guard<py::gil_scoped_release>())
       .def(
           "matmat",
           [](const HessianOperator& op, const Eigen::Ref<const Eigen::MatrixXd>& U) {
+            if (U.rows() != op.rows())
+              throw std::invalid_argument("U has " + std::to_string(U.rows()) + " rows, expected P = " +
+                                          std::to_string(op.rows()));
             Eigen::MatrixXd out(U.rows(), U.cols());
-            {
-              py::gil_scoped_release release;
-              if (U.rows() != op.rows()) throw std::invalid_argument("U must have P rows");
-              Vector in(U.rows()), o(U.rows());
-              for (Index j = 0; j < U.cols(); ++j) {
-                in = U.col(j);
-                op.perform_op(in.data(), o.data());
-                out.col(j) = o;
-              }
+            py::gil_scoped_release release;
+            Vector in(U.rows()), o(U.rows());
+            for (Index j = 0; j < U.cols(); ++j) {
+              in = U.col(j);
+              op.perform_op(in.data(), o.data());
+              out.col(j) = o;
             }
             return out;
           },

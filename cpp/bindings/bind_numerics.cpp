@@ -4,46 +4,66 @@
 namespace flatcore::bindings {
 
 void bind_numerics(py::module_& m) {
-  // The core's buffer layout, for the Python layer's memory checks.
-  m.def("padded_stride", &PackedWeights::stride, py::arg("width"));
-  m.def("gradient_workspace_bytes", &GradientWorkspace::bytes, py::arg("n"), py::arg("d"), py::arg("width"),
-        py::arg("n_threads"));
+  py::class_<LossGradient>(m, "LossGradient")
+      .def_readonly("loss", &LossGradient::loss)
+      .def_readonly("grad", &LossGradient::grad)
+      .def_readonly("active_fraction", &LossGradient::active_fraction);
+
+  py::class_<NeuronSide>(m, "NeuronSide")
+      .def_readonly("excess", &NeuronSide::excess)
+      .def_readonly("share", &NeuronSide::share)
+      .def_readonly("moment", &NeuronSide::moment);
+  py::class_<NeuronSides>(m, "NeuronSides")
+      .def_readonly("active", &NeuronSides::active)
+      .def_readonly("inactive", &NeuronSides::inactive);
+
+  m.def("gradient_workspace_bytes", &gradient_workspace_bytes, py::arg("n"), py::arg("d"), py::arg("width"),
+        py::kw_only(), py::arg("n_threads"));
 
   m.def(
       "predict",
-      [](const ConstMatrixArg& W, const ConstVectorArg& b, const ConstVectorArg& v, double beta,
-         const ConstMatrixArg& X, int n_threads) {
-        const Network net = make_network(W, b, v, beta);
+      [](const Network& net, const ConstMatrixArg& X, std::optional<int> n_threads) {
+        const int nt = threads(n_threads);
         py::gil_scoped_release release;
-        return predict(net, X, n_threads);
+        return predict(net, X, nt);
       },
-      py::arg("W"), py::arg("b"), py::arg("v"), py::arg("beta"), py::arg("X"), py::arg("n_threads"));
+      py::arg("net"), py::arg("X"), py::kw_only(), py::arg("n_threads") = py::none());
 
   m.def(
       "loss",
-      [](const ConstMatrixArg& W, const ConstVectorArg& b, const ConstVectorArg& v, double beta,
-         const ConstMatrixArg& X, const ConstVectorArg& y, int n_threads) {
-        const Network net = make_network(W, b, v, beta);
+      [](const Network& net, const ConstMatrixArg& X, const ConstVectorArg& y, std::optional<int> n_threads) {
+        const int nt = threads(n_threads);
         py::gil_scoped_release release;
-        return loss(net, X, y, n_threads);
+        return loss(net, X, y, nt);
       },
-      py::arg("W"), py::arg("b"), py::arg("v"), py::arg("beta"), py::arg("X"), py::arg("y"),
-      py::arg("n_threads"));
+      py::arg("net"), py::arg("X"), py::arg("y"), py::kw_only(), py::arg("n_threads") = py::none());
 
   m.def(
       "loss_and_gradient",
-      [](const ConstMatrixArg& W, const ConstVectorArg& b, const ConstVectorArg& v, double beta,
-         const ConstMatrixArg& X, const ConstVectorArg& y, int n_threads) {
-        const Network net = make_network(W, b, v, beta);
-        LossGradient lg;
-        {
-          py::gil_scoped_release release;
-          lg = loss_and_gradient(net, X, y, n_threads);
-        }
-        return py::make_tuple(lg.loss, lg.grad, lg.active_fraction);
+      [](const Network& net, const ConstMatrixArg& X, const ConstVectorArg& y, std::optional<int> n_threads) {
+        const int nt = threads(n_threads);
+        py::gil_scoped_release release;
+        return loss_and_gradient(net, X, y, nt);
       },
-      py::arg("W"), py::arg("b"), py::arg("v"), py::arg("beta"), py::arg("X"), py::arg("y"),
-      py::arg("n_threads"));
+      py::arg("net"), py::arg("X"), py::arg("y"), py::kw_only(), py::arg("n_threads") = py::none());
+
+  m.def(
+      "activation_rates",
+      [](const Network& net, const ConstMatrixArg& X, std::optional<int> n_threads) {
+        const int nt = threads(n_threads);
+        py::gil_scoped_release release;
+        return activation_rates(net, X, nt);
+      },
+      py::arg("net"), py::arg("X"), py::kw_only(), py::arg("n_threads") = py::none());
+
+  m.def(
+      "neuron_sides",
+      [](const Network& net, const ConstMatrixArg& X, std::optional<int> n_threads) {
+        const int nt = threads(n_threads);
+        py::gil_scoped_release release;
+        return neuron_sides(net, X, nt);
+      },
+      py::arg("net"), py::arg("X"), py::kw_only(), py::arg("n_threads") = py::none());
 }
 
 }  // namespace flatcore::bindings

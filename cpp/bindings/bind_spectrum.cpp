@@ -1,79 +1,78 @@
-#include <pybind11/stl.h>
-
-#include <optional>
-
 #include "common.hpp"
 #include "flatcore/eigensolver.hpp"
 
 namespace flatcore::bindings {
 
-namespace {
-
-EigWhich parse_which(const std::string& which) {
-  if (which == "largest") return EigWhich::Largest;
-  if (which == "smallest") return EigWhich::Smallest;
-  throw py::value_error("which must be 'largest' or 'smallest', got '" + which + "'");
-}
-
-py::dict to_dict(const EigResult& r) {
-  py::dict out;
-  out["values"] = r.values;
-  out["vectors"] = r.vectors;
-  out["residual_norms"] = r.residual_norms;
-  out["error_bounds"] = r.error_bounds;
-  out["n_products"] = r.n_products;
-  out["n_restarts"] = r.n_restarts;
-  out["converged"] = r.converged;
-  return out;
-}
-
-}  // namespace
-
 void bind_spectrum(py::module_& m) {
+  m.attr("EIG_WHICH") = py::tuple(py::cast(which_names()));
+  m.attr("EIG_STOPS") = py::tuple(py::cast(stop_names()));
+
+  py::class_<EigOptions>(m, "EigOptions", "Settings of a Lanczos eigensolve (keyword arguments).")
+      .def(py::init([](Index k, const std::string& which, double tol, const std::string& stop, Index max_restarts,
+                       Index ncv, std::uint64_t seed, std::optional<Vector> start) {
+             EigOptions o;
+             o.k = k;
+             o.which = parse_which(which);
+             o.tol = tol;
+             o.stop = parse_stop(stop);
+             o.max_restarts = max_restarts;
+             o.ncv = ncv;
+             o.seed = seed;
+             if (start) o.start = std::move(*start);
+             return o;
+           }),
+           py::kw_only(), py::arg("k") = 1, py::arg("which") = "largest", py::arg("tol") = 1e-10,
+           py::arg("stop") = "residual", py::arg("max_restarts") = 1000, py::arg("ncv") = 0, py::arg("seed") = 0,
+           py::arg("start") = py::none())
+      .def_readwrite("k", &EigOptions::k)
+      .def_property(
+          "which", [](const EigOptions& o) { return which_name(o.which); },
+          [](EigOptions& o, const std::string& w) { o.which = parse_which(w); })
+      .def_readwrite("tol", &EigOptions::tol)
+      .def_property(
+          "stop", [](const EigOptions& o) { return stop_name(o.stop); },
+          [](EigOptions& o, const std::string& s) { o.stop = parse_stop(s); })
+      .def_readwrite("max_restarts", &EigOptions::max_restarts)
+      .def_readwrite("ncv", &EigOptions::ncv, "Lanczos basis size; 0 chooses max(2k + 1, 20), at most P")
+      .def_readwrite("seed", &EigOptions::seed)
+      .def_readwrite("start", &EigOptions::start, "warm start (size P), or empty");
+
+  py::class_<EigResult>(m, "EigResult")
+      .def_readonly("values", &EigResult::values)
+      .def_readonly("vectors", &EigResult::vectors)
+      .def_readonly("residual_norms", &EigResult::residual_norms)
+      .def_readonly("error_bounds", &EigResult::error_bounds)
+      .def_readonly("n_hvp", &EigResult::n_hvp)
+      .def_readonly("n_restarts", &EigResult::n_restarts)
+      .def_readonly("converged", &EigResult::converged);
+
   m.def(
       "lanczos_eigenpairs",
-      [](const HessianOperator& op, Index k, const std::string& which, double tol, Index max_restarts,
-         Index ncv, std::uint64_t seed, std::optional<Vector> start, const std::string& stop) {
-        EigOptions opt;
-        if (stop == "eigenvalue") opt.stop = EigStop::Eigenvalue;
-        else if (stop != "residual")
-          throw py::value_error("stop must be 'residual' or 'eigenvalue', got '" + stop + "'");
-        opt.k = k;
-        opt.which = parse_which(which);
-        opt.tol = tol;
-        opt.max_restarts = max_restarts;
-        opt.ncv = ncv;
-        opt.seed = seed;
-        if (start) opt.start = &*start;
-        Poller poller{py::none()};
+      [](const HessianOperator& op, const EigOptions& options) {
+        Poller poller;
         EigResult res;
         {
           py::gil_scoped_release release;
           try {
-            res = lanczos_eigenpairs(op, opt, [&](long s) { return poller(s); });
+            res = lanczos_eigenpairs(op, options, [&](long s) { return poller(s); });
           } catch (const Interrupted&) {
             // thrown only after the poller asked to stop: it re-raises the Python error below
           }
         }
         poller.raise_if_stopped();
-        return to_dict(res);
+        return res;
       },
-      py::arg("op"), py::arg("k"), py::arg("which"), py::arg("tol"), py::arg("max_restarts"),
-      py::arg("ncv"), py::arg("seed"), py::arg("start") = py::none(), py::arg("stop") = "residual");
+      py::arg("op"), py::arg("options"));
 
   m.def(
       "dense_eigenpairs",
       [](const Eigen::Ref<const Eigen::MatrixXd>& H, Index k, const std::string& which) {
         const EigWhich w = parse_which(which);
         Eigen::MatrixXd Hc = H;
-        EigResult res;
-        {
-          py::gil_scoped_release release;
-          res = dense_eigenpairs(Hc, k, w);
-        }
-        return to_dict(res);
+        py::gil_scoped_release release;
+        return dense_eigenpairs(Hc, k, w);
       },
-      py::arg("H"), py::arg("k"), py::arg("which"));
+      py::arg("H"), py::kw_only(), py::arg("k"), py::arg("which"));
 }
 
 }  // namespace flatcore::bindings

@@ -1,5 +1,3 @@
-#include <pybind11/stl.h>
-
 #include "common.hpp"
 #include "flatcore/training.hpp"
 
@@ -14,69 +12,116 @@ py::array_t<T> to_array(const std::vector<T>& xs) {
   return out;
 }
 
+// TrainOptions' fields by name, for the keyword constructor, the dict form and pickling.
+py::dict options_dict(const TrainOptions& o) {
+  py::dict d;
+  d["lr"] = o.lr;
+  d["steps"] = o.steps;
+  d["weight_decay"] = o.weight_decay;
+  d["decay_biases"] = o.decay_biases;
+  d["clip_grad_norm"] = o.clip_grad_norm;
+  d["record_every"] = o.record_every;
+  d["tol"] = o.tol;
+  d["max_loss"] = o.max_loss;
+  d["sharpness_every"] = o.sharpness_every;
+  d["sharpness_tol"] = o.sharpness_tol;
+  d["n_threads"] = o.n_threads;
+  return d;
+}
+
+TrainOptions options_from(const py::dict& d) {
+  TrainOptions o;
+  for (auto item : d) {
+    const auto key = item.first.cast<std::string>();
+    const py::handle value = item.second;
+    if (key == "lr") o.lr = value.cast<double>();
+    else if (key == "steps") o.steps = value.cast<long>();
+    else if (key == "weight_decay") o.weight_decay = value.cast<double>();
+    else if (key == "decay_biases") o.decay_biases = value.cast<bool>();
+    else if (key == "clip_grad_norm") o.clip_grad_norm = value.cast<std::optional<double>>();
+    else if (key == "record_every") o.record_every = value.cast<long>();
+    else if (key == "tol") o.tol = value.cast<std::optional<double>>();
+    else if (key == "max_loss") o.max_loss = value.cast<std::optional<double>>();
+    else if (key == "sharpness_every") o.sharpness_every = value.cast<std::optional<long>>();
+    else if (key == "sharpness_tol") o.sharpness_tol = value.cast<double>();
+    else if (key == "n_threads") o.n_threads = threads(value.cast<std::optional<int>>());
+    else throw py::type_error("TrainOptions has no setting '" + key + "'");
+  }
+  o.check();
+  return o;
+}
+
 }  // namespace
 
 void bind_training(py::module_& m) {
+  py::class_<TrainOptions>(m, "TrainOptions",
+                           "Settings of a gradient-descent run (keyword arguments; unset optional settings are off).")
+      .def(py::init([](const py::kwargs& kwargs) { return options_from(kwargs); }))
+      .def_readwrite("lr", &TrainOptions::lr)
+      .def_readwrite("steps", &TrainOptions::steps)
+      .def_readwrite("weight_decay", &TrainOptions::weight_decay)
+      .def_readwrite("decay_biases", &TrainOptions::decay_biases)
+      .def_readwrite("clip_grad_norm", &TrainOptions::clip_grad_norm)
+      .def_readwrite("record_every", &TrainOptions::record_every)
+      .def_readwrite("tol", &TrainOptions::tol)
+      .def_readwrite("max_loss", &TrainOptions::max_loss)
+      .def_readwrite("sharpness_every", &TrainOptions::sharpness_every)
+      .def_readwrite("sharpness_tol", &TrainOptions::sharpness_tol)
+      .def_readwrite("n_threads", &TrainOptions::n_threads)
+      .def("check", &TrainOptions::check, "Raise ValueError naming the first setting out of range.")
+      .def("as_dict", &options_dict)
+      .def("__repr__",
+           [](const TrainOptions& o) { return "TrainOptions(**" + py::repr(options_dict(o)).cast<std::string>() + ")"; })
+      .def(py::pickle([](const TrainOptions& o) { return options_dict(o); },
+                      [](const py::dict& d) { return options_from(d); }));
+
+  py::class_<TrainHistory>(m, "TrainHistory")
+      .def_static("column_names", &TrainHistory::column_names, py::arg("tracks_sharpness"))
+      .def_static("bytes_per_row", &TrainHistory::bytes_per_row, py::arg("tracks_sharpness"))
+      .def_property_readonly("tracks_sharpness", &TrainHistory::tracks_sharpness)
+      .def("__len__", &TrainHistory::size)
+      .def_property_readonly("step", [](const TrainHistory& h) { return to_array(h.step); })
+      .def_property_readonly("loss", [](const TrainHistory& h) { return to_array(h.loss); })
+      .def_property_readonly("grad_norm", [](const TrainHistory& h) { return to_array(h.grad_norm); })
+      .def_property_readonly("W_norm", [](const TrainHistory& h) { return to_array(h.W_norm); })
+      .def_property_readonly("b_norm", [](const TrainHistory& h) { return to_array(h.b_norm); })
+      .def_property_readonly("v_norm", [](const TrainHistory& h) { return to_array(h.v_norm); })
+      .def_property_readonly("beta", [](const TrainHistory& h) { return to_array(h.beta); })
+      .def_property_readonly("active_fraction", [](const TrainHistory& h) { return to_array(h.active_fraction); })
+      .def_property_readonly("sharpness", [](const TrainHistory& h) { return to_array(h.sharpness); })
+      .def_property_readonly("sharpness_n_hvp", [](const TrainHistory& h) { return to_array(h.sharpness_n_hvp); });
+
+  py::class_<TrainResult>(m, "TrainResult")
+      .def_readonly("net", &TrainResult::net)
+      .def_readonly("history", &TrainResult::history)
+      .def_readonly("steps_run", &TrainResult::steps_run)
+      .def_readonly("converged", &TrainResult::converged)
+      .def_readonly("diverged", &TrainResult::diverged)
+      .def_property_readonly("diverged_step",
+                             [](const TrainResult& r) -> std::optional<long> {
+                               if (r.diverged_step < 0) return std::nullopt;
+                               return r.diverged_step;
+                             })
+      .def_readonly("interrupted", &TrainResult::interrupted)
+      .def_readonly("final_loss", &TrainResult::final_loss)
+      .def_readonly("final_grad_norm", &TrainResult::final_grad_norm);
+
   m.def(
       "train",
-      [](const ConstMatrixArg& W, const ConstVectorArg& b, const ConstVectorArg& v, double beta,
-         const ConstMatrixArg& X, const ConstVectorArg& y, double lr, long steps,
-         double weight_decay, bool decay_biases, double clip_grad_norm, long record_every,
-         double tol, double max_loss, long sharpness_every, double sharpness_tol, int n_threads,
+      [](const Network& init, const ConstMatrixArg& X, const ConstVectorArg& y, const TrainOptions& options,
          py::object progress) {
-        const Network init = make_network(W, b, v, beta);
-        TrainOptions opt;
-        opt.lr = lr;
-        opt.steps = steps;
-        opt.weight_decay = weight_decay;
-        opt.decay_biases = decay_biases;
-        opt.clip_grad_norm = clip_grad_norm;
-        opt.record_every = record_every;
-        opt.tol = tol;
-        opt.max_loss = max_loss;
-        opt.sharpness_every = sharpness_every;
-        opt.sharpness_tol = sharpness_tol;
-        opt.n_threads = n_threads;
+        options.check();
         Poller poller(std::move(progress));
         TrainResult res;
         {
           py::gil_scoped_release release;
-          res = train(init, X, y, opt, [&](long s) { return poller(s); });
+          res = train(init, X, y, options, [&](long s) { return poller(s); });
         }
         poller.raise_if_stopped();
-        const TrainHistory& h = res.history;
-        py::dict history;
-        history["step"] = to_array(h.step);
-        history["loss"] = to_array(h.loss);
-        history["grad_norm"] = to_array(h.grad_norm);
-        history["W_norm"] = to_array(h.W_norm);
-        history["b_norm"] = to_array(h.b_norm);
-        history["v_norm"] = to_array(h.v_norm);
-        history["beta"] = to_array(h.beta);
-        history["active_fraction"] = to_array(h.active_fraction);
-        if (opt.sharpness_every > 0) {
-          history["sharpness"] = to_array(h.sharpness);
-          history["sharpness_hvps"] = to_array(h.sharpness_hvps);
-        }
-        py::dict out;
-        out["W"] = res.net.W;
-        out["b"] = res.net.b;
-        out["v"] = res.net.v;
-        out["beta"] = res.net.beta;
-        out["history"] = history;
-        out["steps_run"] = res.steps_run;
-        out["converged"] = res.converged;
-        out["diverged"] = res.diverged;
-        out["diverged_step"] = res.diverged_step;
-        out["interrupted"] = res.interrupted;
-        out["final_loss"] = res.final_loss;
-        out["final_grad_norm"] = res.final_grad_norm;
-        return out;
+        return res;
       },
-      py::arg("W"), py::arg("b"), py::arg("v"), py::arg("beta"), py::arg("X"), py::arg("y"),
-      py::arg("lr"), py::arg("steps"), py::arg("weight_decay"), py::arg("decay_biases"),
-      py::arg("clip_grad_norm"), py::arg("record_every"), py::arg("tol"), py::arg("max_loss"),
-      py::arg("sharpness_every"), py::arg("sharpness_tol"), py::arg("n_threads"), py::arg("progress"));
+      py::arg("net"), py::arg("X"), py::arg("y"), py::arg("options"), py::kw_only(),
+      py::arg("progress") = py::none());
 }
 
 }  // namespace flatcore::bindings

@@ -1,14 +1,18 @@
-// Shared helpers of the binding layer: building a core Network from arrays, and the callback
-// that lets long C++ loops notice Ctrl-C and report progress.
+// Shared pieces of the binding layer: the conversion between flatcore.Network and the core's
+// Network, thread counts, and the callback that lets long C++ loops notice Ctrl-C and report
+// progress.
 #pragma once
 
 #include <pybind11/eigen.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include "flatcore/network.hpp"
+#include "flatcore/resources.hpp"
 
 namespace flatcore::bindings {
 
@@ -17,22 +21,11 @@ namespace py = pybind11;
 using ConstMatrixArg = Eigen::Ref<const RowMatrix>;
 using ConstVectorArg = Eigen::Ref<const Vector>;
 
-inline Network make_network(const ConstMatrixArg& W, const ConstVectorArg& b, const ConstVectorArg& v,
-                            double beta) {
-  Network net;
-  net.W = W;
-  net.b = b;
-  net.v = v;
-  net.beta = beta;
-  net.check();
-  return net;
-}
-
-inline HessianPart parse_part(const std::string& part) {
-  if (part == "full") return HessianPart::Full;
-  if (part == "gauss_newton") return HessianPart::GaussNewton;
-  if (part == "residual") return HessianPart::Residual;
-  throw py::value_error("part must be 'full', 'gauss_newton' or 'residual', got '" + part + "'");
+// A thread count from Python: None is the process default (default_num_threads()).
+inline int threads(std::optional<int> n_threads) {
+  const int n = n_threads ? *n_threads : default_num_threads();
+  check_num_threads(n);
+  return n;
 }
 
 // Polled by the core between units of work while the GIL is released. At most every
@@ -42,7 +35,7 @@ inline HessianPart parse_part(const std::string& part) {
 // `raise_if_stopped` once the GIL is held again.
 class Poller {
  public:
-  explicit Poller(py::object progress, double interval_s = 0.05)
+  explicit Poller(py::object progress = py::none(), double interval_s = 0.05)
       : progress_(std::move(progress)), interval_(interval_s) {}
 
   bool operator()(long step) {
@@ -78,9 +71,38 @@ class Poller {
   bool error_ = false;
 };
 
+void bind_resources(py::module_& m);
 void bind_numerics(py::module_& m);
 void bind_hessian(py::module_& m);
 void bind_training(py::module_& m);
 void bind_spectrum(py::module_& m);
 
 }  // namespace flatcore::bindings
+
+// flatcore.Network (the Python class, python/flatcore/network.py) <-> flatcore::Network: every
+// binding takes and returns networks as the Python class, so a network crosses the boundary as
+// one object.
+namespace pybind11::detail {
+
+template <>
+struct type_caster<flatcore::Network> {
+  PYBIND11_TYPE_CASTER(flatcore::Network, const_name("flatcore.Network"));
+
+  static object network_class() { return module_::import("flatcore.network").attr("Network"); }
+
+  bool load(handle src, bool) {
+    if (!isinstance(src, network_class())) return false;
+    value.W = src.attr("W").cast<flatcore::RowMatrix>();
+    value.b = src.attr("b").cast<flatcore::Vector>();
+    value.v = src.attr("v").cast<flatcore::Vector>();
+    value.beta = src.attr("beta").cast<double>();
+    value.check();
+    return true;
+  }
+
+  static handle cast(const flatcore::Network& net, return_value_policy, handle) {
+    return network_class()(net.W, net.b, net.v, net.beta).release();
+  }
+};
+
+}  // namespace pybind11::detail

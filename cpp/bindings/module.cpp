@@ -1,21 +1,41 @@
 // The compiled module flatcore._core. Users import flatcore, whose Python layer checks every
-// argument and then calls these thin wrappers.
+// argument and then calls these thin wrappers (keyword arguments past the data).
 #include "common.hpp"
 #include "flatcore/numerics.hpp"
-#include "flatcore/parallel.hpp"
 
-PYBIND11_MODULE(_core, m) {
-  namespace fb = flatcore::bindings;
-  m.doc() = "flatcore's compiled core (use the flatcore package instead of this module)";
-  m.def("default_num_threads", &flatcore::default_num_threads);
-  m.def("has_openmp", &flatcore::has_openmp);
-  m.def("simd_lanes", &flatcore::simd_lanes);
-  m.def("simd_kind", &flatcore::simd_kind);
+namespace flatcore::bindings {
+
+void bind_resources(py::module_& m) {
+  m.def("default_num_threads", &default_num_threads);
+  m.def(
+      "set_default_num_threads",
+      [](std::optional<int> n_threads) {
+        if (n_threads) set_default_num_threads(*n_threads);
+        else reset_default_num_threads();
+      },
+      py::arg("n_threads"), "Set the process-wide default thread count (None: back to the default).");
+  m.def("max_num_threads", &max_num_threads);
+  m.def("has_openmp", &has_openmp);
+  m.def("available_memory_bytes", []() -> std::optional<double> {
+    const double bytes = available_memory_bytes();
+    if (bytes < 0.0) return std::nullopt;
+    return bytes;
+  });
+  m.def("simd_lanes", &simd_lanes);
+  m.def("simd_kind", &simd_kind);
 #ifdef FLATCORE_BUILD_FLAGS
   m.attr("build_flags") = FLATCORE_BUILD_FLAGS;
 #else
   m.attr("build_flags") = "";
 #endif
+}
+
+}  // namespace flatcore::bindings
+
+PYBIND11_MODULE(_core, m) {
+  namespace fb = flatcore::bindings;
+  m.doc() = "flatcore's compiled core (use the flatcore package instead of this module)";
+  fb::bind_resources(m);
   fb::bind_numerics(m);
   fb::bind_hessian(m);
   fb::bind_training(m);

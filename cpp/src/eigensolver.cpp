@@ -10,6 +10,22 @@
 
 namespace flatcore {
 
+const char* which_name(EigWhich which) { return which == EigWhich::Largest ? "largest" : "smallest"; }
+std::vector<std::string> which_names() { return {"largest", "smallest"}; }
+EigWhich parse_which(const std::string& name) {
+  if (name == "largest") return EigWhich::Largest;
+  if (name == "smallest") return EigWhich::Smallest;
+  throw std::invalid_argument("which must be 'largest' or 'smallest'; got '" + name + "'");
+}
+
+const char* stop_name(EigStop stop) { return stop == EigStop::Residual ? "residual" : "eigenvalue"; }
+std::vector<std::string> stop_names() { return {"residual", "eigenvalue"}; }
+EigStop parse_stop(const std::string& name) {
+  if (name == "residual") return EigStop::Residual;
+  if (name == "eigenvalue") return EigStop::Eigenvalue;
+  throw std::invalid_argument("stop must be 'residual' or 'eigenvalue'; got '" + name + "'");
+}
+
 namespace {
 
 // What Spectra applies: H, or (I - Q Q^T) H (I - Q Q^T) when Q (orthonormal columns, the
@@ -23,7 +39,7 @@ class SolverOperator {
   Index rows() const { return op_.rows(); }
   Index cols() const { return op_.cols(); }
   void perform_op(const double* x, double* y) const {
-    if (stop_ && stop_(op_.n_products())) throw Interrupted();
+    if (stop_ && stop_(op_.n_hvp())) throw Interrupted();
     if (!Q_) {
       op_.perform_op(x, y);
       return;
@@ -179,13 +195,16 @@ EigResult lanczos_eigenpairs(const HessianOperator& op, const EigOptions& opt,
   if (opt.k < 1 || opt.k >= P)
     throw std::invalid_argument("Lanczos needs 1 <= k < P (P = " + std::to_string(P) +
                                 "); use the dense eigendecomposition for k close to P");
-  const long before = op.n_products();
+  if (opt.start.size() != 0 && opt.start.size() != P)
+    throw std::invalid_argument("the start vector has " + std::to_string(opt.start.size()) +
+                                " entries, expected P = " + std::to_string(P));
+  const long before = op.n_hvp();
   SolverOperator plain(op, should_stop);
   Vector start = seeded_start_vector(P, opt.seed);
-  if (opt.start && opt.start->size() == P && opt.start->norm() > 0) {
+  if (opt.start.size() == P && opt.start.norm() > 0) {
     // A warm start that is already an eigenvector spans an invariant Krylov space and stalls
     // Lanczos; a small random admixture keeps the space growing at almost no cost.
-    start = *opt.start / opt.start->norm() + 1e-2 * start / start.norm();
+    start = opt.start / opt.start.norm() + 1e-2 * start / start.norm();
   }
   const bool largest = opt.which == EigWhich::Largest;
   auto better = [&](double a, double b) { return largest ? a > b : a < b; };
@@ -272,7 +291,7 @@ EigResult lanczos_eigenpairs(const HessianOperator& op, const EigOptions& opt,
     for (Index j = 0; j < m; ++j)
       if (!(res.residual_norms[j] <= std::max(1e3 * opt.tol, 1e-6) * scale)) res.converged = false;
   }
-  res.n_products = op.n_products() - before;
+  res.n_hvp = op.n_hvp() - before;
   return res;
 }
 

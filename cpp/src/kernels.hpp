@@ -1,6 +1,6 @@
 // Private: the SIMD building blocks of the fused kernels (gradient and Hessian-vector product).
 //
-// Weights come in the layout of PackedWeights (flatcore/network.hpp): W^T as d x ld, b and v
+// Weights come in the layout of PackedWeights (packed_weights.hpp): W^T as d x ld, b and v
 // zero-padded to Kp, a multiple of the neuron tile kT.
 #pragma once
 
@@ -9,7 +9,7 @@
 #include <cstring>
 #include <type_traits>
 
-#include "flatcore/network.hpp"
+#include "packed_weights.hpp"
 
 namespace flatcore::kernels {
 
@@ -211,6 +211,21 @@ inline void output_tile(const double* X, Index d, Index ld, Index Kp, const doub
   for (int r = 0; r < R; ++r) fpart[r] = zero;
   forward_tile<R>(X, d, ld, 0, Kp, WT, b, v, phi, fpart);
   for (int r = 0; r < R; ++r) out[r] = beta + hsum(fpart[r]);
+}
+
+// Pre-activations z = W x_r - b of R rows over all Kp neurons, stored in z (row stride ld): the
+// same arithmetic as forward_tile's, so z > 0 exactly where forward_tile's activation is.
+template <int R>
+inline void preactivation_tile(const double* X, Index d, Index ld, Index Kp, const double* WT,
+                               const double* b, double* zout) {
+  const double* x[R];
+  for (int r = 0; r < R; ++r) x[r] = X + r * d;
+  for (Index k0 = 0; k0 < Kp; k0 += kT) {
+    vdouble z[R][kNV];
+    affine_tile<R>(x, d, ld, k0, WT, b, z);
+    for (int r = 0; r < R; ++r)
+      for (int q = 0; q < kNV; ++q) vstore(zout + r * ld + k0 + q * kLanes, z[r][q]);
+  }
 }
 
 // Backward for R rows with residuals res and the neurons [k_begin, k_end): adds r phi to the

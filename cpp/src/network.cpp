@@ -14,7 +14,7 @@ Vector Network::params() const {
   return theta;
 }
 
-Network Network::from_params(const Eigen::Ref<const Vector>& theta, Index d, Index width) {
+Network Network::from_params(const ConstVectorRef& theta, Index d, Index width) {
   if (d < 1 || width < 1) throw std::invalid_argument("d and width must be at least 1");
   ParamLayout L(d, width);
   if (theta.size() != L.size())
@@ -34,29 +34,16 @@ void Network::check() const {
     throw std::invalid_argument("b and v must have width = W.rows() entries");
 }
 
-PackedWeights::PackedWeights(Index d_, Index width_)
-    : d(d_),
-      width(width_),
-      Kp(padded_width(width_)),
-      ld(stride(width_)),
-      WT(Vector::Zero(d_ * ld)),
-      b(Vector::Zero(Kp)),
-      v(Vector::Zero(Kp)) {}
-
-void PackedWeights::load(const double* W, const double* b_in, const double* v_in) {
-  for (Index k = 0; k < width; ++k) {
-    for (Index j = 0; j < d; ++j) WT[j * ld + k] = W[k * d + j];
-    b[k] = b_in[k];
-    v[k] = v_in[k];
-  }
-}
-
-void check_data(const Network& net, const ConstMatrixRef& X, const ConstVectorRef& y) {
+void check_inputs(const Network& net, const ConstMatrixRef& X) {
   net.check();
   if (X.rows() < 1) throw std::invalid_argument("X has no rows");
   if (X.cols() != net.d())
     throw std::invalid_argument("X has " + std::to_string(X.cols()) + " columns, network expects d = " +
                                 std::to_string(net.d()));
+}
+
+void check_data(const Network& net, const ConstMatrixRef& X, const ConstVectorRef& y) {
+  check_inputs(net, X);
   if (y.size() != X.rows())
     throw std::invalid_argument("y has " + std::to_string(y.size()) + " entries, X has " +
                                 std::to_string(X.rows()) + " rows");

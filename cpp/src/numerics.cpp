@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "forward.hpp"
+#include "gradient_workspace.hpp"
 #include "kernels.hpp"
 #include "thread_id.hpp"
 
@@ -24,31 +26,16 @@ const char* simd_kind() {
 
 
 Vector predict(const Network& net, const ConstMatrixRef& X, int n_threads) {
-  using namespace kernels;
-  net.check();
-  if (X.cols() != net.d()) throw std::invalid_argument("X must have d columns");
-  const int nt = threads_for_work(n_threads, 2.0 * X.rows() * net.width() * net.d());
-  const Index n = X.rows(), d = net.d();
-  PackedWeights w(d, net.width());
-  w.load(net);
-  const Index Kp = w.Kp, ld = w.ld;
+  check_inputs(net, X);
+  const Index n = X.rows();
+  const int nt = threads_for_work(n_threads, 2.0 * n * net.width() * net.d());
+  const Forward forward(net);
+  const ContiguousRows rows(X);
+  std::vector<Vector> phi = thread_buffers(nt, kernels::kRowBlock * forward.ld());
   Vector out(n);
-  const RowChunks ch = make_row_chunks(n);
-  std::vector<Vector> phi(nt, Vector(kRowTile * ld));
-  Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> Xc;
-  const double* Xd = X.data();
-  if (X.outerStride() != d || X.innerStride() != 1) {
-    Xc = X;
-    Xd = Xc.data();
-  }
-#pragma omp parallel for schedule(dynamic) num_threads(nt)
-  for (Index c = 0; c < ch.n_chunks; ++c) {
-    double* buf = phi[detail::thread_id()].data();
-    for_row_tiles(ch.begin(c), ch.end(c), [&](Index i, auto R) {
-      output_tile<decltype(R)::value>(Xd + i * d, d, ld, Kp, w.WT.data(), w.b.data(), w.v.data(), net.beta,
-                                      buf, out.data() + i);
-    });
-  }
+  for_each_row_block(make_row_chunks(n), nt, [&](Index, Index i0, Index m, int thread) {
+    forward.outputs(rows.row(i0), m, phi[thread].data(), out.data() + i0);
+  });
   return out;
 }
 
@@ -56,6 +43,76 @@ double loss(const Network& net, const ConstMatrixRef& X, const ConstVectorRef& y
   check_data(net, X, y);
   const Vector r = predict(net, X, n_threads) - y;
   return 0.5 * r.squaredNorm() / static_cast<double>(X.rows());
+}
+
+Vector activation_rates(const Network& net, const ConstMatrixRef& X, int n_threads) {
+  check_inputs(net, X);
+  const Index n = X.rows(), K = net.width();
+  const int nt = threads_for_work(n_threads, 2.0 * n * K * net.d());
+  const Forward forward(net);
+  const Index ld = forward.ld();
+  const ContiguousRows rows(X);
+  const RowChunks ch = make_row_chunks(n);
+  std::vector<Vector> phi = thread_buffers(nt, kernels::kRowBlock * ld);
+  std::vector<Vector> f = thread_buffers(nt, kernels::kRowBlock);
+  std::vector<Vector> counts(ch.n_chunks, Vector::Zero(K));
+  for_each_row_block(ch, nt, [&](Index c, Index i0, Index m, int thread) {
+    const double* p = phi[thread].data();
+    forward.outputs(rows.row(i0), m, phi[thread].data(), f[thread].data());
+    double* cnt = counts[c].data();
+    for (Index i = 0; i < m; ++i)
+      for (Index k = 0; k < K; ++k) cnt[k] += p[i * ld + k] > 0.0 ? 1.0 : 0.0;
+  });
+  Vector total(K);
+  detail::reduce_in_order(counts, total.data(), K, nt);
+  return total / static_cast<double>(n);
+}
+
+NeuronSides neuron_sides(const Network& net, const ConstMatrixRef& X, int n_threads) {
+  check_inputs(net, X);
+  const Index n = X.rows(), K = net.width(), d = net.d();
+  const int nt = threads_for_work(n_threads, 4.0 * n * K * d);
+  const Forward forward(net);
+  const Index ld = forward.ld();
+  const ContiguousRows rows(X);
+  const RowChunks ch = make_row_chunks(n);
+  std::vector<Vector> z = thread_buffers(nt, kernels::kRowBlock * ld);
+  // Per chunk, per side: excess (K) | share (K) | moment (K x d).
+  const Index side = K * (d + 2);
+  std::vector<Vector> acc(ch.n_chunks, Vector::Zero(2 * side));
+  for_each_row_block(ch, nt, [&](Index c, Index i0, Index m, int thread) {
+    const double* zb = z[thread].data();
+    forward.preactivations(rows.row(i0), m, z[thread].data());
+    for (int s = 0; s < 2; ++s) {
+      const double sign = s == 0 ? 1.0 : -1.0;
+      double* excess = acc[c].data() + s * side;
+      double* share = excess + K;
+      double* moment = share + K;
+      for (Index i = 0; i < m; ++i) {
+        const double* x = rows.row(i0 + i);
+        for (Index k = 0; k < K; ++k) {
+          const double zz = sign * zb[i * ld + k];
+          if (zz > 0.0) {
+            excess[k] += zz;
+            share[k] += 1.0;
+            for (Index j = 0; j < d; ++j) moment[k * d + j] += x[j];
+          }
+        }
+      }
+    }
+  });
+  Vector total(2 * side);
+  detail::reduce_in_order(acc, total.data(), 2 * side, nt);
+  total /= static_cast<double>(n);
+  NeuronSides out;
+  for (int s = 0; s < 2; ++s) {
+    NeuronSide& o = s == 0 ? out.active : out.inactive;
+    const double* t = total.data() + s * side;
+    o.excess = Eigen::Map<const Vector>(t, K);
+    o.share = Eigen::Map<const Vector>(t + K, K);
+    o.moment = Eigen::Map<const RowMatrix>(t + 2 * K, K, d);
+  }
+  return out;
 }
 
 GradientWorkspace::GradientWorkspace(Index n, Index d, Index width, int n_threads)
@@ -72,7 +129,7 @@ GradientWorkspace::GradientWorkspace(Index n, Index d, Index width, int n_thread
   acc_ = Vector::Zero(acc_size);
 }
 
-double GradientWorkspace::bytes(Index n, Index d, Index width, int n_threads) {
+double gradient_workspace_bytes(Index n, Index d, Index width, int n_threads) {
   const double ld = static_cast<double>(PackedWeights::stride(width));
   const double chunks = static_cast<double>(make_row_chunks(n).n_chunks);
   return 8.0 * (chunks * ((d + 2) * ld + 1) + n_threads * kernels::kRowBlock * ld + 2 * d * ld + n);
@@ -129,8 +186,7 @@ void loss_and_gradient_into(const Network& net, const ConstMatrixRef& X, const C
   const double* v = ws.w_.v.data();
   const double beta = net.beta;
   const double* Xd = X.data();
-  const Index stride = X.outerStride();
-  if (stride != d) throw std::invalid_argument("X must be C-contiguous");
+  if (X.outerStride() != d && n > 1) throw std::invalid_argument("X must be C-contiguous");
 
 #pragma omp parallel for schedule(dynamic) num_threads(ws.n_threads_)
   for (Index c = 0; c < ch.n_chunks; ++c) {
@@ -183,7 +239,8 @@ LossGradient loss_and_gradient(const Network& net, const ConstMatrixRef& X, cons
   check_data(net, X, y);
   GradientWorkspace ws(X.rows(), net.d(), net.width(), n_threads);
   LossGradient out;
-  loss_and_gradient_into(net, X, y, ws, out);
+  const ContiguousRows rows(X);
+  loss_and_gradient_into(net, Eigen::Map<const RowMatrix>(rows.row(0), X.rows(), X.cols()), y, ws, out);
   return out;
 }
 

@@ -2,16 +2,45 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "flatcore/eigensolver.hpp"
 #include "flatcore/hessian.hpp"
-#include "flatcore/numerics.hpp"
-
-#include <limits>
+#include "forward.hpp"
+#include "gradient_workspace.hpp"
 
 namespace flatcore {
 
-void TrainHistory::reserve(std::size_t n) {
+void TrainOptions::check() const {
+  auto fail = [](const std::string& what) { throw std::invalid_argument(what); };
+  if (!(lr > 0.0) || !std::isfinite(lr)) fail("lr must be positive and finite");
+  if (steps < 0) fail("steps must be non-negative");
+  if (!(weight_decay >= 0.0) || !std::isfinite(weight_decay)) fail("weight_decay must be non-negative and finite");
+  if (clip_grad_norm && !(*clip_grad_norm > 0.0)) fail("clip_grad_norm must be positive");
+  if (record_every < 1) fail("record_every must be at least 1");
+  if (tol && !(*tol >= 0.0)) fail("tol must be non-negative");
+  if (max_loss && !(*max_loss > 0.0)) fail("max_loss must be positive");
+  if (sharpness_every && *sharpness_every < 1) fail("sharpness_every must be at least 1");
+  if (!(sharpness_tol > 0.0)) fail("sharpness_tol must be positive");
+  check_num_threads(n_threads);
+}
+
+std::vector<std::string> TrainHistory::column_names(bool tracks_sharpness) {
+  std::vector<std::string> names = {"step",   "loss", "grad_norm", "W_norm",
+                                    "b_norm", "v_norm", "beta",    "active_fraction"};
+  if (tracks_sharpness) {
+    names.emplace_back("sharpness");
+    names.emplace_back("sharpness_n_hvp");
+  }
+  return names;
+}
+
+double TrainHistory::bytes_per_row(bool tracks_sharpness) {
+  return 8.0 * static_cast<double>(column_names(tracks_sharpness).size());
+}
+
+void TrainHistory::reserve(std::size_t n, bool tracks_sharpness) {
+  tracking_ = tracks_sharpness;
   step.reserve(n);
   loss.reserve(n);
   grad_norm.reserve(n);
@@ -20,8 +49,10 @@ void TrainHistory::reserve(std::size_t n) {
   v_norm.reserve(n);
   beta.reserve(n);
   active_fraction.reserve(n);
-  sharpness.reserve(n);
-  sharpness_hvps.reserve(n);
+  if (tracks_sharpness) {
+    sharpness.reserve(n);
+    sharpness_n_hvp.reserve(n);
+  }
 }
 
 namespace {
@@ -42,7 +73,7 @@ void record(TrainHistory& h, long step, const LossGradient& lg, double grad_norm
   h.active_fraction.push_back(lg.active_fraction);
   if (track) {
     h.sharpness.push_back(sharpness);
-    h.sharpness_hvps.push_back(sharpness_hvps);
+    h.sharpness_n_hvp.push_back(sharpness_hvps);
   }
 }
 
@@ -51,11 +82,9 @@ void record(TrainHistory& h, long step, const LossGradient& lg, double grad_norm
 TrainResult train(const Network& init, const ConstMatrixRef& X, const ConstVectorRef& y,
                   const TrainOptions& opt, const StopCallback& should_stop) {
   check_data(init, X, y);
-  if (!(opt.lr > 0.0) || !std::isfinite(opt.lr)) throw std::invalid_argument("lr must be positive and finite");
-  if (opt.steps < 0) throw std::invalid_argument("steps must be non-negative");
-  if (opt.weight_decay < 0.0) throw std::invalid_argument("weight_decay must be non-negative");
-  if (opt.record_every < 1) throw std::invalid_argument("record_every must be at least 1");
-  if (opt.sharpness_every < 0) throw std::invalid_argument("sharpness_every must be non-negative");
+  opt.check();
+  const ContiguousRows rows(X);
+  const Eigen::Map<const RowMatrix> Xc(rows.row(0), X.rows(), X.cols());
 
   const Index n = X.rows(), d = init.d(), K = init.width();
   const ParamLayout L(d, K);
@@ -97,31 +126,31 @@ TrainResult train(const Network& init, const ConstMatrixRef& X, const ConstVecto
   };
 
   TrainResult res;
-  res.history.reserve(static_cast<std::size_t>(std::min<long>(opt.steps / opt.record_every + 2, 1L << 16)));
-
   // Sharpness tracking: Lanczos on the cached Hessian at theta_t, warm-started from the previous
   // top eigenvector (consecutive iterates are close, so few products are needed).
-  const bool track = opt.sharpness_every > 0;
-  Vector top_vector;
-  const bool cache = static_cast<double>(n) * static_cast<double>(K) * 8.0 < 512.0 * 1024 * 1024;
+  const bool track = opt.sharpness_every.has_value();
+  res.history.reserve(static_cast<std::size_t>(std::min<long>(opt.steps / opt.record_every + 2, 1L << 16)),
+                      track);
+  const long sharpness_every = opt.sharpness_every.value_or(0);
+  EigOptions eo;
+  eo.k = 1;
+  eo.tol = opt.sharpness_tol;
+  const bool cache = cache_activations_by_default(n, K);
   auto sharpness_at = [&](long t, long& hvps) -> double {
-    HessianOperator op(net, RowMatrix(X), Vector(y), HessianPart::Full, opt.n_threads, cache);
-    EigOptions eo;
-    eo.k = 1;
-    eo.tol = opt.sharpness_tol;
+    HessianOperator op(net, RowMatrix(Xc), Vector(y), HessianPart::Full, opt.n_threads, cache);
     eo.seed = static_cast<std::uint64_t>(t);
-    if (top_vector.size() == P) eo.start = &top_vector;
     EigResult er = lanczos_eigenpairs(op, eo, should_stop);
-    hvps = er.n_products;
+    hvps = er.n_hvp;
     if (er.values.size() == 0) return std::numeric_limits<double>::quiet_NaN();
-    top_vector = er.vectors.col(0);
+    eo.start = er.vectors.col(0);
     return er.values[0];
   };
-  double max_loss = opt.max_loss;
+  double max_loss = opt.max_loss.value_or(0.0);
+  const double tol = opt.tol.value_or(0.0);
 
   for (long t = 0;; ++t) {
     load(theta);
-    loss_and_gradient_into(net, X, y, ws, lg);
+    loss_and_gradient_into(net, Xc, y, ws, lg);
     if (t == 0 && !(max_loss > 0.0)) max_loss = 1e8 * std::max(1.0, lg.loss);
 
     const double gnorm = regularised_gradient_norm();
@@ -142,8 +171,8 @@ TrainResult train(const Network& init, const ConstMatrixRef& X, const ConstVecto
       break;
     }
     const bool last = t == opt.steps;
-    const bool done = opt.tol > 0.0 && gnorm <= opt.tol;
-    const bool sharp_now = track && P > 1 && (t % opt.sharpness_every == 0 || last || done);
+    const bool done = opt.tol.has_value() && gnorm <= tol;
+    const bool sharp_now = track && P > 1 && (t % sharpness_every == 0 || last || done);
     if (t % opt.record_every == 0 || last || done || sharp_now) {
       long hvps = 0;
       double lam = std::numeric_limits<double>::quiet_NaN();
@@ -172,9 +201,9 @@ TrainResult train(const Network& init, const ConstMatrixRef& X, const ConstVecto
 
     // theta <- theta - lr (clip(grad L) + lambda * decayed(theta))
     step_dir = lg.grad;
-    if (opt.clip_grad_norm > 0.0) {
+    if (opt.clip_grad_norm) {
       const double gn = lg.grad.norm();
-      if (gn > opt.clip_grad_norm) step_dir *= opt.clip_grad_norm / gn;
+      if (gn > *opt.clip_grad_norm) step_dir *= *opt.clip_grad_norm / gn;
     }
     if (decays) step_dir += opt.weight_decay * decay_mask.cwiseProduct(theta);
     previous = theta;
@@ -185,7 +214,7 @@ TrainResult train(const Network& init, const ConstMatrixRef& X, const ConstVecto
   // recorded-or-not finite loss, recompute it so final_loss describes `net`.
   load(theta);
   if (res.diverged && res.diverged_step > 0) {
-    loss_and_gradient_into(net, X, y, ws, lg);
+    loss_and_gradient_into(net, Xc, y, ws, lg);
     res.final_loss = lg.loss;
     res.final_grad_norm = regularised_gradient_norm();
     if (res.history.step.empty() || res.history.step.back() != res.steps_run)

@@ -11,19 +11,26 @@ gradient-descent runs, computed by a C++/Eigen core with OpenMP.
 >>> result = fc.train(net, X, y, lr=0.1, steps=1000)
 >>> fc.hessian_trace(result.net, X, y)
 """
+from importlib import metadata as _metadata
+
 from . import data, theory
-from ._threads import get_num_threads, set_num_threads
+from ._threads import get_num_threads, max_num_threads, set_num_threads
 from .network import INIT_SCHEMES, Network
 from .numerics import (
     HESSIAN_PARTS,
+    NeuronSide,
+    NeuronSides,
+    activation_rates,
     gradient,
     hessian,
     hessian_trace,
     hvp,
     loss,
     loss_and_gradient,
+    neuron_sides,
     predict,
     trace_per_neuron,
+    trace_terms,
 )
 from .spectrum import (
     EigenResult,
@@ -37,13 +44,17 @@ from .spectrum import (
 )
 from .training import History, TrainResult, train
 
-__version__ = "0.1.0"
+try:
+    __version__ = _metadata.version("flatcore")
+except _metadata.PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "Network", "INIT_SCHEMES", "HESSIAN_PARTS",
     "predict", "loss", "loss_and_gradient", "gradient", "hessian", "hvp", "hessian_trace",
-    "trace_per_neuron", "train", "TrainResult", "History",
+    "trace_terms", "trace_per_neuron", "activation_rates", "neuron_sides", "NeuronSides", "NeuronSide",
+    "train", "TrainResult", "History",
     "sharpness", "top_eigs", "hessian_operator", "HessianLinearOperator", "EigenResult",
     "spectral_density", "SpectralDensity", "exact_spectrum",
-    "get_num_threads", "set_num_threads", "data", "theory", "__version__",
+    "get_num_threads", "set_num_threads", "max_num_threads", "data", "theory", "__version__",
 ]

@@ -6,7 +6,6 @@ input gets a Python exception naming the argument instead of a crash or a silent
 from __future__ import annotations
 
 import numbers
-import os
 
 import numpy as np
 
@@ -121,19 +120,16 @@ def check_data(net, X, y=None):
     return X, y
 
 
-def available_memory_bytes() -> int | None:
+def check_choice(value, name: str, choices) -> str:
+    """``value`` itself when it is one of ``choices`` (strings), else a ValueError listing them."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}; got {value!r}")
+    return value
+
+
+def available_memory_bytes() -> float | None:
     """Memory the system could give us now (MemAvailable on Linux), or None if unknown."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
+    return _core.available_memory_bytes()
 
 
 def check_memory(n_bytes: float, what: str, advice: str = "") -> None:
@@ -146,14 +142,3 @@ def check_memory(n_bytes: float, what: str, advice: str = "") -> None:
             f"{what} would need {n_bytes / 2**30:.2f} GiB but only {avail / 2**30:.2f} GiB is available"
             + (f"; {advice}" if advice else "")
         )
-
-
-def padded_stride(width: int) -> int:
-    """Row stride of the compiled core's packed weights and activations (PackedWeights::ld):
-    width rounded up to the 8-neuron tile, plus one tile."""
-    return _core.padded_stride(width)
-
-
-def workspace_bytes(n: int, d: int, width: int, n_threads: int) -> float:
-    """Bytes the compiled core's fused kernels allocate for a problem of this size."""
-    return _core.gradient_workspace_bytes(n, d, width, n_threads)

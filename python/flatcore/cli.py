@@ -13,9 +13,8 @@ import numpy as np
 
 from . import __version__, _core, _threads, data
 from .network import Network
-from .numerics import hessian_trace
+from .numerics import activation_rates, hessian_trace
 from .spectrum import sharpness
-from .theory import activation_rates
 from .training import train
 
 
@@ -45,7 +44,7 @@ def demo(args) -> int:
             trace=hessian_trace(final, X, y, n_threads=threads),
             lam=sharpness(final, X, y, n_threads=threads),
             two_over_lr=2.0 / lr,
-            rare=float((activation_rates(final, X) < 0.01).mean()),  # neurons on < 1% of points
+            rare=float((activation_rates(final, X, n_threads=threads) < 0.01).mean()),  # neurons on < 1% of points
             steps_per_s=res.steps_run / seconds if seconds > 0 else float("nan"),
         ))
     header = ("step size", "status", "train loss", "test MSE", "trace H", "lambda_max", "2/eta",

@@ -1,4 +1,4 @@
-"""The two-layer ReLU network f(x) = sum_k v_k relu(w_k . x - b_k) + beta (MATH.md section 1)."""
+"""The two-layer ReLU network f(x) = sum_k v_k relu(w_k . x - b_k) + beta (docs/math.md, section 1)."""
 from __future__ import annotations
 
 import numpy as np
@@ -129,7 +129,7 @@ class Network:
         """f(X): one output per row of X (shape (n,))."""
         X = check_data(self, X)
         self._check()
-        out = _core.predict(self.W, self.b, self.v, self.beta, X, _threads.resolve(n_threads))
+        out = _core.predict(self, X, n_threads=_threads.resolve(n_threads))
         return check_result(out, "f(X)")
 
     __call__ = predict

@@ -1,36 +1,22 @@
-"""Loss, gradient, Hessian, Hessian-vector products and the exact trace (MATH.md sections 1-3).
+"""Loss, gradient, Hessian, Hessian-vector products, the exact trace and activation statistics
+(docs/math.md, sections 1-3).
 
 Pure functions of explicit arguments: ``loss(net, X, y)``, ``gradient(net, X, y)``, ...
 All results are float64 and do not depend on the number of threads.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
-from . import _core, _threads
-from ._validation import (as_float_array, as_scalar, available_memory_bytes, check_data, check_memory,
-                          check_result, workspace_bytes)
+from . import _core
+from ._inputs import prepare
+from ._validation import as_float_array, as_scalar, available_memory_bytes, check_choice, check_result
 from .network import Network, as_network
 
-HESSIAN_PARTS = ("full", "gauss_newton", "residual")
-
-
-def _prepare(net, X, y=None, n_threads=None):
-    """Check net and the data (y optional) and that the core's buffers fit in memory; return X, y
-    (or X alone when y is None) as float64 contiguous arrays."""
-    as_network(net)
-    data = check_data(net, X, y)
-    n = (data[0] if y is not None else data).shape[0]
-    check_memory(workspace_bytes(n, net.d, net.width, _threads.resolve(n_threads)),
-                 f"the working buffers for n={n}, d={net.d}, width={net.width}",
-                 "use fewer neurons or threads")
-    return data
-
-
-def _part(part: str) -> str:
-    if part not in HESSIAN_PARTS:
-        raise ValueError(f"part must be one of {HESSIAN_PARTS}; got {part!r}")
-    return part
+#: The parts of the Hessian every Hessian function can compute (docs/math.md, section 3.1).
+HESSIAN_PARTS: tuple[str, ...] = tuple(_core.HESSIAN_PARTS)
 
 
 def predict(net: Network, X, *, n_threads=None) -> np.ndarray:
@@ -46,28 +32,33 @@ def loss(net: Network, X, y, *, n_threads=None) -> float:
     net : Network
     X : array, shape (n, d)
     y : array, shape (n,)
+    n_threads : int, optional
+        Threads for the core (default :func:`flatcore.get_num_threads`).
+
+    Returns
+    -------
+    float
     """
-    X, y = _prepare(net, X, y)
-    value = float(_core.loss(net.W, net.b, net.v, net.beta, X, y, _threads.resolve(n_threads)))
+    a = prepare(net, X, y, n_threads=n_threads)
+    value = float(_core.loss(a.net, a.X, a.y, n_threads=a.n_threads))
     return check_result(value, "the loss")
 
 
 def loss_and_gradient(net: Network, X, y, *, n_threads=None) -> tuple[float, np.ndarray]:
     """(L, grad L) from one fused pass; grad has the flat layout of ``net.params()``."""
-    X, y = _prepare(net, X, y)
-    value, grad, _ = _core.loss_and_gradient(net.W, net.b, net.v, net.beta, X, y, _threads.resolve(n_threads))
-    check_result(value, "the loss")
-    check_result(grad, "the gradient")
-    return float(value), grad
+    a = prepare(net, X, y, n_threads=n_threads)
+    out = _core.loss_and_gradient(a.net, a.X, a.y, n_threads=a.n_threads)
+    check_result(out.loss, "the loss")
+    return float(out.loss), check_result(out.grad, "the gradient")
 
 
 def gradient(net: Network, X, y, *, n_threads=None) -> np.ndarray:
-    """grad L(theta), shape (P,), in the layout [W row-major | b | v | beta] (MATH.md section 2)."""
+    """grad L(theta), shape (P,), in the layout [W row-major | b | v | beta] (docs/math.md, section 2)."""
     return loss_and_gradient(net, X, y, n_threads=n_threads)[1]
 
 
 def hessian(net: Network, X, y, *, part: str = "full", max_bytes=None, n_threads=None) -> np.ndarray:
-    """The dense Hessian of L, shape (P, P), in closed form (MATH.md section 3).
+    """The dense Hessian of L, shape (P, P), in closed form (docs/math.md, section 3).
 
     Parameters
     ----------
@@ -75,18 +66,23 @@ def hessian(net: Network, X, y, *, part: str = "full", max_bytes=None, n_threads
         The whole Hessian, its Gauss-Newton part (1/n) sum_i g_i g_i^T, or its residual part
         (1/n) sum_i r_i Hf_i.
     max_bytes : int, optional
-        Refuse (MemoryError) when the P x P matrix would need more than this. The default is
-        half of the memory available now. For large P use :func:`hvp` instead.
+        Refuse (MemoryError) when the matrix and its working buffers would need more than this.
+        The default is half of the memory available now. For large P use :func:`hvp` instead.
+    n_threads : int, optional
+
+    Returns
+    -------
+    ndarray, shape (P, P)
 
     At a ReLU kink (w_k . x_i = b_k exactly) the convention relu'(0) = 0 is used.
     """
-    X, y = _prepare(net, X, y)
-    _part(part)
-    P = net.n_params
-    need = 8 * P * P + 8 * 128 * P
+    a = prepare(net, X, y, n_threads=n_threads)
+    check_choice(part, "part", HESSIAN_PARTS)
+    P = a.net.n_params
+    need = _core.dense_hessian_bytes(P, a.net.width)
     if max_bytes is None:
         avail = available_memory_bytes()
-        limit = avail // 2 if avail is not None else 8 * 2**30
+        limit = avail / 2 if avail is not None else 8 * 2**30
     else:
         limit = as_scalar(max_bytes, "max_bytes", positive=True)
     if need > limit:
@@ -95,47 +91,47 @@ def hessian(net: Network, X, y, *, part: str = "full", max_bytes=None, n_threads
             f"more than the {limit / 2**30:.2f} GiB allowed (max_bytes); use flatcore.hvp(net, X, y, u) "
             "for matrix-free Hessian-vector products instead"
         )
-    H = _core.dense_hessian(net.W, net.b, net.v, net.beta, X, y, part, _threads.resolve(n_threads))
+    H = _core.dense_hessian(a.net, a.X, a.y, part=part, n_threads=a.n_threads)
     return check_result(H, "the Hessian")
 
 
 def hvp(net: Network, X, y, u, *, part: str = "full", n_threads=None) -> np.ndarray:
-    """Hessian-vector product H u without forming H (MATH.md section 3), shape (P,).
+    """Hessian-vector product H u without forming H (docs/math.md, section 3.3), shape (P,).
 
     ``u`` has the layout of ``net.params()``. The cost is about that of one gradient.
     """
-    X, y = _prepare(net, X, y)
-    _part(part)
+    a = prepare(net, X, y, n_threads=n_threads)
+    check_choice(part, "part", HESSIAN_PARTS)
     u = as_float_array(u, "u", 1)
-    if u.shape[0] != net.n_params:
-        raise ValueError(f"u has {u.shape[0]} entries; the network has P = {net.n_params} parameters")
-    out = _core.hvp(net.W, net.b, net.v, net.beta, X, y, u, part, _threads.resolve(n_threads))
+    if u.shape[0] != a.net.n_params:
+        raise ValueError(f"u has {u.shape[0]} entries; the network has P = {a.net.n_params} parameters")
+    out = _core.hvp(a.net, a.X, a.y, u, part=part, n_threads=a.n_threads)
     return check_result(out, "the Hessian-vector product")
 
 
 def hessian_trace(net: Network, X, y, *, part: str = "full", n_threads=None) -> float:
-    """tr H, exact and in closed form (MATH.md section 3):
+    """tr H, exact and in closed form (docs/math.md, section 3.4):
 
         tr H = 1 + (1/n) sum_ik [ phi_ik^2 + v_k^2 a_ik (||x_i||^2 + 1) ].
 
     The residual part has a zero diagonal, so ``part="gauss_newton"`` gives the same value and
     ``part="residual"`` gives 0.
     """
-    X, y = _prepare(net, X, y)
-    _part(part)
-    value = float(_core.hessian_trace(net.W, net.b, net.v, net.beta, X, y, part, _threads.resolve(n_threads)))
+    a = prepare(net, X, y, n_threads=n_threads)
+    check_choice(part, "part", HESSIAN_PARTS)
+    value = float(_core.hessian_trace(a.net, a.X, a.y, part=part, n_threads=a.n_threads))
     return check_result(value, "the Hessian trace")
 
 
 def trace_terms(net: Network, X, *, n_threads=None) -> tuple[np.ndarray, np.ndarray]:
-    """Per-neuron (A, B) with ``tr H = 1 + sum_k (A_k + B_k)`` (MATH.md sections 3 and 8).
+    """Per-neuron (A, B) with ``tr H = 1 + sum_k (A_k + B_k)`` (docs/math.md, sections 3.4 and 8).
 
     ``A_k = mean_i phi_ik^2``, ``B_k = v_k^2 mean_i a_ik (||x_i||^2 + 1)``; under rescaling by
     alpha_k they become ``alpha_k^2 A_k`` and ``B_k / alpha_k^2``. Both shape (width,).
     """
-    X = _prepare(net, X, n_threads=n_threads)
-    A, M = _core.trace_terms(net.W, net.b, net.v, net.beta, X, _threads.resolve(n_threads))
-    return A, net.v ** 2 * M
+    a = prepare(net, X, n_threads=n_threads, needs_y=False)
+    terms = _core.trace_terms(a.net, a.X, n_threads=a.n_threads)
+    return check_result(terms.A, "the trace terms"), check_result(terms.B, "the trace terms")
 
 
 def trace_per_neuron(net: Network, X, *, n_threads=None) -> np.ndarray:
@@ -145,3 +141,45 @@ def trace_per_neuron(net: Network, X, *, n_threads=None) -> np.ndarray:
     """
     A, B = trace_terms(net, X, n_threads=n_threads)
     return check_result(A + B, "the per-neuron trace")
+
+
+def activation_rates(net: Network, X, *, n_threads=None) -> np.ndarray:
+    """Per neuron, the share of the points of X on which it is active (``w_k . x_i > b_k``), shape (width,).
+
+    Computed by the same forward pass as every other quantity, so it agrees with the masks of
+    the gradient and the Hessian to the last bit (a point exactly on a kink is inactive).
+    """
+    a = prepare(net, X, n_threads=n_threads, needs_y=False)
+    return _core.activation_rates(a.net, a.X, n_threads=a.n_threads)
+
+
+class NeuronSide(NamedTuple):
+    """Statistics of the points on one side of each neuron's hyperplane (docs/math.md, section 6).
+
+    With ``s_ik = z_ik`` on the active side and ``-z_ik`` on the inactive one
+    (``z_ik = w_k . x_i - b_k``): ``excess = mean_i (s_ik)_+`` (width,), ``share = mean_i
+    1[s_ik > 0]`` (width,), ``moment = mean_i 1[s_ik > 0] x_i`` (width, d).
+    """
+
+    excess: np.ndarray
+    share: np.ndarray
+    moment: np.ndarray
+
+
+class NeuronSides(NamedTuple):
+    """:class:`NeuronSide` statistics of the active (``z > 0``) and inactive (``z < 0``) sides."""
+
+    active: NeuronSide
+    inactive: NeuronSide
+
+
+def neuron_sides(net: Network, X, *, n_threads=None) -> NeuronSides:
+    """Per-neuron statistics of the points on each side of its hyperplane ``w_k . x = b_k``.
+
+    What the empirical weight function needs (docs/math.md, sections 5-6): for each side the
+    mean excess, the share of points and their mean (see :class:`NeuronSide`). Points exactly on
+    the hyperplane count on neither side. Same forward pass as every other computation.
+    """
+    a = prepare(net, X, n_threads=n_threads, needs_y=False)
+    sides = _core.neuron_sides(a.net, a.X, n_threads=a.n_threads)
+    return NeuronSides(*(NeuronSide(s.excess, s.share, s.moment) for s in (sides.active, sides.inactive)))

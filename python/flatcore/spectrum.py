@@ -1,4 +1,4 @@
-"""The Hessian's spectrum: sharpness, extreme eigenpairs, spectral density (MATH.md sections 3-4).
+"""The Hessian's spectrum: sharpness, extreme eigenpairs, spectral density (docs/math.md, sections 3-4).
 
 Every eigen-solve returns an :class:`EigenResult` that says how far to trust it (residual norms,
 number of Hessian-vector products, a converged flag) and is reproducible: the start vector comes
@@ -6,18 +6,19 @@ from ``seed`` through a generator whose output the C++ standard fixes.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from . import _core, _threads
-from ._validation import as_float_array, as_int, as_scalar, available_memory_bytes, check_memory, padded_stride
-from .numerics import HESSIAN_PARTS, _prepare, hessian
+from . import _core
+from ._inputs import prepare
+from ._validation import as_float_array, as_int, as_scalar, check_choice, check_memory
 from .network import Network
+from .numerics import HESSIAN_PARTS, hessian
 
-WHICH = ("largest", "smallest", "both")
+WHICH = tuple(_core.EIG_WHICH) + ("both",)
 METHODS = ("auto", "lanczos", "dense")
-STOPS = ("residual", "eigenvalue")
+STOPS = tuple(_core.EIG_STOPS)
 # Below this many parameters "auto" uses the dense eigendecomposition (exact and fast there).
 DENSE_AUTO_MAX_PARAMS = 256
 
@@ -40,7 +41,7 @@ class EigenResult:
         Estimated error of each eigenvalue. For k = 1 Lanczos, ``min(r, r**2 / gap)`` with r the
         residual and gap the distance to the next Ritz value (the Kato-Temple bound with the
         Ritz gap for the true one); otherwise the residual, which bounds the distance to the
-        nearest eigenvalue. Zero-size for results pickled before this field existed.
+        nearest eigenvalue.
     stop : str
         The stopping rule that ran (``"residual"`` or ``"eigenvalue"``).
     n_hvp : int
@@ -51,6 +52,10 @@ class EigenResult:
         All requested pairs met the tolerance.
     method : str
         ``"lanczos"`` or ``"dense"``.
+    tol : float
+        The relative tolerance asked for.
+    seed : int
+        The seed of the Lanczos start vector.
     """
 
     values: np.ndarray
@@ -60,18 +65,10 @@ class EigenResult:
     n_restarts: int
     converged: bool
     method: str
-    tol: float = 0.0
-    seed: int = 0
-    extra: dict = field(default_factory=dict)
-    error_bounds: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    stop: str = "residual"
-
-    def __setstate__(self, state):
-        # results pickled before error_bounds and stop existed
-        state = dict(state)
-        state.setdefault("error_bounds", np.zeros(0))
-        state.setdefault("stop", "residual")
-        self.__dict__.update(state)
+    error_bounds: np.ndarray
+    stop: str
+    tol: float
+    seed: int
 
     def __repr__(self) -> str:
         vals = np.array2string(self.values, precision=6, threshold=8)
@@ -96,17 +93,16 @@ class HessianLinearOperator(_linear_operator_base()):
     """
 
     def __init__(self, net: Network, X, y, part: str = "full", cache=None, n_threads=None):
-        X, y = _prepare(net, X, y)
-        if part not in HESSIAN_PARTS:
-            raise ValueError(f"part must be one of {HESSIAN_PARTS}; got {part!r}")
-        if cache is None:
-            cache = _cache_ok(X.shape[0], net.width)
-        elif cache:
-            check_memory(_cache_bytes(X.shape[0], net.width), "caching the activations", "pass cache=False")
-        self.net, self.X, self.y, self.part, self.cache = net.copy(), X, y, part, bool(cache)
-        self.n_threads = _threads.resolve(n_threads)
-        self._op = _core.HessianOperator(net.W, net.b, net.v, net.beta, X, y, part, self.n_threads, self.cache)
-        P = net.n_params
+        a = prepare(net, X, y, n_threads=n_threads)
+        check_choice(part, "part", HESSIAN_PARTS)
+        if cache:
+            check_memory(_core.activation_cache_bytes(a.X.shape[0], a.net.width), "caching the activations",
+                         "pass cache=False")
+        self._op = _core.HessianOperator(a.net, a.X, a.y, part=part, n_threads=a.n_threads,
+                                         cache_activations=None if cache is None else bool(cache))
+        self.net, self.X, self.y, self.part = a.net.copy(), a.X, a.y, part
+        self.cache, self.n_threads = self._op.caches_activations, a.n_threads
+        P = a.net.n_params
         super().__init__(dtype=np.float64, shape=(P, P))
 
     def _matvec(self, u):
@@ -129,16 +125,14 @@ class HessianLinearOperator(_linear_operator_base()):
 
     _transpose = _adjoint
 
-    def aslinearoperator(self):
-        """This operator (kept for code that asks for a plain LinearOperator explicitly)."""
-        return self
-
     @property
     def n_hvp(self) -> int:
-        return int(self._op.n_products)
+        """Hessian-vector products computed so far."""
+        return int(self._op.n_hvp)
 
     @property
     def core(self):
+        """The compiled operator (``matvec`` without the Python layer's checks, e.g. for timing)."""
         return self._op
 
     def __reduce__(self):
@@ -152,9 +146,9 @@ def hessian_operator(net: Network, X, y, *, part: str = "full", cache=None, n_th
     """The Hessian as a matrix-free ``scipy.sparse.linalg.LinearOperator``.
 
     ``cache`` keeps the n x width activations in memory so that each product skips recomputing
-    them (default: when they need less than 512 MiB and memory allows). Products are the same to
-    the last bit either way; caching made them 4-46% faster on a 16-core Xeon (AVX-512) at every
-    shape measured (``benchmarks/hvp_cache_check.py``).
+    them (default: always below 64 MiB, up to 512 MiB when that is less than a quarter of the
+    memory available). Products are the same to the last bit either way; caching makes them
+    faster (benchmarks/README.md).
     """
     return HessianLinearOperator(net, X, y, part=part, cache=cache, n_threads=n_threads)
 
@@ -203,24 +197,31 @@ def top_eigs(net: Network, X, y, k: int = 1, which: str = "largest", *, part: st
         P <= 256 or k is close to P, else Lanczos.
     seed : int
         Seeds the Lanczos start vector (results are reproducible bit for bit).
+    max_restarts : int
+        Lanczos restarts at most before giving up (``converged=False``).
     ncv : int, optional
         Lanczos basis size (default max(2k + 1, 20)).
     v0 : array, shape (P,), optional
-        Warm start (e.g. a previous top eigenvector), used instead of the seeded vector.
+        Warm start (e.g. a previous top eigenvector): the start vector is v0 / ||v0|| plus 1e-2
+        times the seeded unit vector, a small admixture that keeps the Krylov space growing when
+        v0 is already an eigenvector.
+    n_threads : int, optional
+
+    Returns
+    -------
+    EigenResult
     """
-    X, y = _prepare(net, X, y)
-    if which not in WHICH:
-        raise ValueError(f"which must be one of {WHICH}; got {which!r}")
-    if part not in HESSIAN_PARTS:
-        raise ValueError(f"part must be one of {HESSIAN_PARTS}; got {part!r}")
+    a = prepare(net, X, y, n_threads=n_threads)
+    net, X, y = a.net, a.X, a.y
+    check_choice(which, "which", WHICH)
+    check_choice(part, "part", HESSIAN_PARTS)
     P = net.n_params
     k = as_int(k, "k", minimum=1)
     k_total = 2 * k if which == "both" else k
     if k_total > P:
         raise ValueError(f"k = {k} asks for {k_total} eigenpairs but the Hessian is only {P} x {P}")
     tol = as_scalar(tol, "tol", positive=True)
-    if stop not in STOPS:
-        raise ValueError(f"stop must be one of {STOPS}; got {stop!r}")
+    check_choice(stop, "stop", STOPS)
     seed = as_int(seed, "seed", minimum=0)
     max_restarts = as_int(max_restarts, "max_restarts", minimum=1)
     ncv = as_int(ncv, "ncv", minimum=2, allow_none=True)
@@ -230,45 +231,34 @@ def top_eigs(net: Network, X, y, k: int = 1, which: str = "largest", *, part: st
             raise ValueError(f"v0 has {v0.shape[0]} entries; P = {P}")
         if not np.any(v0):
             raise ValueError("v0 must not be the zero vector")
-    threads = _threads.resolve(n_threads)
     chosen = _choose_method(method, P, k_total)
     ends = ["largest", "smallest"] if which == "both" else [which]
 
     if chosen == "dense":
-        H = hessian(net, X, y, part=part, n_threads=threads)
-        parts = [_core.dense_eigenpairs(H, k, end) for end in ends]
+        H = hessian(net, X, y, part=part, n_threads=a.n_threads)
+        parts = [_core.dense_eigenpairs(H, k=k, which=end) for end in ends]
     else:
-        op = _core.HessianOperator(net.W, net.b, net.v, net.beta, X, y, part, threads, _cache_ok(X.shape[0], net.width))
-        parts = [_core.lanczos_eigenpairs(op, k, end, tol, max_restarts, ncv or 0, seed, v0, stop) for end in ends]
+        op = _core.HessianOperator(net, X, y, part=part, n_threads=a.n_threads)
+        parts = [_core.lanczos_eigenpairs(op, _core.EigOptions(k=k, which=end, tol=tol, stop=stop,
+                                                              max_restarts=max_restarts, ncv=ncv or 0,
+                                                              seed=seed, start=v0))
+                 for end in ends]
 
-    values = np.concatenate([p["values"] for p in parts])
-    vectors = np.concatenate([p["vectors"] for p in parts], axis=1)
-    residuals = np.concatenate([p["residual_norms"] for p in parts])
-    errors = np.concatenate([p["error_bounds"] for p in parts])
-    converged = all(p["converged"] and len(p["values"]) == k for p in parts)
-    return EigenResult(values=values, vectors=vectors, residual_norms=residuals,
-                       n_hvp=int(sum(p["n_products"] for p in parts)),
-                       n_restarts=int(sum(p["n_restarts"] for p in parts)),
-                       converged=converged, method=chosen, tol=tol, seed=seed, error_bounds=errors,
-                       stop=stop if (chosen == "lanczos" and k == 1) else "residual")
-
-
-def _cache_bytes(n, width) -> float:
-    """Memory of the cached n x width activations (rows padded like the core's weights)."""
-    return 8.0 * n * padded_stride(width)
-
-
-def _cache_ok(n, width) -> bool:
-    need = _cache_bytes(n, width)
-    if need < 2**26:
-        return True
-    avail = available_memory_bytes()
-    return need < 512 * 2**20 and (avail is None or need < 0.25 * avail)
+    return EigenResult(values=np.concatenate([p.values for p in parts]),
+                       vectors=np.concatenate([p.vectors for p in parts], axis=1),
+                       residual_norms=np.concatenate([p.residual_norms for p in parts]),
+                       n_hvp=int(sum(p.n_hvp for p in parts)),
+                       n_restarts=int(sum(p.n_restarts for p in parts)),
+                       converged=all(p.converged and len(p.values) == k for p in parts),
+                       method=chosen,
+                       error_bounds=np.concatenate([p.error_bounds for p in parts]),
+                       stop=stop if (chosen == "lanczos" and k == 1) else "residual",
+                       tol=tol, seed=seed)
 
 
 def sharpness(net: Network, X, y, *, part: str = "full", tol: float = 1e-10, stop: str = "residual",
               method: str = "auto", seed: int = 0, return_result: bool = False, n_threads=None):
-    """lambda_max of the Hessian (MATH.md section 4), to about ``tol`` relative.
+    """lambda_max of the Hessian (docs/math.md, section 4), to about ``tol`` relative.
 
     ``stop="eigenvalue"`` (see :func:`top_eigs`) needs fewer products where the top eigenvalue is
     well separated, but can be inaccurate when a second one is very close; the default, the

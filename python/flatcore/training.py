@@ -1,4 +1,4 @@
-"""Full-batch gradient descent with the whole trajectory in C++ (MATH.md section 2)."""
+"""Full-batch gradient descent with the whole trajectory in C++ (docs/math.md, section 2)."""
 from __future__ import annotations
 
 import time
@@ -6,12 +6,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _core, _threads
+from . import _core
+from ._inputs import prepare
 from ._validation import as_int, as_scalar, check_memory
 from .network import Network
-from .numerics import _prepare
-
-HISTORY_COLUMNS = ("step", "loss", "grad_norm", "W_norm", "b_norm", "v_norm", "beta", "active_fraction")
 
 
 class History:
@@ -25,7 +23,7 @@ class History:
     - ``W_norm``, ``b_norm``, ``v_norm``: ||W||_F, ||b||, ||v||; ``beta``: the output bias
     - ``active_fraction``: mean over neurons and points of 1[w_k . x_i > b_k]
     - with ``sharpness_every``: ``sharpness`` (lambda_max of the Hessian; NaN where not computed)
-      and ``sharpness_hvps``
+      and ``sharpness_n_hvp`` (the Hessian-vector products that eigensolve used; 0 where not computed)
 
     ``history["loss"]`` gives a column, ``history.to_pandas()`` a DataFrame, ``history.to_dict()``
     plain lists (what a results store takes).
@@ -34,13 +32,20 @@ class History:
     __slots__ = ("_columns",)
 
     def __init__(self, columns: dict):
+        """``columns``: name -> 1-D array, all of the same length."""
         lengths = {len(np.asarray(c)) for c in columns.values()}
         if len(lengths) > 1:
             raise ValueError("history columns must have equal lengths")
         self._columns = {k: np.asarray(c) for k, c in columns.items()}
 
+    @classmethod
+    def _from_core(cls, history) -> "History":
+        names = _core.TrainHistory.column_names(history.tracks_sharpness)
+        return cls({name: getattr(history, name) for name in names})
+
     @property
     def columns(self) -> tuple[str, ...]:
+        """The column names, in order."""
         return tuple(self._columns)
 
     def __getitem__(self, name: str) -> np.ndarray:
@@ -73,9 +78,8 @@ class History:
 
         return pd.DataFrame({k: v.copy() for k, v in self._columns.items()})
 
-    to_frame = to_pandas
-
     def to_dict(self) -> dict:
+        """The columns as plain lists, by name."""
         return {k: v.tolist() for k, v in self._columns.items()}
 
     def __repr__(self) -> str:
@@ -106,7 +110,7 @@ class TrainResult:
     final_loss, final_grad_norm : float
         L and ||grad L_lambda|| at ``net``.
     config : dict
-        The arguments of the run (lr, steps, weight_decay, ...).
+        The settings of the run (lr, steps, weight_decay, ...; None for settings left off).
     seconds : float
         Wall-clock time of the run.
     """
@@ -134,22 +138,27 @@ def train(net: Network, X, y, lr, steps, *, weight_decay=0.0, decay_biases: bool
     """Full-batch gradient descent on L(theta) = 1/(2n) sum_i (f(x_i) - y_i)^2.
 
     Each step: ``theta <- theta - lr * (clip(grad L) + weight_decay * theta_decayed)``, where
-    ``theta_decayed`` is W and v (and b, beta if ``decay_biases``), as in PyTorch's SGD with
-    ``weight_decay`` after ``clip_grad_norm_`` (which divides by ``norm + 1e-6``; flatcore clips
-    to exactly ``clip_grad_norm``). The whole loop runs in C++ with the GIL released;
-    Ctrl-C raises KeyboardInterrupt within a fraction of a second.
+    ``theta_decayed`` is W and v (and b, beta if ``decay_biases``) (docs/math.md, section 2.2).
+    This is PyTorch's SGD with ``weight_decay`` after ``clip_grad_norm_`` (which divides by
+    ``norm + 1e-6``; flatcore clips to exactly ``clip_grad_norm``) when the biases are put in a
+    parameter group without weight decay; PyTorch's default decays every parameter, biases
+    included, which is ``decay_biases=True`` here. The whole loop runs in C++ with the GIL
+    released; Ctrl-C raises KeyboardInterrupt within a fraction of a second.
 
     Parameters
     ----------
     net : Network
         Starting point (not modified).
-    X : array, shape (n, d); y : array, shape (n,)
+    X : array, shape (n, d)
+    y : array, shape (n,)
     lr : float
         Step size eta > 0.
     steps : int
         Maximum number of updates (>= 0).
     weight_decay : float
         lambda >= 0 in L + lambda/2 (||W||_F^2 + ||v||^2).
+    decay_biases : bool
+        Also decay b and beta (lambda/2 (||b||^2 + beta^2) added to the objective).
     clip_grad_norm : float, optional
         Rescale grad L to this global norm when it is longer (the paper's experiments use 50).
     record_every : int, optional
@@ -163,7 +172,7 @@ def train(net: Network, X, y, lr, steps, *, weight_decay=0.0, decay_biases: bool
         Also compute the sharpness lambda_max(H) every this many steps (and at the last step),
         without leaving C++: Lanczos on the Hessian at theta_t, warm-started from the previous top
         eigenvector. Adds the history columns ``sharpness`` (NaN on rows where it was not
-        computed) and ``sharpness_hvps`` (Hessian-vector products used). The edge-of-stability
+        computed) and ``sharpness_n_hvp`` (Hessian-vector products used). The edge-of-stability
         curve is ``history["sharpness"]`` against ``2 / lr``.
     sharpness_tol : float
         Relative tolerance of those eigensolves (default 1e-10; the residual rule of
@@ -177,24 +186,28 @@ def train(net: Network, X, y, lr, steps, *, weight_decay=0.0, decay_biases: bool
     -------
     TrainResult
     """
-    X, y = _prepare(net, X, y, n_threads)
-    lr = as_scalar(lr, "lr", positive=True)
+    a = prepare(net, X, y, n_threads=n_threads)
     steps = as_int(steps, "steps", minimum=0, maximum=2**62)
-    weight_decay = as_scalar(weight_decay, "weight_decay", nonnegative=True)
-    clip = as_scalar(clip_grad_norm, "clip_grad_norm", positive=True, allow_none=True)
     if record_every is None:
         record_every = max(1, steps // 1000)
     record_every = as_int(record_every, "record_every", minimum=1, maximum=2**62)
-    tol = as_scalar(tol, "tol", nonnegative=True, allow_none=True)
-    max_loss = as_scalar(max_loss, "max_loss", positive=True, allow_none=True)
     sharpness_every = as_int(sharpness_every, "sharpness_every", minimum=1, maximum=2**62, allow_none=True)
-    sharpness_tol = as_scalar(sharpness_tol, "sharpness_tol", positive=True)
-    threads = _threads.resolve(n_threads)
-    check_memory(80.0 * (steps // record_every + 2), f"a history of {steps // record_every + 2} rows",
-                 "record less often (a larger record_every)")
-    config = dict(lr=lr, steps=steps, weight_decay=weight_decay, decay_biases=bool(decay_biases),
-                  clip_grad_norm=clip, record_every=record_every, tol=tol, max_loss=max_loss,
-                  sharpness_every=sharpness_every)
+    options = _core.TrainOptions(
+        lr=as_scalar(lr, "lr", positive=True),
+        steps=steps,
+        weight_decay=as_scalar(weight_decay, "weight_decay", nonnegative=True),
+        decay_biases=bool(decay_biases),
+        clip_grad_norm=as_scalar(clip_grad_norm, "clip_grad_norm", positive=True, allow_none=True),
+        record_every=record_every,
+        tol=as_scalar(tol, "tol", nonnegative=True, allow_none=True),
+        max_loss=as_scalar(max_loss, "max_loss", positive=True, allow_none=True),
+        sharpness_every=sharpness_every,
+        sharpness_tol=as_scalar(sharpness_tol, "sharpness_tol", positive=True),
+        n_threads=a.n_threads,
+    )
+    rows = steps // record_every + 2
+    check_memory(rows * _core.TrainHistory.bytes_per_row(sharpness_every is not None),
+                 f"a history of {rows} rows", "record less often (a larger record_every)")
 
     bar = None
     callback = None
@@ -209,22 +222,22 @@ def train(net: Network, X, y, lr, steps, *, weight_decay=0.0, decay_biases: bool
 
     start = time.perf_counter()
     try:
-        out = _core.train(net.W, net.b, net.v, net.beta, X, y, lr, steps, weight_decay, bool(decay_biases),
-                          clip or 0.0, record_every, tol or 0.0, max_loss or 0.0, sharpness_every or 0,
-                          sharpness_tol, threads, callback)
+        out = _core.train(a.net, a.X, a.y, options, progress=callback)
     finally:
         if bar is not None:
             bar.close()
     seconds = time.perf_counter() - start
+    config = options.as_dict()
+    del config["n_threads"]  # results do not depend on it
     return TrainResult(
-        net=Network(out["W"], out["b"], out["v"], out["beta"]),
-        history=History(out["history"]),
-        steps_run=int(out["steps_run"]),
-        converged=bool(out["converged"]),
-        diverged=bool(out["diverged"]),
-        diverged_step=int(out["diverged_step"]) if out["diverged"] else None,
-        final_loss=float(out["final_loss"]),
-        final_grad_norm=float(out["final_grad_norm"]),
+        net=out.net,
+        history=History._from_core(out.history),
+        steps_run=int(out.steps_run),
+        converged=bool(out.converged),
+        diverged=bool(out.diverged),
+        diverged_step=out.diverged_step,
+        final_loss=float(out.final_loss),
+        final_grad_norm=float(out.final_grad_norm),
         config=config,
         seconds=seconds,
     )

@@ -1,10 +1,12 @@
-// Forward pass, loss and gradient (MATH.md sections 1-2), fused and blocked over rows of X.
+// Forward pass, loss, gradient and activation statistics (docs/math.md, sections 1-2).
+//
+// Every function here, the Hessian's and the trainer's, evaluates the network through the same
+// forward kernel, so they all agree on which neurons are active at each point, to the last bit
+// (a point on a neuron's kink, w_k . x = b_k in floating point, counts as inactive everywhere).
 #pragma once
 
-#include <vector>
-
 #include "flatcore/network.hpp"
-#include "flatcore/parallel.hpp"
+#include "flatcore/resources.hpp"
 
 namespace flatcore {
 
@@ -14,11 +16,11 @@ int simd_lanes();
 const char* simd_kind();
 
 // f(X), one value per row of X.
-Vector predict(const Network& net, const ConstMatrixRef& X, int n_threads = 0);
+Vector predict(const Network& net, const ConstMatrixRef& X, int n_threads = default_num_threads());
 
 // L = 1/(2n) sum_i (f(x_i) - y_i)^2.
 double loss(const Network& net, const ConstMatrixRef& X, const ConstVectorRef& y,
-            int n_threads = 0);
+            int n_threads = default_num_threads());
 
 struct LossGradient {
   double loss = 0.0;
@@ -26,33 +28,32 @@ struct LossGradient {
   double active_fraction = 0.0;  // mean over (i, k) of a_ik = 1[w_k . x_i - b_k > 0]
 };
 
-// Reusable buffers for loss_and_gradient, so that a training loop does not allocate per step.
-// The kernel reads the weights as PackedWeights (transposed, zero-padded).
-class GradientWorkspace {
- public:
-  GradientWorkspace(Index n, Index d, Index width, int n_threads);
-  int n_threads() const { return n_threads_; }
-  // Bytes the fused kernels' buffers take for this problem size with up to n_threads threads
-  // (what the Python layer checks against the available memory before it calls in).
-  static double bytes(Index n, Index d, Index width, int n_threads);
-
- private:
-  friend void loss_and_gradient_into(const Network&, const ConstMatrixRef&, const ConstVectorRef&,
-                                     GradientWorkspace&, LossGradient&);
-  int n_threads_;
-  RowChunks chunks_;
-  PackedWeights w_;
-  std::vector<Vector> chunk_acc_;      // per chunk: [gW^T (d x ld) | gb (Kp) | gv (Kp)], v-free
-  std::vector<double> chunk_loss_, chunk_res_, chunk_active_;
-  std::vector<Vector> thread_phi_;     // per thread: rows x Kp activations of one row tile
-  Vector acc_;                         // reduced accumulator
-};
-
 // One fused pass: pre-activations, mask, outputs, residuals and gradient contributions are
 // computed block by block while the block is in cache.
-LossGradient loss_and_gradient(const Network& net, const ConstMatrixRef& X,
-                               const ConstVectorRef& y, int n_threads = 0);
-void loss_and_gradient_into(const Network& net, const ConstMatrixRef& X, const ConstVectorRef& y,
-                            GradientWorkspace& ws, LossGradient& out);
+LossGradient loss_and_gradient(const Network& net, const ConstMatrixRef& X, const ConstVectorRef& y,
+                               int n_threads = default_num_threads());
+
+// Bytes of the working buffers that loss_and_gradient (and train) allocate for a problem of this
+// size with n_threads threads.
+double gradient_workspace_bytes(Index n, Index d, Index width, int n_threads);
+
+// Per neuron, the share of the rows of X on which it is active: mean_i a_ik (size width).
+Vector activation_rates(const Network& net, const ConstMatrixRef& X,
+                        int n_threads = default_num_threads());
+
+// What the rows of X look like from each side of each neuron's hyperplane w_k . x = b_k, with
+// z_ik = w_k . x_i - b_k (docs/math.md, section 6). For the active side (z > 0):
+//   excess_k = mean_i (z_ik)_+,  share_k = mean_i 1[z_ik > 0],  moment_k = mean_i 1[z_ik > 0] x_i,
+// and for the inactive side the same with -z_ik (points exactly on the hyperplane are on neither).
+struct NeuronSide {
+  Vector excess;    // width
+  Vector share;     // width
+  RowMatrix moment;  // width x d
+};
+struct NeuronSides {
+  NeuronSide active, inactive;
+};
+NeuronSides neuron_sides(const Network& net, const ConstMatrixRef& X,
+                         int n_threads = default_num_threads());
 
 }  // namespace flatcore

@@ -1,4 +1,4 @@
-// How the data rows are split among threads.
+// Private: how the data rows are split among threads.
 //
 // Results must not depend on the number of threads, so the rows are cut into a fixed set of
 // chunks that depends only on n. Each chunk is processed by one thread, block by block, into
@@ -7,28 +7,17 @@
 #pragma once
 
 #include <algorithm>
-#include <functional>
 
 #include "flatcore/network.hpp"
 
 namespace flatcore {
 
-// Called between units of long work from the calling thread; returning true asks the work to
-// stop early (used for Ctrl-C and progress reporting by the bindings). Takes the current step.
-using StopCallback = std::function<bool(long)>;
-
-// Number of threads to use when the caller passes n_threads <= 0.
-int default_num_threads();
-// n_threads if positive, else default_num_threads().
-int resolve_num_threads(int n_threads);
 // Threads worth using for a parallel region of about `flops` floating-point operations: at most
-// n_threads (resolved as above), and one per ~150k flops, so that tiny problems stay on one
-// thread. Fork/join costs microseconds when cores are free but a whole scheduler time slice when
-// the machine is oversubscribed (e.g. many worker processes), which would dominate small steps.
-// Results do not depend on it (see RowChunks).
+// n_threads, and one per ~150k flops, so that tiny problems stay on one thread. Fork/join costs
+// microseconds when cores are free but a whole scheduler time slice when the machine is
+// oversubscribed (e.g. many worker processes), which would dominate small steps. Results do not
+// depend on it (see RowChunks).
 int threads_for_work(int n_threads, double flops);
-// Whether the library was built with OpenMP.
-bool has_openmp();
 
 struct RowChunks {
   Index n = 0;
@@ -52,13 +41,6 @@ inline RowChunks make_row_chunks(Index n) {
   const Index small = std::min<Index>(kSmallChunks, n / kSmallChunkRows);
   rc.n_chunks = std::max<Index>(1, std::min<Index>(kMaxChunks, std::max<Index>(small, n / kChunkRows)));
   return rc;
-}
-
-// Rows per cache block inside a chunk, so that a block of the n x width pre-activations
-// (rows x width doubles) stays in the L2 cache.
-inline Index block_rows(Index width) {
-  constexpr Index kTargetDoubles = 16384;  // 128 KiB
-  return std::max<Index>(8, std::min<Index>(256, kTargetDoubles / std::max<Index>(1, width)));
 }
 
 }  // namespace flatcore

@@ -1,0 +1,27 @@
+// The machine's resources as the core uses them: threads and memory.
+//
+// A thread count means the same at every layer: a positive number of threads, at most
+// max_num_threads(). Functions that take one default to default_num_threads(), the process-wide
+// default; results never depend on it (see cpp/src/parallel.hpp).
+#pragma once
+
+namespace flatcore {
+
+// The process-wide default thread count: the value set by set_default_num_threads, else the
+// environment variable FLATCORE_NUM_THREADS (std::invalid_argument when it is not a positive
+// integer), else OpenMP's default (OMP_NUM_THREADS or the number of cores).
+int default_num_threads();
+void set_default_num_threads(int n_threads);  // checked as below
+void reset_default_num_threads();
+// More threads than this is a mistake (and creating them can fail): max(256, 8 x cores).
+int max_num_threads();
+// Throws std::invalid_argument unless 1 <= n_threads <= max_num_threads().
+void check_num_threads(int n_threads);
+// Whether the library was built with OpenMP.
+bool has_openmp();
+
+// Memory the system could give the process now (MemAvailable on Linux), or a negative value
+// when unknown.
+double available_memory_bytes();
+
+}  // namespace flatcore

@@ -1,0 +1,35 @@
+// Private: the reusable buffers of the fused loss-and-gradient pass, so that a training loop does
+// not allocate per step.
+#pragma once
+
+#include <vector>
+
+#include "flatcore/numerics.hpp"
+#include "parallel.hpp"
+#include "packed_weights.hpp"
+
+namespace flatcore {
+
+class GradientWorkspace {
+ public:
+  GradientWorkspace(Index n, Index d, Index width, int n_threads);
+  int n_threads() const { return n_threads_; }
+
+ private:
+  friend void loss_and_gradient_into(const Network&, const ConstMatrixRef&, const ConstVectorRef&,
+                                     GradientWorkspace&, LossGradient&);
+  int n_threads_;
+  RowChunks chunks_;
+  PackedWeights w_;
+  std::vector<Vector> chunk_acc_;      // per chunk: [gW^T (d x ld) | gb (Kp) | gv (Kp)], v-free
+  std::vector<double> chunk_loss_, chunk_res_, chunk_active_;
+  std::vector<Vector> thread_phi_;     // per thread: rows x Kp activations of one row block
+  Vector acc_;                         // reduced accumulator
+};
+
+// loss_and_gradient into `out`, with the buffers of `ws` (made for this problem's size). X must
+// be C-contiguous.
+void loss_and_gradient_into(const Network& net, const ConstMatrixRef& X, const ConstVectorRef& y,
+                            GradientWorkspace& ws, LossGradient& out);
+
+}  // namespace flatcore

@@ -1,0 +1,245 @@
+// The matrix-free Hessian: HessianOperator and its products H u (docs/math.md, section 3.2).
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <vector>
+
+#include "activation_buffer.hpp"
+#include "flatcore/hessian.hpp"
+#include "forward.hpp"
+#include "kernels.hpp"
+#include "thread_id.hpp"
+
+namespace flatcore {
+
+const char* part_name(HessianPart part) {
+  switch (part) {
+    case HessianPart::Full: return "full";
+    case HessianPart::GaussNewton: return "gauss_newton";
+    case HessianPart::Residual: return "residual";
+  }
+  return "?";
+}
+
+std::vector<std::string> part_names() { return {"full", "gauss_newton", "residual"}; }
+
+HessianPart parse_part(const std::string& name) {
+  for (HessianPart p : {HessianPart::Full, HessianPart::GaussNewton, HessianPart::Residual})
+    if (name == part_name(p)) return p;
+  throw std::invalid_argument("part must be 'full', 'gauss_newton' or 'residual'; got '" + name + "'");
+}
+
+double activation_cache_bytes(Index n, Index width) {
+  return 8.0 * static_cast<double>(n) * static_cast<double>(PackedWeights::stride(width));
+}
+
+bool cache_activations_by_default(Index n, Index width) {
+  const double need = activation_cache_bytes(n, width);
+  if (need < 64.0 * (1 << 20)) return true;
+  if (need > 512.0 * (1 << 20)) return false;
+  const double available = available_memory_bytes();
+  return available < 0.0 || need < 0.25 * available;
+}
+
+namespace {
+
+// The buffers of one product, kept between products: an eigensolve applies the operator many
+// times, and fresh buffers each time cost page faults.
+struct ProductWorkspace {
+  PackedWeights direction;        // (U_W, u_b, u_v) of the direction, packed like the weights
+  double direction_beta = 0.0;    // and its u_beta
+  std::vector<Vector> chunk_acc;  // per row chunk: [H u for W^T (d x ld) | b (Kp) | v (Kp) | beta]
+  Vector total;                   // their sum in chunk order
+  std::vector<Vector> tt;         // per thread: a (x . U_W,k - u_b,k) of one row block
+  std::vector<Vector> phi;        // per thread: the row block's activations, when not cached
+
+  ProductWorkspace(const PackedWeights& w, Index n_chunks, int n_threads, bool cached)
+      : direction(w.d, w.width),
+        chunk_acc(n_chunks, Vector::Zero(size(w))),
+        total(Vector::Zero(size(w))),
+        tt(n_threads, Vector::Zero(kernels::kRowBlock * w.ld)),
+        phi(n_threads, Vector::Zero(cached ? 0 : kernels::kRowBlock * w.ld)) {}
+
+  static Index size(const PackedWeights& w) { return w.d * w.ld + 2 * w.Kp + 1; }
+};
+
+}  // namespace
+
+struct HessianOperator::State {
+  Network net;
+  RowMatrix X;
+  Vector y;
+  HessianPart part;
+  int n_threads;
+  RowChunks chunks;
+  Forward forward;
+  Vector r;                 // residuals f(x_i) - y_i
+  ActivationBuffer phi;     // n x ld activations when cached
+  std::atomic<long> n_hvp{0};
+  // The kept workspace, lent to one product at a time; a concurrent product makes its own.
+  std::mutex workspace_mutex;
+  std::unique_ptr<ProductWorkspace> workspace;
+
+  State(Network net_, RowMatrix X_, Vector y_, HessianPart part_, int n_threads_)
+      : net(std::move(net_)),
+        X(std::move(X_)),
+        y(std::move(y_)),
+        part(part_),
+        n_threads(threads_for_work(n_threads_, 6.0 * X.rows() * net.width() * net.d())),
+        chunks(make_row_chunks(X.rows())),
+        forward(net) {}
+
+  const PackedWeights& w() const { return forward.weights(); }
+  bool cached() const { return !phi.empty(); }
+
+  void compute_residuals(bool cache);
+  void accumulate_block(ProductWorkspace& ws, Index c, Index i0, Index m, int thread) const;
+  void unpack(const ProductWorkspace& ws, double* out) const;
+};
+
+// One forward pass gives the residuals and, when caching, the activations.
+void HessianOperator::State::compute_residuals(bool cache) {
+  const Index n = X.rows(), ld = w().ld;
+  r.resize(n);
+  if (cache) phi = ActivationBuffer(static_cast<std::size_t>(n * ld));
+  std::vector<Vector> scratch = thread_buffers(cache ? 0 : n_threads, kernels::kRowBlock * ld);
+  for_each_row_block(chunks, n_threads, [&](Index, Index i0, Index m, int thread) {
+    double* out = cache ? phi.data() + i0 * ld : scratch[thread].data();
+    forward.outputs(X.row(i0).data(), m, out, r.data() + i0);
+    for (Index i = i0; i < i0 + m; ++i) r[i] -= y[i];
+  });
+}
+
+// Adds the rows [i0, i0 + m) of chunk c to that chunk's accumulator: the direction's forward
+// pass gives (J u)_i, the backward pass J^T (J u) plus the residual part's terms.
+void HessianOperator::State::accumulate_block(ProductWorkspace& ws, Index c, Index i0, Index m,
+                                              int thread) const {
+  using namespace kernels;
+  const PackedWeights& wt = w();
+  const Index d = wt.d, ld = wt.ld, Kp = wt.Kp;
+  const double* Xb = X.row(i0).data();
+  const double gn = part != HessianPart::Residual ? 1.0 : 0.0;
+  const double res = part != HessianPart::GaussNewton ? 1.0 : 0.0;
+  const double* UT = ws.direction.WT.data();
+  const double* ub = ws.direction.b.data();
+  const double* uv = ws.direction.v.data();
+  double* tt = ws.tt[thread].data();
+  double* gWT = ws.chunk_acc[c].data();
+  double* gb = gWT + d * ld;
+  double* gv = gb + Kp;
+
+  const double* phi_b;
+  if (cached()) {
+    phi_b = phi.data() + i0 * ld;
+  } else {
+    double f_unused[kRowBlock];
+    forward.outputs(Xb, m, ws.phi[thread].data(), f_unused);
+    phi_b = ws.phi[thread].data();
+  }
+  const Index kb = neuron_block(d, Kp);
+  const vdouble zero = {};
+  vdouble spart[kRowBlock];
+  for (Index i = 0; i < m; ++i) spart[i] = zero;
+  for (Index k_begin = 0; k_begin < Kp; k_begin += kb) {
+    const Index k_end = std::min(Kp, k_begin + kb);
+    for_row_tiles(0, m, [&](Index i, auto R) {
+      hvp_forward_tile<decltype(R)::value>(Xb + i * d, d, ld, k_begin, k_end, UT, ub, uv, wt.v.data(),
+                                           phi_b + i * ld, ld, tt + i * ld, spart + i);
+    });
+  }
+  const double ubeta = ws.direction_beta;
+  double s[kRowBlock], rr[kRowBlock], sbeta = 0.0;
+  for (Index i = 0; i < m; ++i) {
+    s[i] = gn * (ubeta + hsum(spart[i]));  // (J u)_i
+    rr[i] = res * r[i0 + i];
+    sbeta += s[i];
+  }
+  for (Index k_begin = 0; k_begin < Kp; k_begin += kb) {
+    const Index k_end = std::min(Kp, k_begin + kb);
+    for_row_tiles(0, m, [&](Index i, auto R) {
+      hvp_backward_tile<decltype(R)::value>(Xb + i * d, s + i, rr + i, d, ld, k_begin, k_end, wt.v.data(),
+                                            uv, phi_b + i * ld, ld, tt + i * ld, gWT, gb, gv);
+    });
+  }
+  ws.chunk_acc[c][ProductWorkspace::size(wt) - 1] += sbeta;
+}
+
+// The reduced accumulator in the flat parameter layout, divided by n.
+void HessianOperator::State::unpack(const ProductWorkspace& ws, double* out) const {
+  const PackedWeights& wt = w();
+  const Index d = wt.d, K = wt.width, ld = wt.ld, Kp = wt.Kp;
+  const ParamLayout L(d, K);
+  const double inv_n = 1.0 / static_cast<double>(X.rows());
+  const double* gWT = ws.total.data();
+  const double* gb = gWT + d * ld;
+  const double* gv = gb + Kp;
+  for (Index k = 0; k < K; ++k) {
+    for (Index j = 0; j < d; ++j) out[L.W() + k * d + j] = gWT[j * ld + k] * inv_n;
+    out[L.b() + k] = gb[k] * inv_n;
+    out[L.v() + k] = gv[k] * inv_n;
+  }
+  out[L.beta()] = ws.total[ProductWorkspace::size(wt) - 1] * inv_n;
+}
+
+HessianOperator::HessianOperator(Network net, RowMatrix X, Vector y, HessianPart part, int n_threads,
+                                 bool cache_activations) {
+  check_data(net, X, y);
+  state_ = std::make_unique<State>(std::move(net), std::move(X), std::move(y), part, n_threads);
+  state_->compute_residuals(cache_activations);
+}
+
+HessianOperator::~HessianOperator() = default;
+
+Index HessianOperator::rows() const { return state_->net.n_params(); }
+const Vector& HessianOperator::residuals() const { return state_->r; }
+const Network& HessianOperator::network() const { return state_->net; }
+HessianPart HessianOperator::part() const { return state_->part; }
+bool HessianOperator::caches_activations() const { return state_->cached(); }
+long HessianOperator::n_hvp() const { return state_->n_hvp.load(); }
+
+void HessianOperator::perform_op(const double* u, double* out) const {
+  State& st = *state_;
+  const PackedWeights& wt = st.w();
+  std::unique_lock<std::mutex> lock(st.workspace_mutex, std::try_to_lock);
+  std::unique_ptr<ProductWorkspace> own;
+  ProductWorkspace* ws;
+  if (lock.owns_lock()) {
+    if (!st.workspace)
+      st.workspace = std::make_unique<ProductWorkspace>(wt, st.chunks.n_chunks, st.n_threads, st.cached());
+    ws = st.workspace.get();
+  } else {
+    own = std::make_unique<ProductWorkspace>(wt, st.chunks.n_chunks, st.n_threads, st.cached());
+    ws = own.get();
+  }
+
+  // The direction, transposed and padded like the weights.
+  const ParamLayout L(wt.d, wt.width);
+  ws->direction.load(u + L.W(), u + L.b(), u + L.v());
+  ws->direction_beta = u[L.beta()];
+  for (Vector& a : ws->chunk_acc) a.setZero();
+  for_each_row_block(st.chunks, st.n_threads, [&](Index c, Index i0, Index m, int thread) {
+    st.accumulate_block(*ws, c, i0, m, thread);
+  });
+  detail::reduce_in_order(ws->chunk_acc, ws->total.data(), ws->total.size(), st.n_threads);
+  st.unpack(*ws, out);
+  ++st.n_hvp;
+}
+
+Vector HessianOperator::apply(const ConstVectorRef& u) const {
+  if (u.size() != rows())
+    throw std::invalid_argument("direction has " + std::to_string(u.size()) +
+                                " entries, expected P = " + std::to_string(rows()));
+  Vector in = u;  // contiguous copy, never aliasing `out`
+  Vector out(rows());
+  perform_op(in.data(), out.data());
+  return out;
+}
+
+Vector hessian_vector_product(const Network& net, const ConstMatrixRef& X, const ConstVectorRef& y,
+                              const ConstVectorRef& u, HessianPart part, int n_threads) {
+  check_data(net, X, y);
+  HessianOperator op(net, RowMatrix(X), Vector(y), part, n_threads, /*cache_activations=*/false);
+  return op.apply(u);
+}
+
+}  // namespace flatcore
