@@ -1,4 +1,4 @@
-"""Independent NumPy reimplementations of MATH.md sections 1-3, and rounding-error scales.
+"""Independent NumPy reimplementations of docs/math.md, sections 1-3, and rounding-error scales.
 
 Nothing here calls flatcore's numerics: these are the routes the tests compare it against.
 Every function takes plain arrays (or anything with attributes W, b, v, beta).
@@ -144,7 +144,7 @@ def hessian(W, b, v, beta, X, y, part="full"):
 
 
 def hvp(W, b, v, beta, X, y, u, part="full"):
-    """The HVP formulas of MATH.md section 3, without forming any P x P matrix."""
+    """The HVP formulas of docs/math.md, section 3, without forming any P x P matrix."""
     n, d = X.shape
     K = W.shape[0]
     UW, ub, uv, ubeta = unpack(u, d, K)

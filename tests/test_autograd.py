@@ -1,4 +1,4 @@
-"""MATH.md sections 1-3 against PyTorch autograd (float64), when torch is installed.
+"""docs/math.md, sections 1-3 against PyTorch autograd (float64), when torch is installed.
 
 L(theta) is written in torch as a function of the flat theta = [W row-major | b | v | beta];
 torch's relu has derivative 0 at 0, the convention of section 1. Loss, gradient, the full

@@ -1,4 +1,4 @@
-"""MATH.md section 2: the loss L = 1/(2n) sum_i r_i^2 and its gradient
+"""docs/math.md, section 2: the loss L = 1/(2n) sum_i r_i^2 and its gradient
 
     dL/dbeta = mean_i r_i,  dL/dv_k = mean_i r_i phi_ik,
     dL/dw_k = mean_i r_i v_k a_ik x_i,  dL/db_k = -mean_i r_i v_k a_ik.

@@ -1,4 +1,4 @@
-"""MATH.md section 3: the Hessian in closed form,
+"""docs/math.md, section 3: the Hessian in closed form,
 
     H = (1/n) sum_i g_i g_i^T + (1/n) sum_i r_i Hf_i        (Gauss-Newton + residual part),
 

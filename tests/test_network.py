@@ -1,4 +1,4 @@
-"""MATH.md section 1: the model f(x) = sum_k v_k relu(w_k . x - b_k) + beta, its parameter layout
+"""docs/math.md, section 1: the model f(x) = sum_k v_k relu(w_k . x - b_k) + beta, its parameter layout
 theta = [W row-major | b | v | beta], construction, initialisation and evaluation."""
 from __future__ import annotations
 

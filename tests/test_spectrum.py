@@ -1,4 +1,4 @@
-"""MATH.md section 4: sharpness and extreme eigenpairs of the Hessian, matrix-free vs dense."""
+"""docs/math.md, section 4: sharpness and extreme eigenpairs of the Hessian, matrix-free vs dense."""
 import pickle
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Full-batch gradient descent (MATH.md section 2):
+"""Full-batch gradient descent (docs/math.md, section 2):
 
     theta <- theta - eta * (clip(grad L(theta)) + lambda * mask * theta),
 
