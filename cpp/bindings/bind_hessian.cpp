@@ -40,9 +40,7 @@ void bind_hessian(py::module_& m) {
       py::arg("net"), py::arg("X"), py::arg("y"), py::arg("u"), py::kw_only(), py::arg("part") = "full",
       py::arg("n_threads") = py::none());
 
-  py::class_<TraceTerms>(m, "TraceTerms")
-      .def_readonly("A", &TraceTerms::A)
-      .def_readonly("B", &TraceTerms::B);
+  py::class_<TraceTerms>(m, "TraceTerms").def_readonly("A", &TraceTerms::A).def_readonly("B", &TraceTerms::B);
 
   m.def(
       "trace_terms",
@@ -72,7 +70,8 @@ void bind_hessian(py::module_& m) {
                        std::optional<bool> cache_activations) {
              const HessianPart p = parse_part(part);
              const int nt = threads(n_threads);
-             const bool cache = cache_activations.value_or(cache_activations_by_default(X.rows(), net.width()));
+             const bool cache =
+                 cache_activations.value_or(cache_activations_by_default(X.rows(), net.width()));
              RowMatrix Xc = X;
              Vector yc = y;
              py::gil_scoped_release release;
@@ -90,8 +89,8 @@ void bind_hessian(py::module_& m) {
           "matmat",
           [](const HessianOperator& op, const Eigen::Ref<const Eigen::MatrixXd>& U) {
             if (U.rows() != op.rows())
-              throw std::invalid_argument("U has " + std::to_string(U.rows()) + " rows, expected P = " +
-                                          std::to_string(op.rows()));
+              throw std::invalid_argument("U has " + std::to_string(U.rows()) +
+                                          " rows, expected P = " + std::to_string(op.rows()));
             Eigen::MatrixXd out(U.rows(), U.cols());
             py::gil_scoped_release release;
             Vector in(U.rows()), o(U.rows());

@@ -8,8 +8,8 @@ void bind_spectrum(py::module_& m) {
   m.attr("EIG_STOPS") = py::tuple(py::cast(stop_names()));
 
   py::class_<EigOptions>(m, "EigOptions", "Settings of a Lanczos eigensolve (keyword arguments).")
-      .def(py::init([](Index k, const std::string& which, double tol, const std::string& stop, Index max_restarts,
-                       Index ncv, std::uint64_t seed, std::optional<Vector> start) {
+      .def(py::init([](Index k, const std::string& which, double tol, const std::string& stop,
+                       Index max_restarts, Index ncv, std::uint64_t seed, std::optional<Vector> start) {
              EigOptions o;
              o.k = k;
              o.which = parse_which(which);
@@ -22,8 +22,8 @@ void bind_spectrum(py::module_& m) {
              return o;
            }),
            py::kw_only(), py::arg("k") = 1, py::arg("which") = "largest", py::arg("tol") = 1e-10,
-           py::arg("stop") = "residual", py::arg("max_restarts") = 1000, py::arg("ncv") = 0, py::arg("seed") = 0,
-           py::arg("start") = py::none())
+           py::arg("stop") = "residual", py::arg("max_restarts") = 1000, py::arg("ncv") = 0,
+           py::arg("seed") = 0, py::arg("start") = py::none())
       .def_readwrite("k", &EigOptions::k)
       .def_property(
           "which", [](const EigOptions& o) { return which_name(o.which); },

@@ -34,18 +34,30 @@ TrainOptions options_from(const py::dict& d) {
   for (auto item : d) {
     const auto key = item.first.cast<std::string>();
     const py::handle value = item.second;
-    if (key == "lr") o.lr = value.cast<double>();
-    else if (key == "steps") o.steps = value.cast<long>();
-    else if (key == "weight_decay") o.weight_decay = value.cast<double>();
-    else if (key == "decay_biases") o.decay_biases = value.cast<bool>();
-    else if (key == "clip_grad_norm") o.clip_grad_norm = value.cast<std::optional<double>>();
-    else if (key == "record_every") o.record_every = value.cast<long>();
-    else if (key == "tol") o.tol = value.cast<std::optional<double>>();
-    else if (key == "max_loss") o.max_loss = value.cast<std::optional<double>>();
-    else if (key == "sharpness_every") o.sharpness_every = value.cast<std::optional<long>>();
-    else if (key == "sharpness_tol") o.sharpness_tol = value.cast<double>();
-    else if (key == "n_threads") o.n_threads = threads(value.cast<std::optional<int>>());
-    else throw py::type_error("TrainOptions has no setting '" + key + "'");
+    if (key == "lr")
+      o.lr = value.cast<double>();
+    else if (key == "steps")
+      o.steps = value.cast<long>();
+    else if (key == "weight_decay")
+      o.weight_decay = value.cast<double>();
+    else if (key == "decay_biases")
+      o.decay_biases = value.cast<bool>();
+    else if (key == "clip_grad_norm")
+      o.clip_grad_norm = value.cast<std::optional<double>>();
+    else if (key == "record_every")
+      o.record_every = value.cast<long>();
+    else if (key == "tol")
+      o.tol = value.cast<std::optional<double>>();
+    else if (key == "max_loss")
+      o.max_loss = value.cast<std::optional<double>>();
+    else if (key == "sharpness_every")
+      o.sharpness_every = value.cast<std::optional<long>>();
+    else if (key == "sharpness_tol")
+      o.sharpness_tol = value.cast<double>();
+    else if (key == "n_threads")
+      o.n_threads = threads(value.cast<std::optional<int>>());
+    else
+      throw py::type_error("TrainOptions has no setting '" + key + "'");
   }
   o.check();
   return o;
@@ -54,8 +66,9 @@ TrainOptions options_from(const py::dict& d) {
 }  // namespace
 
 void bind_training(py::module_& m) {
-  py::class_<TrainOptions>(m, "TrainOptions",
-                           "Settings of a gradient-descent run (keyword arguments; unset optional settings are off).")
+  py::class_<TrainOptions>(
+      m, "TrainOptions",
+      "Settings of a gradient-descent run (keyword arguments; unset optional settings are off).")
       .def(py::init([](const py::kwargs& kwargs) { return options_from(kwargs); }))
       .def_readwrite("lr", &TrainOptions::lr)
       .def_readwrite("steps", &TrainOptions::steps)
@@ -71,7 +84,9 @@ void bind_training(py::module_& m) {
       .def("check", &TrainOptions::check, "Raise ValueError naming the first setting out of range.")
       .def("as_dict", &options_dict)
       .def("__repr__",
-           [](const TrainOptions& o) { return "TrainOptions(**" + py::repr(options_dict(o)).cast<std::string>() + ")"; })
+           [](const TrainOptions& o) {
+             return "TrainOptions(**" + py::repr(options_dict(o)).cast<std::string>() + ")";
+           })
       .def(py::pickle([](const TrainOptions& o) { return options_dict(o); },
                       [](const py::dict& d) { return options_from(d); }));
 
@@ -87,9 +102,11 @@ void bind_training(py::module_& m) {
       .def_property_readonly("b_norm", [](const TrainHistory& h) { return to_array(h.b_norm); })
       .def_property_readonly("v_norm", [](const TrainHistory& h) { return to_array(h.v_norm); })
       .def_property_readonly("beta", [](const TrainHistory& h) { return to_array(h.beta); })
-      .def_property_readonly("active_fraction", [](const TrainHistory& h) { return to_array(h.active_fraction); })
+      .def_property_readonly("active_fraction",
+                             [](const TrainHistory& h) { return to_array(h.active_fraction); })
       .def_property_readonly("sharpness", [](const TrainHistory& h) { return to_array(h.sharpness); })
-      .def_property_readonly("sharpness_n_hvp", [](const TrainHistory& h) { return to_array(h.sharpness_n_hvp); });
+      .def_property_readonly("sharpness_n_hvp",
+                             [](const TrainHistory& h) { return to_array(h.sharpness_n_hvp); });
 
   py::class_<TrainResult>(m, "TrainResult")
       .def_readonly("net", &TrainResult::net)

@@ -10,8 +10,10 @@ void bind_resources(py::module_& m) {
   m.def(
       "set_default_num_threads",
       [](std::optional<int> n_threads) {
-        if (n_threads) set_default_num_threads(*n_threads);
-        else reset_default_num_threads();
+        if (n_threads)
+          set_default_num_threads(*n_threads);
+        else
+          reset_default_num_threads();
       },
       py::arg("n_threads"), "Set the process-wide default thread count (None: back to the default).");
   m.def("max_num_threads", &max_num_threads);

@@ -1,11 +1,11 @@
 #include "flatcore/eigensolver.hpp"
 
-#include <Eigen/Eigenvalues>
 #include <Spectra/SymEigsSolver.h>
+#include <Eigen/Eigenvalues>
 #include <algorithm>
-#include <numeric>
 #include <cmath>
 #include <limits>
+#include <numeric>
 #include <random>
 
 namespace flatcore {
@@ -33,8 +33,7 @@ namespace {
 class SolverOperator {
  public:
   using Scalar = double;
-  SolverOperator(const HessianOperator& op, const StopCallback& stop,
-                 const Eigen::MatrixXd* Q = nullptr)
+  SolverOperator(const HessianOperator& op, const StopCallback& stop, const Eigen::MatrixXd* Q = nullptr)
       : op_(op), stop_(stop), Q_(Q) {}
   Index rows() const { return op_.rows(); }
   Index cols() const { return op_.cols(); }
@@ -64,12 +63,12 @@ struct Pairs {
   long restarts = 0;
 };
 
-Pairs run_spectra(SolverOperator& A, Index k, Index ncv, const Vector& start, EigWhich which,
-                  double tol, Index max_restarts) {
+Pairs run_spectra(SolverOperator& A, Index k, Index ncv, const Vector& start, EigWhich which, double tol,
+                  Index max_restarts) {
   Spectra::SymEigsSolver<SolverOperator> solver(A, k, ncv);
   solver.init(start.data());
-  const auto rule = which == EigWhich::Largest ? Spectra::SortRule::LargestAlge
-                                               : Spectra::SortRule::SmallestAlge;
+  const auto rule =
+      which == EigWhich::Largest ? Spectra::SortRule::LargestAlge : Spectra::SortRule::SmallestAlge;
   solver.compute(rule, max_restarts, tol, rule);
   Pairs p;
   p.converged = solver.info() == Spectra::CompInfo::Successful;
@@ -77,8 +76,7 @@ Pairs run_spectra(SolverOperator& A, Index k, Index ncv, const Vector& start, Ei
   // Spectra returns only the converged pairs (possibly fewer than k).
   p.values = solver.eigenvalues();
   p.vectors = solver.eigenvectors();
-  if (!p.values.allFinite() || !p.vectors.allFinite())
-    throw std::runtime_error("non-finite Ritz pairs");
+  if (!p.values.allFinite() || !p.vectors.allFinite()) throw std::runtime_error("non-finite Ritz pairs");
   return p;
 }
 
@@ -110,8 +108,8 @@ EigResult dense_through_products(const SolverOperator& A, Index k, EigWhich whic
 // The residual comes from the Lanczos relation H Q_j = Q_j T_j + beta_j q_{j+1} e_j^T, which full
 // reorthogonalisation keeps exact up to rounding: ||H x - theta x|| = beta_j |s_j| for the Ritz
 // vector x = Q_j s, so no product is spent on checking it.
-EigResult lanczos_single(const SolverOperator& A, bool largest, double tol, EigStop stop,
-                         Index max_restarts, const Vector& start) {
+EigResult lanczos_single(const SolverOperator& A, bool largest, double tol, EigStop stop, Index max_restarts,
+                         const Vector& start) {
   const Index P = A.rows();
   const Index m_max = std::min<Index>(P, 64);
   Eigen::MatrixXd Q(P, m_max);
@@ -184,8 +182,7 @@ EigResult lanczos_single(const SolverOperator& A, bool largest, double tol, EigS
 Vector seeded_start_vector(Index size, std::uint64_t seed) {
   std::mt19937_64 gen(seed);
   Vector v(size);
-  for (Index i = 0; i < size; ++i)
-    v[i] = static_cast<double>(gen() >> 11) * 0x1.0p-53 - 0.5;
+  for (Index i = 0; i < size; ++i) v[i] = static_cast<double>(gen() >> 11) * 0x1.0p-53 - 0.5;
   return v;
 }
 
@@ -212,23 +209,24 @@ EigResult lanczos_eigenpairs(const HessianOperator& op, const EigOptions& opt,
   EigResult res;
   if (opt.k == 1) {
     res = lanczos_single(plain, largest, opt.tol, opt.stop, opt.max_restarts, start);
-  } else try {
-    Pairs p = run_spectra(plain, opt.k, default_ncv(opt.k, P, opt.ncv), start, opt.which, opt.tol,
-                          opt.max_restarts);
-    res.values = p.values;
-    res.vectors = p.vectors;
-    res.converged = p.converged && p.values.size() == opt.k;
-    res.n_restarts = p.restarts;
-  } catch (const Interrupted&) {
-    throw;
-  } catch (const std::exception& e) {
-    // Spectra gives up on degenerate Krylov spaces (e.g. the zero operator, which the residual
-    // part is when no neuron is active). Up to a moderate size, solve densely instead.
-    if (P > 4096)
-      throw std::runtime_error(std::string("Lanczos failed (") + e.what() +
-                               "); try another seed or a dense eigendecomposition");
-    res = dense_through_products(plain, opt.k, opt.which);
-  }
+  } else
+    try {
+      Pairs p = run_spectra(plain, opt.k, default_ncv(opt.k, P, opt.ncv), start, opt.which, opt.tol,
+                            opt.max_restarts);
+      res.values = p.values;
+      res.vectors = p.vectors;
+      res.converged = p.converged && p.values.size() == opt.k;
+      res.n_restarts = p.restarts;
+    } catch (const Interrupted&) {
+      throw;
+    } catch (const std::exception& e) {
+      // Spectra gives up on degenerate Krylov spaces (e.g. the zero operator, which the residual
+      // part is when no neuron is active). Up to a moderate size, solve densely instead.
+      if (P > 4096)
+        throw std::runtime_error(std::string("Lanczos failed (") + e.what() +
+                                 "); try another seed or a dense eigendecomposition");
+      res = dense_through_products(plain, opt.k, opt.which);
+    }
 
   // A single start vector sees each eigenspace once, so an exactly repeated eigenvalue among
   // the k wanted would be reported once and a lesser one returned in its place. Check: solve
@@ -245,8 +243,7 @@ EigResult lanczos_eigenpairs(const HessianOperator& op, const EigOptions& opt,
       s2 -= Q * (Q.transpose() * s2);
       Pairs extra;
       try {
-        extra = run_spectra(deflated, k2, default_ncv(k2, P, 0), s2, opt.which, opt.tol,
-                            opt.max_restarts);
+        extra = run_spectra(deflated, k2, default_ncv(k2, P, 0), s2, opt.which, opt.tol, opt.max_restarts);
       } catch (const Interrupted&) {
         throw;
       } catch (const std::exception&) {
@@ -308,8 +305,7 @@ EigResult dense_eigenpairs(const Eigen::MatrixXd& H, Index k, EigWhich which) {
     res.values[j] = es.eigenvalues()[idx];
     res.vectors.col(j) = es.eigenvectors().col(idx);
   }
-  res.residual_norms =
-      (H * res.vectors - res.vectors * res.values.asDiagonal()).colwise().norm().transpose();
+  res.residual_norms = (H * res.vectors - res.vectors * res.values.asDiagonal()).colwise().norm().transpose();
   res.error_bounds = res.residual_norms;
   res.converged = true;
   return res;

@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <vector>
 
-#include "parallel.hpp"
 #include "kernels.hpp"
 #include "packed_weights.hpp"
+#include "parallel.hpp"
 #include "thread_id.hpp"
 
 namespace flatcore {
@@ -83,6 +83,8 @@ void for_each_row_block(const RowChunks& ch, int nt, Body&& body) {
 }
 
 // Per-thread scratch buffers of `size` doubles.
-inline std::vector<Vector> thread_buffers(int nt, Index size) { return std::vector<Vector>(nt, Vector(size)); }
+inline std::vector<Vector> thread_buffers(int nt, Index size) {
+  return std::vector<Vector>(nt, Vector(size));
+}
 
 }  // namespace flatcore

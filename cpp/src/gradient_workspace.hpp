@@ -5,8 +5,8 @@
 #include <vector>
 
 #include "flatcore/numerics.hpp"
-#include "parallel.hpp"
 #include "packed_weights.hpp"
+#include "parallel.hpp"
 
 namespace flatcore {
 
@@ -21,10 +21,10 @@ class GradientWorkspace {
   int n_threads_;
   RowChunks chunks_;
   PackedWeights w_;
-  std::vector<Vector> chunk_acc_;      // per chunk: [gW^T (d x ld) | gb (Kp) | gv (Kp)], v-free
+  std::vector<Vector> chunk_acc_;  // per chunk: [gW^T (d x ld) | gb (Kp) | gv (Kp)], v-free
   std::vector<double> chunk_loss_, chunk_res_, chunk_active_;
-  std::vector<Vector> thread_phi_;     // per thread: rows x Kp activations of one row block
-  Vector acc_;                         // reduced accumulator
+  std::vector<Vector> thread_phi_;  // per thread: rows x Kp activations of one row block
+  Vector acc_;                      // reduced accumulator
 };
 
 // loss_and_gradient into `out`, with the buffers of `ws` (made for this problem's size). X must

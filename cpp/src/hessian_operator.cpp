@@ -14,9 +14,12 @@ namespace flatcore {
 
 const char* part_name(HessianPart part) {
   switch (part) {
-    case HessianPart::Full: return "full";
-    case HessianPart::GaussNewton: return "gauss_newton";
-    case HessianPart::Residual: return "residual";
+    case HessianPart::Full:
+      return "full";
+    case HessianPart::GaussNewton:
+      return "gauss_newton";
+    case HessianPart::Residual:
+      return "residual";
   }
   return "?";
 }
@@ -73,8 +76,8 @@ struct HessianOperator::State {
   int n_threads;
   RowChunks chunks;
   Forward forward;
-  Vector r;                 // residuals f(x_i) - y_i
-  ActivationBuffer phi;     // n x ld activations when cached
+  Vector r;              // residuals f(x_i) - y_i
+  ActivationBuffer phi;  // n x ld activations when cached
   std::atomic<long> n_hvp{0};
   // The kept workspace, lent to one product at a time; a concurrent product makes its own.
   std::mutex workspace_mutex;
@@ -157,8 +160,8 @@ void HessianOperator::State::accumulate_block(ProductWorkspace& ws, Index c, Ind
   for (Index k_begin = 0; k_begin < Kp; k_begin += kb) {
     const Index k_end = std::min(Kp, k_begin + kb);
     for_row_tiles(0, m, [&](Index i, auto R) {
-      hvp_backward_tile<decltype(R)::value>(Xb + i * d, s + i, rr + i, d, ld, k_begin, k_end, wt.v.data(),
-                                            uv, phi_b + i * ld, ld, tt + i * ld, gWT, gb, gv);
+      hvp_backward_tile<decltype(R)::value>(Xb + i * d, s + i, rr + i, d, ld, k_begin, k_end, wt.v.data(), uv,
+                                            phi_b + i * ld, ld, tt + i * ld, gWT, gb, gv);
     });
   }
   ws.chunk_acc[c][ProductWorkspace::size(wt) - 1] += sbeta;

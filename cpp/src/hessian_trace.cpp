@@ -37,8 +37,8 @@ TraceTerms trace_terms(const Network& net, const ConstMatrixRef& X, int n_thread
   return TraceTerms{total.head(K), net.v.array().square() * total.tail(K).array()};
 }
 
-double hessian_trace(const Network& net, const ConstMatrixRef& X, const ConstVectorRef& y,
-                     HessianPart part, int n_threads) {
+double hessian_trace(const Network& net, const ConstMatrixRef& X, const ConstVectorRef& y, HessianPart part,
+                     int n_threads) {
   check_data(net, X, y);
   if (part == HessianPart::Residual) {
     check_num_threads(n_threads);

@@ -156,8 +156,8 @@ inline void affine_tile(const double* const (&x)[R], Index d, Index ld, Index k0
 
 // G^T[:, k0..] += sum_r c[r] x_r (G^T stored d x ld), each G^T entry loaded once per R rows.
 template <int R>
-inline void outer_tile(const double* const (&x)[R], Index d, Index ld, Index k0,
-                       const vdouble (&c)[R][kNV], double* GT) {
+inline void outer_tile(const double* const (&x)[R], Index d, Index ld, Index k0, const vdouble (&c)[R][kNV],
+                       double* GT) {
   double* g = GT + k0;
   for (Index j = 0; j < d; ++j, g += ld) {
     vdouble acc[kNV];
@@ -179,9 +179,8 @@ inline void outer_tile(const double* const (&x)[R], Index d, Index ld, Index k0,
 // Forward for R rows and the neurons [k_begin, k_end): z = x . w - b in registers,
 // phi = relu(z) stored, v . phi added to the rows' output accumulators.
 template <int R>
-inline void forward_tile(const double* X, Index d, Index ld, Index k_begin, Index k_end,
-                         const double* WT, const double* b, const double* v, double* phi,
-                         vdouble* fpart) {
+inline void forward_tile(const double* X, Index d, Index ld, Index k_begin, Index k_end, const double* WT,
+                         const double* b, const double* v, double* phi, vdouble* fpart) {
   const double* x[R];
   for (int r = 0; r < R; ++r) x[r] = X + r * d;
   vdouble f[R];  // in registers: fpart may alias the phi stores
@@ -204,8 +203,8 @@ inline void forward_tile(const double* X, Index d, Index ld, Index k_begin, Inde
 // Outputs f(x_r) = beta + v . relu(W x_r - b) of R rows over all Kp neurons, keeping the
 // activations in phi (row stride ld).
 template <int R>
-inline void output_tile(const double* X, Index d, Index ld, Index Kp, const double* WT,
-                        const double* b, const double* v, double beta, double* phi, double* out) {
+inline void output_tile(const double* X, Index d, Index ld, Index Kp, const double* WT, const double* b,
+                        const double* v, double beta, double* phi, double* out) {
   const vdouble zero = {};
   vdouble fpart[R];
   for (int r = 0; r < R; ++r) fpart[r] = zero;
@@ -231,9 +230,8 @@ inline void preactivation_tile(const double* X, Index d, Index ld, Index Kp, con
 // Backward for R rows with residuals res and the neurons [k_begin, k_end): adds r phi to the
 // (v-free) dL/dv, -r a to the threshold gradient and sum_r (r a) x_r to gW^T.
 template <int R>
-inline void backward_tile(const double* X, const double* res, Index d, Index ld, Index k_begin,
-                          Index k_end, const double* phi, double* gWT, double* gb, double* gv,
-                          vmask& act) {
+inline void backward_tile(const double* X, const double* res, Index d, Index ld, Index k_begin, Index k_end,
+                          const double* phi, double* gWT, double* gb, double* gv, vmask& act) {
   const double* x[R];
   for (int r = 0; r < R; ++r) x[r] = X + r * d;
   const vdouble zero = {};
@@ -271,15 +269,14 @@ inline Index neuron_block(Index d, Index Kp) {
   return std::min(kb, Kp);
 }
 
-
 // Hessian-vector product, first pass for R rows and the neurons [k_begin, k_end), given the
 // activations phi (row stride phi_ld) and a direction u = (U_W, u_b, u_v, u_beta) with U_W^T
 // padded like W^T: tt = a (x . U_W,k - u_b,k) is stored (row stride ld) and
 // u_v . phi + v . tt, the rows' part of (J u)_i, accumulates in spart.
 template <int R>
-inline void hvp_forward_tile(const double* X, Index d, Index ld, Index k_begin, Index k_end,
-                             const double* UT, const double* ub, const double* uv, const double* v,
-                             const double* phi, Index phi_ld, double* tt, vdouble* spart) {
+inline void hvp_forward_tile(const double* X, Index d, Index ld, Index k_begin, Index k_end, const double* UT,
+                             const double* ub, const double* uv, const double* v, const double* phi,
+                             Index phi_ld, double* tt, vdouble* spart) {
   const double* x[R];
   for (int r = 0; r < R; ++r) x[r] = X + r * d;
   const vdouble zero = {};
@@ -306,10 +303,10 @@ inline void hvp_forward_tile(const double* X, Index d, Index ld, Index k_begin, 
 // rr_r the residual (0 for the Gauss-Newton part alone), adds to the (unnormalised) product
 //   v_k:  s phi + rr tt,   w_k:  coef x,   b_k:  -coef,   coef = a (v_k s + u_v,k rr).
 template <int R>
-inline void hvp_backward_tile(const double* X, const double* s, const double* rr, Index d,
-                              Index ld, Index k_begin, Index k_end, const double* v,
-                              const double* uv, const double* phi, Index phi_ld,
-                              const double* tt, double* gWT, double* gb, double* gv) {
+inline void hvp_backward_tile(const double* X, const double* s, const double* rr, Index d, Index ld,
+                              Index k_begin, Index k_end, const double* v, const double* uv,
+                              const double* phi, Index phi_ld, const double* tt, double* gWT, double* gb,
+                              double* gv) {
   const double* x[R];
   for (int r = 0; r < R; ++r) x[r] = X + r * d;
   const vdouble zero = {};

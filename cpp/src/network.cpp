@@ -38,8 +38,8 @@ void check_inputs(const Network& net, const ConstMatrixRef& X) {
   net.check();
   if (X.rows() < 1) throw std::invalid_argument("X has no rows");
   if (X.cols() != net.d())
-    throw std::invalid_argument("X has " + std::to_string(X.cols()) + " columns, network expects d = " +
-                                std::to_string(net.d()));
+    throw std::invalid_argument("X has " + std::to_string(X.cols()) +
+                                " columns, network expects d = " + std::to_string(net.d()));
 }
 
 void check_data(const Network& net, const ConstMatrixRef& X, const ConstVectorRef& y) {

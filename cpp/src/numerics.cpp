@@ -24,7 +24,6 @@ const char* simd_kind() {
 #endif
 }
 
-
 Vector predict(const Network& net, const ConstMatrixRef& X, int n_threads) {
   check_inputs(net, X);
   const Index n = X.rows();
@@ -141,9 +140,9 @@ using namespace kernels;
 
 // One block of m <= kRowBlock rows starting at row i0: forward, residuals, backward.
 inline void fused_row_block(const double* X, const double* y, Index m, Index d, Index Kp, Index ld,
-                            const double* WT, const double* b, const double* v, double beta,
-                            double* phi, double* gWT, double* gb, double* gv, double& loss_sum,
-                            double& res_sum, vmask& act) {
+                            const double* WT, const double* b, const double* v, double beta, double* phi,
+                            double* gWT, double* gb, double* gv, double& loss_sum, double& res_sum,
+                            vmask& act) {
   const Index kb = neuron_block(d, Kp);
   const vdouble zero = {};
   vdouble fpart[kRowBlock];
@@ -163,8 +162,8 @@ inline void fused_row_block(const double* X, const double* y, Index m, Index d, 
   for (Index k_begin = 0; k_begin < Kp; k_begin += kb) {
     const Index k_end = std::min(Kp, k_begin + kb);
     for_row_tiles(0, m, [&](Index i, auto R) {
-      backward_tile<decltype(R)::value>(X + i * d, res + i, d, ld, k_begin, k_end, phi + i * ld, gWT, gb,
-                                        gv, act);
+      backward_tile<decltype(R)::value>(X + i * d, res + i, d, ld, k_begin, k_end, phi + i * ld, gWT, gb, gv,
+                                        act);
     });
   }
 }

@@ -80,7 +80,8 @@ double available_memory_bytes() {
   std::string line;
   const std::string key = "MemAvailable:";
   while (std::getline(meminfo, line)) {
-    if (line.compare(0, key.size(), key) == 0) return std::strtod(line.c_str() + key.size(), nullptr) * 1024.0;
+    if (line.compare(0, key.size(), key) == 0)
+      return std::strtod(line.c_str() + key.size(), nullptr) * 1024.0;
   }
 #if defined(_SC_AVPHYS_PAGES) && defined(_SC_PAGE_SIZE)
   const long pages = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);

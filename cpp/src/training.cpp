@@ -15,7 +15,8 @@ void TrainOptions::check() const {
   auto fail = [](const std::string& what) { throw std::invalid_argument(what); };
   if (!(lr > 0.0) || !std::isfinite(lr)) fail("lr must be positive and finite");
   if (steps < 0) fail("steps must be non-negative");
-  if (!(weight_decay >= 0.0) || !std::isfinite(weight_decay)) fail("weight_decay must be non-negative and finite");
+  if (!(weight_decay >= 0.0) || !std::isfinite(weight_decay))
+    fail("weight_decay must be non-negative and finite");
   if (clip_grad_norm && !(*clip_grad_norm > 0.0)) fail("clip_grad_norm must be positive");
   if (record_every < 1) fail("record_every must be at least 1");
   if (tol && !(*tol >= 0.0)) fail("tol must be non-negative");
@@ -26,8 +27,8 @@ void TrainOptions::check() const {
 }
 
 std::vector<std::string> TrainHistory::column_names(bool tracks_sharpness) {
-  std::vector<std::string> names = {"step",   "loss", "grad_norm", "W_norm",
-                                    "b_norm", "v_norm", "beta",    "active_fraction"};
+  std::vector<std::string> names = {"step",   "loss",   "grad_norm", "W_norm",
+                                    "b_norm", "v_norm", "beta",      "active_fraction"};
   if (tracks_sharpness) {
     names.emplace_back("sharpness");
     names.emplace_back("sharpness_n_hvp");
@@ -60,9 +61,9 @@ namespace {
 // Appends one history row. With sharpness tracking on, the row also gets lambda_max and the
 // products its solve used (NaN and 0 where it was not computed).
 void record(TrainHistory& h, long step, const LossGradient& lg, double grad_norm,
-            const Eigen::Map<RowMatrix>& W, const Eigen::Map<Vector>& b,
-            const Eigen::Map<Vector>& v, double beta, bool track,
-            double sharpness = std::numeric_limits<double>::quiet_NaN(), long sharpness_hvps = 0) {
+            const Eigen::Map<RowMatrix>& W, const Eigen::Map<Vector>& b, const Eigen::Map<Vector>& v,
+            double beta, bool track, double sharpness = std::numeric_limits<double>::quiet_NaN(),
+            long sharpness_hvps = 0) {
   h.step.push_back(step);
   h.loss.push_back(lg.loss);
   h.grad_norm.push_back(grad_norm);
@@ -218,8 +219,8 @@ TrainResult train(const Network& init, const ConstMatrixRef& X, const ConstVecto
     res.final_loss = lg.loss;
     res.final_grad_norm = regularised_gradient_norm();
     if (res.history.step.empty() || res.history.step.back() != res.steps_run)
-      record(res.history, res.steps_run, lg, res.final_grad_norm, W_view, b_view, v_view,
-             theta[L.beta()], track);
+      record(res.history, res.steps_run, lg, res.final_grad_norm, W_view, b_view, v_view, theta[L.beta()],
+             track);
   }
   res.net = net;
   return res;

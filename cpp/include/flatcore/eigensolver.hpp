@@ -32,24 +32,24 @@ std::vector<std::string> stop_names();
 EigStop parse_stop(const std::string& name);
 
 struct EigOptions {
-  Index k = 1;                 // number of eigenpairs
+  Index k = 1;  // number of eigenpairs
   EigWhich which = EigWhich::Largest;
-  double tol = 1e-10;          // relative; see EigStop
+  double tol = 1e-10;  // relative; see EigStop
   EigStop stop = EigStop::Residual;
   Index max_restarts = 1000;
-  Index ncv = 0;               // Lanczos basis size; 0 chooses max(2k + 1, 20), at most P
-  std::uint64_t seed = 0;      // the seeded start vector (seeded_start_vector)
-  Vector start;                // optional (size P): a warm start (e.g. the previous top
-                               // eigenvector), mixed with the seeded vector (see the solver)
+  Index ncv = 0;           // Lanczos basis size; 0 chooses max(2k + 1, 20), at most P
+  std::uint64_t seed = 0;  // the seeded start vector (seeded_start_vector)
+  Vector start;            // optional (size P): a warm start (e.g. the previous top
+                           // eigenvector), mixed with the seeded vector (see the solver)
 };
 
 struct EigResult {
-  Vector values;             // k eigenvalues, largest first for Largest, smallest first for Smallest
-  Eigen::MatrixXd vectors;   // P x k, unit columns, in the flat parameter layout
-  Vector residual_norms;     // ||H q_j - lambda_j q_j||
-  Vector error_bounds;       // estimated |lambda_j - true eigenvalue|: min(r, r^2/gap) for k = 1,
-                             // the residual r otherwise (a rigorous bound for some eigenvalue)
-  long n_hvp = 0;            // Hessian-vector products used (residual checks included)
+  Vector values;            // k eigenvalues, largest first for Largest, smallest first for Smallest
+  Eigen::MatrixXd vectors;  // P x k, unit columns, in the flat parameter layout
+  Vector residual_norms;    // ||H q_j - lambda_j q_j||
+  Vector error_bounds;      // estimated |lambda_j - true eigenvalue|: min(r, r^2/gap) for k = 1,
+                            // the residual r otherwise (a rigorous bound for some eigenvalue)
+  long n_hvp = 0;           // Hessian-vector products used (residual checks included)
   long n_restarts = 0;
   bool converged = false;
   bool self_checked = false;  // the solver judged convergence on exact residuals (k = 1 Lanczos)

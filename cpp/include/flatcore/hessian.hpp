@@ -24,8 +24,7 @@ HessianPart parse_part(const std::string& name);
 // `should_stop` (optional) is polled between row blocks; the result is then incomplete and
 // `stopped` is set.
 Eigen::MatrixXd dense_hessian(const Network& net, const ConstMatrixRef& X, const ConstVectorRef& y,
-                              HessianPart part = HessianPart::Full,
-                              int n_threads = default_num_threads(),
+                              HessianPart part = HessianPart::Full, int n_threads = default_num_threads(),
                               const StopCallback& should_stop = nullptr, bool* stopped = nullptr);
 // Bytes dense_hessian allocates for P parameters: the matrix and its working buffers.
 double dense_hessian_bytes(Index n_params, Index width);

@@ -38,22 +38,20 @@ LossGradient loss_and_gradient(const Network& net, const ConstMatrixRef& X, cons
 double gradient_workspace_bytes(Index n, Index d, Index width, int n_threads);
 
 // Per neuron, the share of the rows of X on which it is active: mean_i a_ik (size width).
-Vector activation_rates(const Network& net, const ConstMatrixRef& X,
-                        int n_threads = default_num_threads());
+Vector activation_rates(const Network& net, const ConstMatrixRef& X, int n_threads = default_num_threads());
 
 // What the rows of X look like from each side of each neuron's hyperplane w_k . x = b_k, with
 // z_ik = w_k . x_i - b_k (docs/math.md, section 6). For the active side (z > 0):
 //   excess_k = mean_i (z_ik)_+,  share_k = mean_i 1[z_ik > 0],  moment_k = mean_i 1[z_ik > 0] x_i,
 // and for the inactive side the same with -z_ik (points exactly on the hyperplane are on neither).
 struct NeuronSide {
-  Vector excess;    // width
-  Vector share;     // width
+  Vector excess;     // width
+  Vector share;      // width
   RowMatrix moment;  // width x d
 };
 struct NeuronSides {
   NeuronSide active, inactive;
 };
-NeuronSides neuron_sides(const Network& net, const ConstMatrixRef& X,
-                         int n_threads = default_num_threads());
+NeuronSides neuron_sides(const Network& net, const ConstMatrixRef& X, int n_threads = default_num_threads());
 
 }  // namespace flatcore

@@ -14,8 +14,7 @@ struct TraceTerms {
   Vector A;
   Vector B;
 };
-TraceTerms trace_terms(const Network& net, const ConstMatrixRef& X,
-                       int n_threads = default_num_threads());
+TraceTerms trace_terms(const Network& net, const ConstMatrixRef& X, int n_threads = default_num_threads());
 
 // tr H, exact. The residual part has a zero diagonal, so tr(H) = tr(Gauss-Newton part).
 double hessian_trace(const Network& net, const ConstMatrixRef& X, const ConstVectorRef& y,

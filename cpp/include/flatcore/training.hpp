@@ -13,10 +13,10 @@ namespace flatcore {
 
 // What a run does. Optional settings are off when empty.
 struct TrainOptions {
-  double lr = 0.01;           // step size eta > 0
-  long steps = 1000;          // GD updates at most (>= 0)
-  double weight_decay = 0.0;  // lambda in L + lambda/2 (||W||^2 + ||v||^2)
-  bool decay_biases = false;  // also decay b and beta
+  double lr = 0.01;                      // step size eta > 0
+  long steps = 1000;                     // GD updates at most (>= 0)
+  double weight_decay = 0.0;             // lambda in L + lambda/2 (||W||^2 + ||v||^2)
+  bool decay_biases = false;             // also decay b and beta
   std::optional<double> clip_grad_norm;  // rescale grad L (before weight decay) to at most this norm
   long record_every = 1;                 // a history row every this many steps (and the last)
   std::optional<double> tol;             // stop once ||grad L_lambda|| <= tol
@@ -32,11 +32,11 @@ struct TrainOptions {
 // One column per recorded quantity; row j describes theta at step `step[j]`.
 struct TrainHistory {
   std::vector<long> step;
-  std::vector<double> loss;           // L(theta) (without the weight-decay term)
-  std::vector<double> grad_norm;      // ||grad L_lambda(theta)||, before clipping
-  std::vector<double> W_norm;         // ||W||_F
-  std::vector<double> b_norm;         // ||b||
-  std::vector<double> v_norm;         // ||v||
+  std::vector<double> loss;       // L(theta) (without the weight-decay term)
+  std::vector<double> grad_norm;  // ||grad L_lambda(theta)||, before clipping
+  std::vector<double> W_norm;     // ||W||_F
+  std::vector<double> b_norm;     // ||b||
+  std::vector<double> v_norm;     // ||v||
   std::vector<double> beta;
   std::vector<double> active_fraction;  // mean_ik a_ik
   // Filled when sharpness is tracked: lambda_max at the row's step, NaN on rows where it was not
@@ -60,10 +60,10 @@ struct TrainHistory {
 struct TrainResult {
   Network net;  // the last iterate whose loss was finite
   TrainHistory history;
-  long steps_run = 0;       // number of GD updates that produced `net`
-  bool converged = false;   // ||grad L_lambda|| <= tol reached
+  long steps_run = 0;      // number of GD updates that produced `net`
+  bool converged = false;  // ||grad L_lambda|| <= tol reached
   bool diverged = false;
-  long diverged_step = -1;  // step whose loss was non-finite or above max_loss (-1: none)
+  long diverged_step = -1;   // step whose loss was non-finite or above max_loss (-1: none)
   bool interrupted = false;  // should_stop returned true
   double final_loss = 0.0;
   double final_grad_norm = 0.0;
