@@ -12,7 +12,8 @@ py::array_t<T> to_array(const std::vector<T>& xs) {
   return out;
 }
 
-// TrainOptions' fields by name, for the keyword constructor, the dict form and pickling.
+// TrainOptions' fields by name (the keyword constructor's arguments), for the dict form and
+// pickling.
 py::dict options_dict(const TrainOptions& o) {
   py::dict d;
   d["lr"] = o.lr;
@@ -29,47 +30,36 @@ py::dict options_dict(const TrainOptions& o) {
   return d;
 }
 
-TrainOptions options_from(const py::dict& d) {
-  TrainOptions o;
-  for (auto item : d) {
-    const auto key = item.first.cast<std::string>();
-    const py::handle value = item.second;
-    if (key == "lr")
-      o.lr = value.cast<double>();
-    else if (key == "steps")
-      o.steps = value.cast<long>();
-    else if (key == "weight_decay")
-      o.weight_decay = value.cast<double>();
-    else if (key == "decay_biases")
-      o.decay_biases = value.cast<bool>();
-    else if (key == "clip_grad_norm")
-      o.clip_grad_norm = value.cast<std::optional<double>>();
-    else if (key == "record_every")
-      o.record_every = value.cast<long>();
-    else if (key == "tol")
-      o.tol = value.cast<std::optional<double>>();
-    else if (key == "max_loss")
-      o.max_loss = value.cast<std::optional<double>>();
-    else if (key == "sharpness_every")
-      o.sharpness_every = value.cast<std::optional<long>>();
-    else if (key == "sharpness_tol")
-      o.sharpness_tol = value.cast<double>();
-    else if (key == "n_threads")
-      o.n_threads = threads(value.cast<std::optional<int>>());
-    else
-      throw py::type_error("TrainOptions has no setting '" + key + "'");
-  }
-  o.check();
-  return o;
-}
-
 }  // namespace
 
 void bind_training(py::module_& m) {
   py::class_<TrainOptions>(
       m, "TrainOptions",
       "Settings of a gradient-descent run (keyword arguments; unset optional settings are off).")
-      .def(py::init([](const py::kwargs& kwargs) { return options_from(kwargs); }))
+      .def(py::init([](double lr, long steps, double weight_decay, bool decay_biases,
+                       std::optional<double> clip_grad_norm, long record_every, std::optional<double> tol,
+                       std::optional<double> max_loss, std::optional<long> sharpness_every,
+                       double sharpness_tol, std::optional<int> n_threads) {
+             TrainOptions o;
+             o.lr = lr;
+             o.steps = steps;
+             o.weight_decay = weight_decay;
+             o.decay_biases = decay_biases;
+             o.clip_grad_norm = clip_grad_norm;
+             o.record_every = record_every;
+             o.tol = tol;
+             o.max_loss = max_loss;
+             o.sharpness_every = sharpness_every;
+             o.sharpness_tol = sharpness_tol;
+             o.n_threads = threads(n_threads);
+             o.check();
+             return o;
+           }),
+           py::kw_only(), py::arg("lr") = TrainOptions{}.lr, py::arg("steps") = TrainOptions{}.steps,
+           py::arg("weight_decay") = 0.0, py::arg("decay_biases") = false,
+           py::arg("clip_grad_norm") = py::none(), py::arg("record_every") = 1, py::arg("tol") = py::none(),
+           py::arg("max_loss") = py::none(), py::arg("sharpness_every") = py::none(),
+           py::arg("sharpness_tol") = TrainOptions{}.sharpness_tol, py::arg("n_threads") = py::none())
       .def_readwrite("lr", &TrainOptions::lr)
       .def_readwrite("steps", &TrainOptions::steps)
       .def_readwrite("weight_decay", &TrainOptions::weight_decay)
@@ -87,8 +77,9 @@ void bind_training(py::module_& m) {
            [](const TrainOptions& o) {
              return "TrainOptions(**" + py::repr(options_dict(o)).cast<std::string>() + ")";
            })
-      .def(py::pickle([](const TrainOptions& o) { return options_dict(o); },
-                      [](const py::dict& d) { return options_from(d); }));
+      .def(py::pickle(
+          [](const TrainOptions& o) { return options_dict(o); },
+          [](const py::dict& d) { return py::type::of<TrainOptions>()(**d).cast<TrainOptions>(); }));
 
   py::class_<TrainHistory>(m, "TrainHistory")
       .def_static("column_names", &TrainHistory::column_names, py::arg("tracks_sharpness"))
