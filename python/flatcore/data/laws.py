@@ -1,0 +1,591 @@
+"""Input laws: the distributions of x, as objects (docs/math.md, section 5).
+
+Every law has a dimension ``d``, a bound ``radius`` on ``||x||`` (None when unbounded) and one
+seeded sampler ``sample(n, seed)``: the same seed gives the same points on every machine
+(NumPy's PCG64 stream), and a :class:`numpy.random.Generator` passed as ``seed`` is drawn from
+and advanced. Laws are frozen values: they compare equal by their parameters, hash, print as
+their constructor call and pickle.
+
+=====================  ===================================================================
+:class:`UniformBall`    uniform in the ball of radius ``radius`` in R^d
+:class:`UniformSphere`  uniform on the unit sphere S^(d-1)
+:class:`Gaussian`       standard normal N(0, I_d)
+:class:`Radial`         x = (1 - (1 - U)^(1/alpha)) S, U uniform on [0, 1], S uniform on the
+                        sphere: mass moves toward the sphere as alpha shrinks
+:class:`BallMixture`    a mixture of low-dimensional balls (e.g. segments through the origin)
+=====================  ===================================================================
+
+The isotropic laws (the first four) also give the tail of the one-dimensional marginal
+``S = u.X`` (the same for every unit u), :meth:`UniformBall.marginal_tail`, from which
+:mod:`flatcore.theory` computes the population weight g without sampling. The two protocols
+:class:`Law` and :class:`IsotropicLaw` say what a law object must offer: a user's own law with
+only ``d`` and ``sample`` is a :class:`Law` too.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, NamedTuple, Protocol, runtime_checkable
+
+import numpy as np
+
+from .._validation import as_float_array, as_int, as_scalar
+from . import _marginals
+from ._random import directions, generator
+
+__all__ = ["Law", "IsotropicLaw", "MarginalTail", "UniformBall", "UniformSphere", "Gaussian", "Radial",
+           "BallMixture", "uniform_ball"]
+
+
+# =================================================================================================
+# What a law offers
+# =================================================================================================
+class MarginalTail(NamedTuple):
+    """Tail quantities of the marginal ``S = u.X`` of an isotropic law at thresholds t.
+
+    Attributes
+    ----------
+    P : float or ndarray
+        ``P(t) = P(S > t)``.
+    m1 : float or ndarray
+        ``m1(t) = E[S 1(S > t)]``.
+    excess : float or ndarray
+        ``E[(S - t)_+] = m1(t) - t P(t)``, computed without that cancellation where the law allows.
+    """
+
+    P: np.ndarray | float
+    m1: np.ndarray | float
+    excess: np.ndarray | float
+
+
+@runtime_checkable
+class Law(Protocol):
+    """Any input law: a dimension and a seeded sampler.
+
+    Attributes
+    ----------
+    d : int
+        The dimension of the points, >= 1.
+
+    Methods
+    -------
+    sample(n, seed)
+        n points, a float64 array of shape (n, d); the same seed gives the same points.
+    """
+
+    @property
+    def d(self) -> int:
+        """The dimension of the points."""
+
+    def sample(self, n: int, seed=0) -> np.ndarray:
+        """n points of the law; the same seed gives the same points.
+
+        Parameters
+        ----------
+        n : int
+            Number of points.
+        seed : optional
+            Seed of the draw (for the laws of this module, anything
+            :func:`numpy.random.default_rng` accepts).
+
+        Returns
+        -------
+        ndarray, shape (n, d)
+        """
+
+
+@runtime_checkable
+class IsotropicLaw(Law, Protocol):
+    """A rotation-invariant law (X and QX equal in law for every orthogonal Q) that knows its marginal.
+
+    For such a law and any unit u, ``S = u.X`` has a law that does not depend on u and
+    ``E[X 1(u.X > t)] = u m1(t)``, so the population weight g follows from the marginal alone
+    (docs/math.md, section 5).
+
+    Methods
+    -------
+    marginal_tail(t)
+        A :class:`MarginalTail` ``(P, m1, excess)`` with the shape of t.
+
+    Notes
+    -----
+    A class attribute ``marginal_method`` (a short string such as ``"closed form"``) names how the
+    marginal is computed; :func:`flatcore.theory.g_population` reports it.
+    """
+
+    def marginal_tail(self, t) -> MarginalTail:
+        """Tail quantities of ``S = u.X`` (any unit u) at the thresholds t.
+
+        Parameters
+        ----------
+        t : float or array of any shape
+            Thresholds.
+
+        Returns
+        -------
+        MarginalTail or tuple of three arrays
+            ``(P, m1, excess)``, each with the shape of t.
+        """
+
+
+# =================================================================================================
+# Helpers shared by the laws of this module
+# =================================================================================================
+def _as_n(n) -> int:
+    return as_int(n, "n", minimum=1)
+
+
+def _as_thresholds(t) -> np.ndarray:
+    """t as a float64 array of its own shape (any ndim), finite."""
+    if isinstance(t, (bool, np.bool_)):
+        raise TypeError("t must be a real number or an array of real numbers; got bool")
+    shape = np.shape(t)
+    return as_float_array(t, "t", tuple(range(0, 33))).reshape(shape)
+
+
+def _tail(P, m1, excess) -> MarginalTail:
+    if np.ndim(P) == 0:
+        return MarginalTail(float(P), float(m1), float(excess))
+    return MarginalTail(P, m1, excess)
+
+
+# =================================================================================================
+# The isotropic laws
+# =================================================================================================
+@dataclass(frozen=True)
+class UniformBall:
+    """Uniform law in the ball of radius ``radius`` centred at 0 in R^d.
+
+    Parameters
+    ----------
+    d : int
+        Dimension, >= 1.
+    radius : float
+        Radius of the ball, > 0 (default 1: the unit ball of docs/math.md, section 5).
+
+    Notes
+    -----
+    Marginal in closed form (docs/math.md, section 5), for the unit ball: ``S = u.X`` has density
+    ``c_d (1 - s^2)^((d-1)/2)`` on [-1, 1], ``P(t) = (1/2) I_{1-t^2}((d+1)/2, 1/2)`` for t >= 0
+    (``1 - P(-t)`` for t < 0) and ``m1(t) = c_d (1 - t^2)^((d+1)/2) / (d + 1)``; a radius r
+    scales S by r.
+    """
+
+    d: int
+    radius: float = 1.0
+    marginal_method: ClassVar[str] = "closed form"
+
+    def __post_init__(self):
+        object.__setattr__(self, "d", as_int(self.d, "d", minimum=1))
+        object.__setattr__(self, "radius", as_scalar(self.radius, "radius", positive=True))
+
+    def sample(self, n: int, seed=0) -> np.ndarray:
+        """n points uniform in the ball: a Gaussian direction times ``radius * U^(1/d)``.
+
+        Parameters
+        ----------
+        n : int
+            Number of points, >= 1.
+        seed : optional
+            Anything :func:`numpy.random.default_rng` accepts (default 0).
+
+        Returns
+        -------
+        ndarray, shape (n, d)
+        """
+        n = _as_n(n)
+        rng = generator(seed)
+        g = rng.standard_normal((n, self.d))
+        norms = np.linalg.norm(g, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        r = rng.uniform(size=(n, 1)) ** (1.0 / self.d)
+        return self.radius * r * g / norms
+
+    def marginal_tail(self, t) -> MarginalTail:
+        """``P(S > t)``, ``E[S 1(S > t)]`` and ``E[(S - t)_+]`` for ``S = u.X``, any unit u.
+
+        Parameters
+        ----------
+        t : float or array of any shape
+            Thresholds.
+
+        Returns
+        -------
+        MarginalTail
+            Floats for a scalar t, else arrays of the shape of t.
+        """
+        s = _as_thresholds(t) / self.radius
+        P, m1 = _marginals.ball_tail(s, float(self.d))
+        excess = m1 - s * P
+        return _tail(P, self.radius * m1, self.radius * excess)
+
+
+@dataclass(frozen=True)
+class UniformSphere:
+    """Uniform law on the unit sphere S^(d-1) of R^d.
+
+    Parameters
+    ----------
+    d : int
+        Dimension of the ambient space, >= 1 (d = 1: the two points -1 and +1).
+
+    Notes
+    -----
+    Marginal in closed form: for d >= 2, ``u.X`` has the marginal of the uniform ball of R^(d-2)
+    (Archimedes); for d = 1 it is +-1 with probability 1/2 each.
+    """
+
+    d: int
+    marginal_method: ClassVar[str] = "closed form"
+
+    def __post_init__(self):
+        object.__setattr__(self, "d", as_int(self.d, "d", minimum=1))
+
+    @property
+    def radius(self) -> float:
+        """The bound on ``||x||``: 1."""
+        return 1.0
+
+    def sample(self, n: int, seed=0) -> np.ndarray:
+        """n points uniform on the sphere: normalised standard normal vectors.
+
+        Parameters
+        ----------
+        n : int
+            Number of points, >= 1.
+        seed : optional
+            Anything :func:`numpy.random.default_rng` accepts (default 0).
+
+        Returns
+        -------
+        ndarray, shape (n, d)
+        """
+        n = _as_n(n)
+        return directions(n, self.d, generator(seed))
+
+    def marginal_tail(self, t) -> MarginalTail:
+        """``P(S > t)``, ``E[S 1(S > t)]`` and ``E[(S - t)_+]`` for ``S = u.X``, any unit u.
+
+        Parameters
+        ----------
+        t : float or array of any shape
+            Thresholds.
+
+        Returns
+        -------
+        MarginalTail
+            Floats for a scalar t, else arrays of the shape of t.
+        """
+        t = _as_thresholds(t)
+        P, m1 = _marginals.sphere_tail(t, self.d)
+        return _tail(P, m1, m1 - t * P)
+
+
+@dataclass(frozen=True)
+class Gaussian:
+    """Standard normal law N(0, I_d).
+
+    Parameters
+    ----------
+    d : int
+        Dimension, >= 1.
+
+    Notes
+    -----
+    Marginal in closed form: ``u.X ~ N(0, 1)``, ``P(t) = Phi(-t)``, ``m1(t) = phi(t)``; the
+    excess ``phi(t) - t Phi(-t)`` is evaluated through ``erfcx`` for t > 0.
+    """
+
+    d: int
+    marginal_method: ClassVar[str] = "closed form"
+
+    def __post_init__(self):
+        object.__setattr__(self, "d", as_int(self.d, "d", minimum=1))
+
+    @property
+    def radius(self) -> None:
+        """No bound on ``||x||``: None."""
+        return None
+
+    def sample(self, n: int, seed=0) -> np.ndarray:
+        """n standard normal points.
+
+        Parameters
+        ----------
+        n : int
+            Number of points, >= 1.
+        seed : optional
+            Anything :func:`numpy.random.default_rng` accepts (default 0).
+
+        Returns
+        -------
+        ndarray, shape (n, d)
+        """
+        n = _as_n(n)
+        return generator(seed).standard_normal((n, self.d))
+
+    def marginal_tail(self, t) -> MarginalTail:
+        """``P(S > t)``, ``E[S 1(S > t)]`` and ``E[(S - t)_+]`` for ``S = u.X ~ N(0, 1)``.
+
+        Parameters
+        ----------
+        t : float or array of any shape
+            Thresholds.
+
+        Returns
+        -------
+        MarginalTail
+            Floats for a scalar t, else arrays of the shape of t.
+        """
+        return _tail(*_marginals.gaussian_tail(_as_thresholds(t)))
+
+
+@dataclass(frozen=True)
+class Radial:
+    """The radial family ``x = (1 - (1 - U)^(1/alpha)) S`` in the unit ball of R^d.
+
+    U is uniform on [0, 1] and S uniform on the unit sphere, independent: the radius rho has
+    ``P(rho > r) = (1 - r)^alpha``. Small alpha puts the mass near the sphere, large alpha near
+    the centre; alpha = 1 in d = 1 is the uniform law on [-1, 1] (the data-geometry family of
+    arXiv:2510.18120).
+
+    Parameters
+    ----------
+    d : int
+        Dimension, >= 1.
+    alpha : float
+        Exponent, > 0.
+
+    Notes
+    -----
+    Marginal by tanh-sinh quadrature over the radius of the sphere's marginal at t / rho
+    (relative error about 1e-12 typically, below 1e-8 even for sharply peaked laws such as
+    alpha = 20 in d = 30).
+    """
+
+    d: int
+    alpha: float
+    marginal_method: ClassVar[str] = "quadrature"
+
+    def __post_init__(self):
+        object.__setattr__(self, "d", as_int(self.d, "d", minimum=1))
+        object.__setattr__(self, "alpha", as_scalar(self.alpha, "alpha", positive=True))
+
+    @property
+    def radius(self) -> float:
+        """The bound on ``||x||``: 1."""
+        return 1.0
+
+    def sample(self, n: int, seed=0) -> np.ndarray:
+        """n points of the law: a uniform direction times ``1 - (1 - U)^(1/alpha)``.
+
+        Parameters
+        ----------
+        n : int
+            Number of points, >= 1.
+        seed : optional
+            Anything :func:`numpy.random.default_rng` accepts (default 0).
+
+        Returns
+        -------
+        ndarray, shape (n, d)
+        """
+        n = _as_n(n)
+        rng = generator(seed)
+        S = directions(n, self.d, rng)
+        U = rng.uniform(size=(n, 1))
+        return S * -np.expm1(np.log1p(-U) / self.alpha)
+
+    def marginal_tail(self, t) -> MarginalTail:
+        """``P(S > t)``, ``E[S 1(S > t)]`` and ``E[(S - t)_+]`` for ``S = u.X``, any unit u.
+
+        Parameters
+        ----------
+        t : float or array of any shape
+            Thresholds.
+
+        Returns
+        -------
+        MarginalTail
+            Floats for a scalar t, else arrays of the shape of t.
+        """
+        return _tail(*_marginals.radial_tail(_as_thresholds(t), self.d, self.alpha))
+
+
+# =================================================================================================
+# Mixtures of low-dimensional balls
+# =================================================================================================
+@dataclass(frozen=True, eq=False, repr=False)
+class BallMixture:
+    """A mixture of low-dimensional balls embedded in R^d.
+
+    Component j is ``c_j + r_j * B_j^T z`` with z uniform in the unit ball of R^dim and ``B_j``
+    (dim x d) with orthonormal rows, chosen with probability ``weights[j]``. With dim = 1 and
+    zero centres this is data on lines (segments) through the origin, as in arXiv:2510.18120.
+    The arrays are stored as read-only copies.
+
+    Parameters
+    ----------
+    centers : array, shape (k, d)
+        Centres c_j.
+    bases : array, shape (k, dim, d)
+        Orthonormal rows spanning each ball's subspace.
+    radii : float or array, shape (k,)
+        Radii r_j, > 0.
+    weights : float or array, shape (k,)
+        Mixture weights, >= 0 with a positive sum; normalised to sum to 1.
+
+    Attributes
+    ----------
+    d : int
+        Ambient dimension.
+    dim : int
+        Dimension of every ball.
+    radius : float
+        ``max_j ||c_j|| + r_j``, a bound on ``||x||``.
+    """
+
+    centers: np.ndarray
+    bases: np.ndarray
+    radii: np.ndarray
+    weights: np.ndarray
+
+    def __post_init__(self):
+        centers = as_float_array(self.centers, "centers", 2)
+        bases = as_float_array(self.bases, "bases", 3)
+        k, d = centers.shape
+        if k == 0:
+            raise ValueError("a BallMixture needs at least one component")
+        if d == 0:
+            raise ValueError("centers must have d >= 1 columns")
+        if bases.shape[0] != k or bases.shape[2] != d or bases.shape[1] < 1:
+            raise ValueError(f"bases must have shape (k, dim, d) = ({k}, dim, {d}); got {bases.shape}")
+        gram = np.einsum("kad,kbd->kab", bases, bases)
+        if not np.allclose(gram, np.eye(bases.shape[1])[None], atol=1e-8):
+            raise ValueError("each bases[j] must have orthonormal rows")
+        radii = np.broadcast_to(as_float_array(self.radii, "radii", (0, 1)), (k,))
+        if np.any(radii <= 0):
+            raise ValueError("radii must be positive")
+        weights = np.broadcast_to(as_float_array(self.weights, "weights", (0, 1)), (k,))
+        if np.any(weights < 0) or weights.sum() <= 0:
+            raise ValueError("weights must be non-negative with a positive sum")
+        self._freeze(centers=centers, bases=bases, radii=radii, weights=weights / weights.sum())
+
+    def _freeze(self, **arrays):
+        for name, value in arrays.items():
+            value = np.array(value, dtype=np.float64, copy=True)
+            value.setflags(write=False)
+            object.__setattr__(self, name, value)
+
+    def __setstate__(self, state):  # pickling: the arrays come back read-only
+        self._freeze(**state)
+
+    def __eq__(self, other):
+        if not isinstance(other, BallMixture):
+            return NotImplemented
+        return all(np.array_equal(getattr(self, f), getattr(other, f))
+                   for f in ("centers", "bases", "radii", "weights"))
+
+    def __hash__(self):
+        return hash(tuple(getattr(self, f).tobytes() for f in ("centers", "bases", "radii", "weights")))
+
+    def __repr__(self):
+        return (f"BallMixture(d={self.d}, dim={self.dim}, n_components={len(self.weights)}, "
+                f"radius={self.radius:.6g})")
+
+    @property
+    def d(self) -> int:
+        """Ambient dimension."""
+        return self.centers.shape[1]
+
+    @property
+    def dim(self) -> int:
+        """Dimension of every ball."""
+        return self.bases.shape[1]
+
+    @property
+    def radius(self) -> float:
+        """``max_j ||c_j|| + r_j``, a bound on ``||x||``."""
+        return float(np.max(np.linalg.norm(self.centers, axis=1) + self.radii))
+
+    @classmethod
+    def random(cls, d, n_components, dim=1, *, radius=1.0, center_scale=0.0, seed=0) -> BallMixture:
+        """Balls of dimension ``dim`` in R^d with random (Haar) orientations and equal weights.
+
+        Parameters
+        ----------
+        d : int
+            Ambient dimension, >= 1.
+        n_components : int
+            Number of balls k, >= 1.
+        dim : int
+            Dimension of every ball, 1 <= dim <= d (default 1: segments).
+        radius : float
+            Common radius, > 0.
+        center_scale : float
+            Centres are ``center_scale`` times uniform points of the unit ball (default 0: every
+            ball through the origin).
+        seed : optional
+            Anything :func:`numpy.random.default_rng` accepts (default 0).
+
+        Returns
+        -------
+        BallMixture
+        """
+        d = as_int(d, "d", minimum=1)
+        k = as_int(n_components, "n_components", minimum=1)
+        dim = as_int(dim, "dim", minimum=1)
+        if dim > d:
+            raise ValueError(f"dim must be at most d = {d}; got {dim}")
+        radius = as_scalar(radius, "radius", positive=True)
+        center_scale = as_scalar(center_scale, "center_scale", nonnegative=True)
+        rng = generator(seed)
+        bases = np.empty((k, dim, d))
+        for j in range(k):
+            q, r = np.linalg.qr(rng.standard_normal((d, dim)))
+            bases[j] = (q * np.sign(np.diag(r))[None, :]).T
+        centers = center_scale * UniformBall(d).sample(k, seed=rng)
+        return cls(centers, bases, np.full(k, radius), np.full(k, 1.0 / k))
+
+    def sample(self, n: int, seed=0) -> np.ndarray:
+        """n points of the mixture: a component by its weight, then a uniform point of its ball.
+
+        Parameters
+        ----------
+        n : int
+            Number of points, >= 1.
+        seed : optional
+            Anything :func:`numpy.random.default_rng` accepts (default 0).
+
+        Returns
+        -------
+        ndarray, shape (n, d)
+        """
+        n = _as_n(n)
+        rng = generator(seed)
+        comp = rng.choice(len(self.weights), size=n, p=self.weights)
+        z = UniformBall(self.dim).sample(n, seed=rng)
+        return self.centers[comp] + self.radii[comp, None] * np.einsum("na,nad->nd", z, self.bases[comp])
+
+
+# =================================================================================================
+# Shortcut
+# =================================================================================================
+def uniform_ball(n: int, d: int, *, seed=0, radius: float = 1.0) -> np.ndarray:
+    """n points uniform in the d-dimensional ball of the given radius: ``UniformBall(d, radius).sample(n, seed)``.
+
+    Parameters
+    ----------
+    n : int
+        Number of points, >= 1.
+    d : int
+        Dimension, >= 1.
+    seed : optional
+        Anything :func:`numpy.random.default_rng` accepts (default 0).
+    radius : float
+        Radius of the ball, > 0.
+
+    Returns
+    -------
+    ndarray, shape (n, d)
+    """
+    return UniformBall(d, radius).sample(n, seed)

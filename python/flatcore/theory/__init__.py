@@ -1,0 +1,51 @@
+"""Theory of flat two-layer ReLU networks (docs/math.md, sections 5-9).
+
+The weight function g, the weighted variation V_g, the stability inequality, the
+rescaling-invariant minimal trace and the boundary-localised packing, in vectorised NumPy and
+SciPy (float64). Modules:
+
+=====================================  ==========================================================
+:mod:`~flatcore.theory.weight`         the data-dependent weight g and its one-sided part gtilde:
+                                       empirical, closed form for the unit ball, population for
+                                       a law of :mod:`flatcore.data` (section 5)
+:mod:`~flatcore.theory.variation`      V_g of a network, its per-neuron terms, the path norm
+                                       (section 6)
+:mod:`~flatcore.theory.stability`      the stability inequality and the stable-minima bound
+                                       (section 7)
+:mod:`~flatcore.theory.rescaling`      the rescaling symmetry and the invariant minimal trace
+                                       (section 8)
+:mod:`~flatcore.theory.packing`        the packing of boundary-localised neurons (section 9)
+=====================================  ==========================================================
+
+and :func:`activation_rates`, each neuron's share of active points. Population quantities take
+a law object (``law=flatcore.data.Gaussian(d)``, ...; default the unit ball): a law that knows
+its one-dimensional marginal is used through it, any other through Monte Carlo on its sampler.
+
+>>> from flatcore import data, theory
+>>> theory.g_uniform_ball(0.5, d=5)
+>>> theory.g_population([1.0, 0.0, 0.0], 0.5, data.Radial(3, alpha=0.3))
+"""
+from ..numerics import trace_terms
+from ._activation import activation_rates
+from .packing import boundary_packing
+from .rescaling import balance_for_min_trace, min_trace, rescale
+from .stability import StabilityBound, StabilityInequality, stability_bound, stability_inequality
+from .variation import path_norm, vg_contributions, vg_norm
+from .weight import (
+    PopulationG,
+    g_empirical,
+    g_population,
+    g_uniform_ball,
+    gtilde_empirical,
+    gtilde_population,
+    gtilde_uniform_ball,
+)
+
+__all__ = [
+    "PopulationG",
+    "gtilde_uniform_ball", "g_uniform_ball", "gtilde_empirical", "g_empirical",
+    "gtilde_population", "g_population",
+    "path_norm", "vg_contributions", "vg_norm", "activation_rates",
+    "StabilityInequality", "stability_inequality", "StabilityBound", "stability_bound",
+    "rescale", "trace_terms", "min_trace", "balance_for_min_trace", "boundary_packing",
+]

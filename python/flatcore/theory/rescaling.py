@@ -1,0 +1,99 @@
+"""The rescaling symmetry and the rescaling-invariant minimal trace (docs/math.md, section 8).
+
+``(w_k, b_k, v_k) -> (alpha_k w_k, alpha_k b_k, v_k / alpha_k)``, alpha_k > 0, leaves f unchanged
+but changes the Hessian, lambda_max and tr H (flatness is not invariant). Per neuron tr H
+contributes ``alpha^2 A_k + B_k / alpha^2`` (:func:`flatcore.numerics.trace_terms`), so the
+smallest trace over all rescalings is ``1 + sum_k 2 sqrt(A_k B_k)``, a closed-form, invariant
+flatness measure.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._validation import as_float_array, check_data
+from ..network import Network, as_network
+from ..numerics import trace_terms
+
+__all__ = ["rescale", "min_trace", "balance_for_min_trace"]
+
+
+def rescale(net: Network, alpha) -> Network:
+    """The network with ``(w_k, b_k, v_k) -> (alpha_k w_k, alpha_k b_k, v_k / alpha_k)`` (docs/math.md, section 8).
+
+    f is unchanged; the Hessian, lambda_max and tr H are not.
+
+    Parameters
+    ----------
+    net : Network
+    alpha : float or array, shape (width,)
+        Positive factors: one for all neurons, or one per neuron.
+
+    Returns
+    -------
+    Network
+        A new network.
+    """
+    net = as_network(net)
+    scalar = np.ndim(alpha) == 0
+    alpha = as_float_array(alpha, "alpha", (0, 1))
+    if not scalar and alpha.shape != (net.width,):
+        raise ValueError(f"alpha must be a scalar or have shape (width,) = ({net.width},); got {alpha.shape}")
+    if np.any(alpha <= 0):
+        raise ValueError("alpha must be positive (a negative alpha would flip the ReLU, zero is not invertible)")
+    alpha = np.broadcast_to(alpha.reshape(-1), (net.width,))
+    return Network(alpha[:, None] * net.W, alpha * net.b, net.v / alpha, net.beta)
+
+
+def min_trace(net: Network, X, y=None, *, n_threads=None) -> float:
+    """Rescaling-invariant flatness ``min_alpha tr H = 1 + sum_k 2 sqrt(A_k B_k)`` (docs/math.md, section 8).
+
+    ``A_k = mean_i phi_ik^2``, ``B_k = v_k^2 mean_i a_ik (||x_i||^2 + 1)``. It is an infimum over
+    per-neuron rescalings alpha_k > 0, attained at ``alpha_k^2 = sqrt(B_k / A_k)`` when every neuron
+    with A_k > 0 has B_k > 0 (see :func:`balance_for_min_trace`).
+
+    Parameters
+    ----------
+    net : Network
+    X : array, shape (n, d)
+    y : array, shape (n,), optional
+        tr H does not depend on the labels: accepted, checked, unused.
+    n_threads : int, optional
+        Threads of the compiled core (default: flatcore's thread setting).
+
+    Returns
+    -------
+    float
+    """
+    net = as_network(net)
+    if y is not None:
+        check_data(net, X, y)
+    A, B = trace_terms(net, X, n_threads=n_threads)
+    return float(1.0 + 2.0 * np.sum(np.sqrt(A * B)))
+
+
+def balance_for_min_trace(net: Network, X, *, n_threads=None) -> Network:
+    """The rescaled network whose raw tr H is :func:`min_trace` (docs/math.md, section 8).
+
+    Neuron k is rescaled by ``alpha_k = (B_k / A_k)^(1/4)``, which makes
+    ``alpha^2 A_k = B_k / alpha^2 = sqrt(A_k B_k)``. Neurons with ``A_k = 0`` (inactive on every
+    point, so B_k = 0 too) or ``B_k = 0`` (v_k = 0) are left alone: for the latter the infimum
+    ``0`` is only approached as alpha_k -> 0, so the balanced trace then exceeds min_trace by
+    those neurons' A_k. f is unchanged.
+
+    Parameters
+    ----------
+    net : Network
+    X : array, shape (n, d)
+    n_threads : int, optional
+        Threads of the compiled core (default: flatcore's thread setting).
+
+    Returns
+    -------
+    Network
+        A new network.
+    """
+    A, B = trace_terms(net, X, n_threads=n_threads)
+    alpha = np.ones(net.width)
+    ok = (A > 0) & (B > 0)
+    alpha[ok] = (B[ok] / A[ok]) ** 0.25
+    return rescale(net, alpha)

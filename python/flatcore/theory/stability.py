@@ -1,0 +1,187 @@
+"""The stability inequality and the stable-minima bound: flatness bounds V_g (docs/math.md, section 7).
+
+For every theta and every data set, with R = max_i ||x_i|| and gtilde over the empirical sample:
+
+    lambda_max(H(theta)) >= 1 + 2 sum_k |v_k| ||w_k|| gtilde(u_k, t_k) - sqrt(1 + R^2) sqrt(2 L(theta))
+
+(:func:`stability_inequality`), hence, since g <= gtilde, every theta with lambda_max <= 2/eta
+(a minimum that gradient descent at step eta can settle at) has
+
+    V_g(theta) <= 1/eta - 1/2 + sqrt(1 + R^2) sqrt(2 L(theta)) / 2
+
+(:func:`stability_bound`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._validation import as_scalar, check_data
+from ..network import Network, as_network
+from ..numerics import loss
+from ..spectrum import sharpness
+from ._activation import side_statistics
+
+__all__ = ["StabilityInequality", "stability_inequality", "StabilityBound", "stability_bound"]
+
+
+@dataclass(frozen=True)
+class StabilityInequality:
+    """The deterministic inequality of docs/math.md, section 7, at one (theta, X, y).
+
+        lhs = lambda_max(H(theta)) >= rhs = 1 + 2 * weighted_sum - sqrt(1 + R^2) * sqrt(2 L(theta))
+
+    Attributes
+    ----------
+    lhs : float
+        lambda_max of the Hessian.
+    rhs : float
+        The right-hand side.
+    slack : float
+        lhs - rhs, >= 0 for every theta and data set (up to rounding; see ``holds``).
+    weighted_sum : float
+        ``sum_k |v_k| ||w_k|| gtilde(u_k, t_k)`` with the empirical gtilde
+        (:func:`flatcore.theory.gtilde_empirical`); each term is computed as
+        ``|v_k| mean_i phi_ik ||mean_i a_ik (x_i, -1)||``, the same number for w_k != 0 and its
+        continuous extension (a constant neuron) for w_k = 0.
+    residual_term : float
+        ``sqrt(1 + R^2) * sqrt(2 L)``.
+    R : float
+        ``max_i ||x_i||``.
+    loss : float
+        ``L(theta) = 1/(2n) sum_i r_i^2``.
+    terms : ndarray, shape (width,)
+        The per-neuron terms of ``weighted_sum``.
+    """
+
+    lhs: float
+    rhs: float
+    slack: float
+    weighted_sum: float
+    residual_term: float
+    R: float
+    loss: float
+    terms: np.ndarray = field(repr=False)
+
+    @property
+    def scale(self) -> float:
+        """Size of the numbers involved: ``|lhs| + 1 + 2 weighted_sum + residual_term``."""
+        return abs(self.lhs) + 1.0 + 2.0 * self.weighted_sum + self.residual_term
+
+    @property
+    def holds(self) -> bool:
+        """``slack >= -1e-9 * scale``: the inequality up to floating-point rounding."""
+        return bool(self.slack >= -1e-9 * self.scale)
+
+
+def _radius_and_loss(net, X, y):
+    """R = max_i ||x_i|| and L(theta)."""
+    R = float(np.sqrt(np.max(np.einsum("nd,nd->n", X, X))))
+    return R, float(loss(net, X, y))
+
+
+def stability_inequality(net: Network, X, y, *, lambda_max=None) -> StabilityInequality:
+    """Check ``lambda_max(H) >= 1 + 2 sum_k |v_k| ||w_k|| gtilde(u_k, t_k) - sqrt(1+R^2) sqrt(2L)``.
+
+    docs/math.md, section 7: the inequality holds for every theta and every data set, with
+    R = max_i ||x_i|| and gtilde over the empirical sample.
+
+    Parameters
+    ----------
+    net : Network
+    X : array, shape (n, d)
+    y : array, shape (n,)
+    lambda_max : float, optional
+        The top Hessian eigenvalue if already known. Default: ``flatcore.sharpness(net, X, y)``
+        (to a relative 1e-10).
+
+    Returns
+    -------
+    StabilityInequality
+
+    Notes
+    -----
+    The weighted sum uses the mask ``w_k . x_i > b_k`` evaluated in NumPy; a point within rounding
+    of a kink may be classified differently by the compiled Hessian, in which case the two sides
+    use different (equally valid) masks. The inequality is exact for one consistent mask.
+    """
+    net = as_network(net)
+    X, y = check_data(net, X, y)
+    lam = sharpness(net, X, y) if lambda_max is None else as_scalar(lambda_max, "lambda_max")
+    active, _ = side_statistics(net, X)
+    terms = np.abs(net.v) * active.scaled_gtilde
+    weighted = float(terms.sum())
+    R, L = _radius_and_loss(net, X, y)
+    residual = float(np.sqrt(1.0 + R * R) * np.sqrt(2.0 * L))
+    rhs = 1.0 + 2.0 * weighted - residual
+    return StabilityInequality(lhs=lam, rhs=rhs, slack=lam - rhs, weighted_sum=weighted,
+                               residual_term=residual, R=R, loss=L, terms=terms)
+
+
+@dataclass(frozen=True)
+class StabilityBound:
+    """The stable-minima bound of docs/math.md, section 7, for step size ``lr`` (eta).
+
+        if lambda_max <= 2/eta:   vg <= weighted_sum <= bound = 1/eta - 1/2 + sqrt(1+R^2) sqrt(2L) / 2
+
+    Attributes
+    ----------
+    vg : float
+        V_g(theta) with the empirical g (:func:`flatcore.theory.vg_norm` over X).
+    bound : float
+        ``1/eta - 1/2 + sqrt(1 + R^2) sqrt(2 L) / 2``.
+    holds : bool
+        ``vg <= bound`` (up to a relative 1e-12 for rounding). Guaranteed when lambda_max <= 2/eta;
+        a network with larger sharpness may violate it.
+    weighted_sum : float
+        ``sum_k |v_k| ||w_k|| gtilde(u_k, t_k)`` (>= vg), which the inequality actually bounds.
+    lr : float
+        The step size eta.
+    R : float
+        ``max_i ||x_i||``.
+    loss : float
+        ``L(theta)``.
+    """
+
+    vg: float
+    bound: float
+    holds: bool
+    weighted_sum: float
+    lr: float
+    R: float
+    loss: float
+
+
+def stability_bound(net: Network, X, y, lr) -> StabilityBound:
+    """V_g (empirical g) and its stable-minima bound ``1/eta - 1/2 + sqrt(1 + R^2) sqrt(2 L) / 2``.
+
+    docs/math.md, section 7: from ``lambda_max >= 1 + 2 sum_k |v_k| ||w_k|| gtilde - sqrt(1+R^2) sqrt(2L)``
+    and ``g <= gtilde``, every theta with ``lambda_max(H) <= 2/eta`` has V_g below the bound.
+
+    Parameters
+    ----------
+    net : Network
+    X : array, shape (n, d)
+    y : array, shape (n,)
+    lr : float
+        Step size eta > 0.
+
+    Returns
+    -------
+    StabilityBound
+    """
+    net = as_network(net)
+    X, y = check_data(net, X, y)
+    lr = as_scalar(lr, "lr", positive=True)
+    active, inactive = side_statistics(net, X)
+    plus, minus = active.scaled_gtilde, inactive.scaled_gtilde
+    # V_g as in vg_contributions(net, X), from the same pass over the data
+    nz = np.linalg.norm(net.W, axis=1) > 0
+    vg = float(np.sum(np.where(nz, np.abs(net.v) * np.minimum(plus, minus), 0.0)))
+    weighted = float(np.sum(np.abs(net.v) * plus))
+    R, L = _radius_and_loss(net, X, y)
+    bound = 1.0 / lr - 0.5 + 0.5 * np.sqrt(1.0 + R * R) * np.sqrt(2.0 * L)
+    holds = vg <= bound + 1e-12 * max(abs(bound), vg, 1.0)
+    return StabilityBound(vg=vg, bound=float(bound), holds=bool(holds), weighted_sum=weighted,
+                          lr=lr, R=R, loss=L)
