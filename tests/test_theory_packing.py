@@ -49,7 +49,7 @@ def test_packing_activation_and_weight_orders(d):
     assert rp.max() / rp.min() < 2 and rg.max() / rg.min() < 2
     net = th.boundary_packing(d, 0.1, amplitude=3.0, max_neurons=50, seed=0)
     X = fc.data.uniform_ball(400_000, d, seed=9)
-    rates = th.activation_rates(net, X)
+    rates = fc.activation_rates(net, X)
     se = np.sqrt(P[0] * (1 - P[0]) / X.shape[0])
     assert np.all(np.abs(rates - P[0]) <= 5 * se)
     assert th.vg_norm(net) == pytest.approx(3.0 * net.width * th.g_uniform_ball(0.9, d), rel=1e-12)

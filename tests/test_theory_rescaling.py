@@ -32,7 +32,7 @@ def test_rescaling_invariances_and_trace(case):
     fscale = np.abs(np.maximum(X @ net.W.T - net.b, 0)) @ np.abs(net.v) + abs(net.beta)
     assert np.all(np.abs(f0 - f1) <= 1e-12 * fscale + 1e-300)
     assert fc.loss(new, X, y) == pytest.approx(fc.loss(net, X, y), rel=1e-9, abs=1e-12 * np.mean(fscale ** 2 + y ** 2))
-    A, B = th.trace_terms(net, X)
+    A, B = fc.trace_terms(net, X)
     Z = X @ net.W.T - net.b
     a = Z > 0
     np.testing.assert_allclose(A, np.mean(np.maximum(Z, 0) ** 2, axis=0), rtol=1e-10)
@@ -52,13 +52,13 @@ def test_balance_attains_min_trace(case):
     B_k = 0 are left alone, so with v_k = 0 on an active neuron the balanced trace is min_trace + A_k."""
     net, X, y, _ = case
     bal = th.balance_for_min_trace(net, X)
-    A, B = th.trace_terms(net, X)
+    A, B = fc.trace_terms(net, X)
     untouched = (A == 0) | (B == 0)
     np.testing.assert_array_equal(bal.W[untouched], net.W[untouched])
     tr = fc.hessian_trace(bal, X, y)
     mt = th.min_trace(net, X)
     assert tr == pytest.approx(mt + np.sum(A[untouched]), rel=1e-9)
-    Ab, Bb = th.trace_terms(bal, X)
+    Ab, Bb = fc.trace_terms(bal, X)
     ok = ~untouched
     np.testing.assert_allclose(Ab[ok], Bb[ok], rtol=1e-9)
     fscale = np.abs(np.maximum(X @ net.W.T - net.b, 0)) @ np.abs(net.v)

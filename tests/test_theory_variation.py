@@ -1,5 +1,5 @@
 """docs/math.md, section 6: the weighted variation V_g, its per-neuron terms, the path norm and the
-activation rates (flatcore.theory.variation, flatcore.theory.activation_rates).
+per-neuron side statistics behind the empirical V_g (flatcore.theory.variation, flatcore.neuron_sides).
 
 Independent routes: the public g_empirical and g_population per neuron, and NumPy masks.
 """
@@ -12,7 +12,7 @@ from hypothesis import given
 import flatcore as fc
 import flatcore.theory as th
 from flatcore import data
-from flatcore.theory._activation import side_statistics
+from flatcore.theory._gtilde import neuron_gtilde
 from theory_cases import networks_and_data
 
 
@@ -48,23 +48,23 @@ def test_activation_rates_match_numpy(case):
     """activation rate_k = mean_i 1[w_k . x_i > b_k]."""
     net, X, _ = case
     expected = (X @ net.W.T - net.b > 0).mean(axis=0)
-    np.testing.assert_array_equal(th.activation_rates(net, X), expected)
+    np.testing.assert_array_equal(fc.activation_rates(net, X), expected)
 
 
 @given(networks_and_data(max_n=80))
 def test_side_statistics_match_numpy(case):
     """Per neuron and side s = +1 (z > 0) / -1 (z < 0), z_ik = w_k.x_i - b_k: mean_i (s z_ik)_+,
-    mean_i 1[s z_ik > 0], mean_i 1[s z_ik > 0] x_i; and scaled_gtilde = mean relu * ||(mean x, -share)||,
+    mean_i 1[s z_ik > 0], mean_i 1[s z_ik > 0] x_i; and neuron_gtilde = excess * ||(moment, -share)||,
     which for w_k != 0 is ||w_k|| gtilde_emp(+-u_k, +-t_k)."""
     net, X, _ = case
-    active, inactive = side_statistics(net, X)
+    active, inactive = fc.neuron_sides(net, X)
     Z = X @ net.W.T - net.b                                   # (n, K)
     scale = np.abs(X @ net.W.T).max() + np.abs(net.b).max()   # rounding of z
     for side, s in ((active, 1.0), (inactive, -1.0)):
         mask = (s * Z > 0).astype(float)
-        np.testing.assert_allclose(side.mean_relu, np.maximum(s * Z, 0).mean(axis=0), rtol=1e-12, atol=1e-13 * scale)
+        np.testing.assert_allclose(side.excess, np.maximum(s * Z, 0).mean(axis=0), rtol=1e-12, atol=1e-13 * scale)
         np.testing.assert_array_equal(side.share, mask.mean(axis=0))
-        np.testing.assert_allclose(side.mean_x, mask.T @ X / X.shape[0], rtol=1e-12,
+        np.testing.assert_allclose(side.moment, mask.T @ X / X.shape[0], rtol=1e-12,
                                    atol=1e-13 * np.abs(X).max())
     wn = np.linalg.norm(net.W, axis=1)
     nz = wn > 0
@@ -74,7 +74,7 @@ def test_side_statistics_match_numpy(case):
         atol = 1e-12 * wn[nz] * xs * (1 + xs)
         for side, sign in ((active, 1.0), (inactive, -1.0)):
             ref = wn[nz] * th.gtilde_empirical(X, sign * U, sign * t)
-            assert np.all(np.abs(side.scaled_gtilde[nz] - ref) <= 1e-9 * ref + atol)
+            assert np.all(np.abs(neuron_gtilde(side)[nz] - ref) <= 1e-9 * ref + atol)
 
 
 def test_vg_population_of_a_single_neuron():
@@ -97,7 +97,7 @@ def test_zero_network_and_single_point():
     net = fc.Network(np.zeros((3, 2)), np.zeros(3), np.zeros(3), 0.0)
     X, y = np.array([[0.3, -0.2]]), np.array([1.5])
     assert th.vg_norm(net, X) == 0 and th.vg_norm(net) == 0 and th.path_norm(net) == 0
-    np.testing.assert_array_equal(th.activation_rates(net, X), 0.0)
+    np.testing.assert_array_equal(fc.activation_rates(net, X), 0.0)
     rec = th.stability_inequality(net, X, y)
     assert rec.holds and rec.weighted_sum == 0
     assert th.min_trace(net, X, y) == 1.0
@@ -123,6 +123,6 @@ def test_variation_bad_input():
     with pytest.raises(TypeError, match="net must be a flatcore.Network"):
         th.path_norm("net")
     with pytest.raises(ValueError, match="X has no rows"):
-        th.activation_rates(net, np.zeros((0, 2)))
+        fc.activation_rates(net, np.zeros((0, 2)))
     with pytest.raises(ValueError, match="X has 3 columns"):
         th.vg_norm(net, np.ones((2, 3)))

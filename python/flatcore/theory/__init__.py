@@ -17,7 +17,9 @@ SciPy (float64). Modules:
 :mod:`~flatcore.theory.packing`        the packing of boundary-localised neurons (section 9)
 =====================================  ==========================================================
 
-and :func:`activation_rates`, each neuron's share of active points. Population quantities take
+Activation statistics (:func:`flatcore.activation_rates`, :func:`flatcore.neuron_sides`) and the
+trace's per-neuron terms (:func:`flatcore.trace_terms`) come from the compiled core's forward pass,
+shared with the Hessian, so that theory and numerics agree on every mask. Population quantities take
 a law object (``law=flatcore.data.Gaussian(d)``, ...; default the unit ball): a law that knows
 its one-dimensional marginal is used through it, any other through Monte Carlo on its sampler.
 
@@ -25,8 +27,6 @@ its one-dimensional marginal is used through it, any other through Monte Carlo o
 >>> theory.g_uniform_ball(0.5, d=5)
 >>> theory.g_population([1.0, 0.0, 0.0], 0.5, data.Radial(3, alpha=0.3))
 """
-from ..numerics import trace_terms
-from ._activation import activation_rates
 from .packing import boundary_packing
 from .rescaling import balance_for_min_trace, min_trace, rescale
 from .stability import StabilityBound, StabilityInequality, stability_bound, stability_inequality
@@ -45,7 +45,7 @@ __all__ = [
     "PopulationG",
     "gtilde_uniform_ball", "g_uniform_ball", "gtilde_empirical", "g_empirical",
     "gtilde_population", "g_population",
-    "path_norm", "vg_contributions", "vg_norm", "activation_rates",
+    "path_norm", "vg_contributions", "vg_norm",
     "StabilityInequality", "stability_inequality", "StabilityBound", "stability_bound",
-    "rescale", "trace_terms", "min_trace", "balance_for_min_trace", "boundary_packing",
+    "rescale", "min_trace", "balance_for_min_trace", "boundary_packing",
 ]

@@ -14,6 +14,17 @@ from ._checks import CHUNK_ELEMENTS, as_directions, as_law, as_samples, as_thres
 POPULATION_METHODS = ("auto", "monte_carlo")
 
 
+def neuron_gtilde(side) -> np.ndarray:
+    """``||w_k|| gtilde`` of each neuron on one side of its hyperplane, from the core's statistics
+    (:func:`flatcore.neuron_sides`): ``excess * ||(moment, -share)||``, shape (width,).
+
+    On the active side this is ``mean_i phi_ik ||mean_i a_ik (x_i, -1)|| = ||w_k|| gtilde(u_k, t_k)``
+    (docs/math.md, section 7), on the other side ``||w_k|| gtilde(-u_k, -t_k)``; for w_k = 0 it is
+    the continuous extension (a constant neuron).
+    """
+    return side.excess * np.sqrt(side.share * side.share + np.einsum("kd,kd->k", side.moment, side.moment))
+
+
 def isotropic_gtilde(law, t: np.ndarray) -> np.ndarray:
     """gtilde(t) = E[(S - t)_+] sqrt(P(t)^2 + m1(t)^2) from ``law.marginal_tail(t)``, shape of t."""
     P, m1, excess = (np.asarray(a, dtype=np.float64) for a in law.marginal_tail(t))

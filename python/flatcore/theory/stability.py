@@ -19,9 +19,9 @@ import numpy as np
 
 from .._validation import as_scalar, check_data
 from ..network import Network, as_network
-from ..numerics import loss
+from ..numerics import loss, neuron_sides
 from ..spectrum import sharpness
-from ._activation import side_statistics
+from ._gtilde import neuron_gtilde
 
 __all__ = ["StabilityInequality", "stability_inequality", "StabilityBound", "stability_bound"]
 
@@ -102,15 +102,14 @@ def stability_inequality(net: Network, X, y, *, lambda_max=None) -> StabilityIne
 
     Notes
     -----
-    The weighted sum uses the mask ``w_k . x_i > b_k`` evaluated in NumPy; a point within rounding
-    of a kink may be classified differently by the compiled Hessian, in which case the two sides
-    use different (equally valid) masks. The inequality is exact for one consistent mask.
+    The weighted sum uses the masks ``w_k . x_i > b_k`` of the compiled core's forward pass, the
+    same as the Hessian's, so both sides of the inequality see the same activation pattern, to
+    the last bit at a kink.
     """
     net = as_network(net)
     X, y = check_data(net, X, y)
     lam = sharpness(net, X, y) if lambda_max is None else as_scalar(lambda_max, "lambda_max")
-    active, _ = side_statistics(net, X)
-    terms = np.abs(net.v) * active.scaled_gtilde
+    terms = np.abs(net.v) * neuron_gtilde(neuron_sides(net, X).active)
     weighted = float(terms.sum())
     R, L = _radius_and_loss(net, X, y)
     residual = float(np.sqrt(1.0 + R * R) * np.sqrt(2.0 * L))
@@ -174,8 +173,8 @@ def stability_bound(net: Network, X, y, lr) -> StabilityBound:
     net = as_network(net)
     X, y = check_data(net, X, y)
     lr = as_scalar(lr, "lr", positive=True)
-    active, inactive = side_statistics(net, X)
-    plus, minus = active.scaled_gtilde, inactive.scaled_gtilde
+    active, inactive = neuron_sides(net, X)
+    plus, minus = neuron_gtilde(active), neuron_gtilde(inactive)
     # V_g as in vg_contributions(net, X), from the same pass over the data
     nz = np.linalg.norm(net.W, axis=1) > 0
     vg = float(np.sum(np.where(nz, np.abs(net.v) * np.minimum(plus, minus), 0.0)))

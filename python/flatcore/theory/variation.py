@@ -14,9 +14,9 @@ import numpy as np
 
 from .._validation import check_data
 from ..network import Network, as_network
-from ._activation import side_statistics
+from ..numerics import neuron_sides
 from ._checks import as_law
-from ._gtilde import population_gtilde
+from ._gtilde import neuron_gtilde, population_gtilde
 
 __all__ = ["path_norm", "vg_contributions", "vg_norm"]
 
@@ -72,8 +72,8 @@ def vg_contributions(net: Network, X=None, *, law=None, n_samples=200_000, seed=
     out = np.zeros(net.width)
     if X is not None:
         X = check_data(net, X)
-        active, inactive = side_statistics(net, X)
-        plus, minus = active.scaled_gtilde, inactive.scaled_gtilde
+        active, inactive = neuron_sides(net, X)
+        plus, minus = neuron_gtilde(active), neuron_gtilde(inactive)
         out[nz] = np.abs(net.v[nz]) * np.minimum(plus[nz], minus[nz])
         return out
     law = as_law(law, net.d, "the network's inputs")
