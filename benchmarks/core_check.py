@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """One-thread speed on chosen cores: is the first core slower than the others?
 
     python benchmarks/core_check.py [CORE ...]      # default: 0, the last core, 0 again
@@ -13,11 +14,11 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import harness  # noqa: E402
+import harness
+import peers
 
 
 def measure() -> dict:
@@ -27,15 +28,9 @@ def measure() -> dict:
     n, width, d = harness.SIZES["large"]
     X, y = fc.data.regression(n, d, seed=0)
     net = fc.Network.init(d, width, seed=0, scheme="pytorch")
-
-    def run(k):
-        t0 = time.perf_counter()
-        fc.train(net, X, y, 0.01, k, n_threads=1, record_every=k)
-        return time.perf_counter() - t0
-
-    steps, times = harness.time_steps(run, 0.5, 3)
+    gd = peers.gd("flatcore")(X, y, net.W, net.b, net.v, net.beta, 0.01, 1)
     return {"core": sorted(os.sched_getaffinity(0)), "gemm_gflops": harness.gemm_peak(2048, 5)["gflops"],
-            "train_large_steps_per_s": steps / min(times)}
+            "train_large_steps_per_s": harness.measure_steps(gd, 0.5, 3)["steps_per_s"]}
 
 
 def main(argv):
@@ -45,8 +40,9 @@ def main(argv):
     cores = sorted(os.sched_getaffinity(0))
     order = [int(c) for c in argv] or [cores[0], cores[-1], cores[0]]
     for core in order:
-        out = subprocess.run([sys.executable, __file__, "--child"], env=harness.child_env(1), capture_output=True,
-                             text=True, preexec_fn=lambda c=core: os.sched_setaffinity(0, [c]), timeout=120)
+        out = subprocess.run([sys.executable, __file__, "--child"], check=False, env=harness.child_env(1),
+                             capture_output=True, text=True, preexec_fn=lambda c=core: os.sched_setaffinity(0, [c]),
+                             timeout=120)
         if out.returncode != 0:
             print(f"core {core}: failed\n{out.stderr[-2000:]}")
             return 1

@@ -5,18 +5,16 @@
 #
 # 1. prints the machine (nproc, lscpu, nvidia-smi -L) and the Python packages that matter;
 # 2. builds and installs flatcore from this checkout (pip, no build isolation: the machine has no network),
-#    then runs the test suite once (about a minute; the AVX-512 kernels run nowhere else);
-# 3. core_check.py: one-thread GEMM and flatcore speed on core 0, the last core, core 0 again (~15 s),
-#    which says whether the 1-thread baseline of the speed-ups (measured on core 0) is fair;
+#    then runs the test suite once (the AVX-512 kernels and 16 threads run nowhere else);
+# 3. core_check.py: one-thread GEMM and flatcore speed on core 0, the last core, core 0 again (~15 s);
 # 4. bench_train.py at 1 2 4 8 16 threads, all sizes, flatcore / JAX / PyTorch eager (both) / PyTorch
 #    float64 with CUDA graphs on the GPU; the slow PyTorch eager peers only at 1, 2 and 16 threads;
 # 5. if the time budget allows, bench_sharpness.py at large, 1 and 16 threads, flatcore and torch_power.
 #
-# Everything lands directly in OUT_DIR (5 files at most): device_run.log (all output), train.md,
-# train.json, and sharpness.md / sharpness.json when step 5 ran. Expected wall time on that machine:
-# about 5.5 minutes (build ~0.5, tests ~1.5, bench_train ~2.5, bench_sharpness ~0.5); BUDGET_S (default
-# 420 s) bounds step 5. The exit code is that of the first benchmark that failed (1: a sanity check failed;
-# step 5 stopped for lack of time does not count).
+# Results land in OUT_DIR: train.md, train.json, and sharpness.md / sharpness.json when step 5 ran.
+# Everything printed also goes to OUT_DIR/device_run.log, which git ignores (a log is not a result).
+# Expected wall time: about 5 minutes; BUDGET_S (default 420 s) bounds step 5. The exit code is that
+# of the first step that failed (1: a sanity check failed; step 5 stopped for lack of time does not count).
 set -euo pipefail
 
 BUDGET_S=${BUDGET_S:-420}     # the whole script should end within this many seconds
@@ -50,7 +48,7 @@ build() {
     fi
     cat "$log"
     rm -f "$log"
-    python3 -c 'import flatcore; c = getattr(flatcore, "_core", None); print("installed flatcore", flatcore.__version__, "from", flatcore.__file__, "| build flags:", getattr(c, "build_flags", "?"))'
+    python3 -c 'import flatcore; from flatcore.provenance import provenance; print("installed flatcore from", flatcore.__file__, provenance())'
 }
 
 machine() {

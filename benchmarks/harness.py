@@ -1,30 +1,28 @@
-"""Shared harness of the flatcore benchmarks (``bench_train.py``, ``bench_sharpness.py``).
+"""Process, core and timing plumbing shared by the benchmarks.
 
-Each benchmark runs every (tool, thread count) in a fresh subprocess of its own script (``--worker
-SPEC``), pinned to the first N cores with the thread variables set to N, and writes a Markdown
-report and a JSON file. This module holds what the scripts have in common:
+Each of bench_train.py and bench_sharpness.py runs every (tool, thread count) in a fresh
+subprocess of its own script (``--worker SPEC``), pinned to the first N cores with the thread
+variables set to N. This module holds:
 
 - the workloads (``SIZES``) and the thread variables (``THREAD_ENV``);
-- the command line options every benchmark has (``make_parser``, ``parse_args``) and what
-  the driver derives from them before it starts (``prepare``: sizes, thread counts, cores, tools,
-  the notes on skipped tools, pinning and a busy machine);
-- machine and version information (``machine``, ``versions``, ``report_header``);
+- the options every benchmark has (``make_parser``, ``parse_args``) and what the driver derives
+  from them before it starts (``prepare``: sizes, thread counts, cores, tools, the first notes);
+- what a report records beside ``flatcore.provenance``: the benchmark's own environment (peer
+  versions, BLAS, git commit, memory, load, steal time: ``environment``, ``close_environment``);
 - core order and pinning, the child environment and launching a worker (``core_order``,
-  ``cores_for``, ``child_env``, ``run_worker``), and the worker's own description of itself
-  (``worker_info``, ``set_torch_threads``, ``os_threads``);
-- timing of a step loop (``time_steps``);
-- Markdown helpers (``markdown_header``, ``size_header``, ``md_row``, ``markdown_text``) and the
-  end of a run (``spread_note``, ``goals``, ``finish``).
+  ``cores_for``, ``child_env``, ``run_worker``, ``worker_info``, ``os_threads``);
+- timing (``time_steps``, ``measure_steps``, ``time_calls``, ``gemm_peak``, ``spread``).
+
+Tables, ratios, goals and files are in report.py; the timed implementations in peers/.
 """
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
+import importlib.metadata
 import importlib.util
 import json
 import math
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -64,7 +62,8 @@ def make_parser(doc: str, tools, quick_help: str) -> argparse.ArgumentParser:
 
 
 def parse_args(p: argparse.ArgumentParser, argv, timeout: float, worker, **quick_defaults):
-    """Add the options that come last in every benchmark (--no-pin, --timeout, --out, the hidden --worker), parse.
+    """Add the options that come last in every benchmark (--no-pin, --timeout, --out, --rerender,
+    the hidden --worker), parse.
 
     With --worker SPEC, `worker(SPEC)` runs here (the caller then returns 0). Otherwise each option
     named in `quick_defaults` (dest=(quick value, full value)) that was not given gets its default.
@@ -72,6 +71,7 @@ def parse_args(p: argparse.ArgumentParser, argv, timeout: float, worker, **quick
     p.add_argument("--no-pin", action="store_true", help="do not pin each subprocess to the first N cores")
     p.add_argument("--timeout", type=float, default=timeout, help="seconds allowed per (tool, threads) subprocess")
     p.add_argument("--out", type=Path, default=HERE / "results", help="output folder (default benchmarks/results)")
+    add_rerender(p)
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
@@ -80,6 +80,12 @@ def parse_args(p: argparse.ArgumentParser, argv, timeout: float, worker, **quick
     for dest, (quick, full) in quick_defaults.items():
         setattr(args, dest, getattr(args, dest) or (quick if args.quick else full))
     return args
+
+
+def add_rerender(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rerender", type=Path, metavar="JSON", default=None,
+                   help="measure nothing: recompute the derived tables and goals of a saved report and write "
+                        "its Markdown (and JSON) again")
 
 
 @dataclass
@@ -99,7 +105,7 @@ def prepare(p: argparse.ArgumentParser, args, tools, tool_modules: dict, tool_la
             tool_notes: dict | None = None) -> Run:
     """Resolve --sizes, --threads, --tools and --no-pin, and measure how busy the machine is.
 
-    Notes, in this order: oversubscription; each requested tool skipped because its module
+    Notes, in this order: oversubscription; each requested tool skipped because its framework
     (`tool_modules`) is not importable, with `install_hint`; `tool_notes[tool]` for each tool that
     runs; running unpinned; a machine more than 10% busy before the start.
     """
@@ -132,7 +138,7 @@ def prepare(p: argparse.ArgumentParser, args, tools, tool_modules: dict, tool_la
 
 
 # ================================================================================================
-# Machine and versions
+# Cores, load and what a report records beside flatcore.provenance
 # ================================================================================================
 
 def core_order() -> list[int]:
@@ -153,33 +159,6 @@ def core_order() -> list[int]:
 def cores_for(cores_all: list[int], threads: int) -> list[int]:
     """The first `threads` cores of `cores_all` (all of them when oversubscribed)."""
     return cores_all[:threads] if threads <= len(cores_all) else cores_all
-
-
-def machine() -> dict:
-    """CPU model, logical and allowed CPUs, SIMD flags, memory, platform and host name."""
-    model = None
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    flags = ""
-    try:
-        flags = next(l for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("flags"))
-    except (OSError, StopIteration):
-        pass
-    mem_gib = None
-    try:
-        kb = int(next(l for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal")).split()[1])
-        mem_gib = round(kb / 2**20, 1)
-    except (OSError, StopIteration, ValueError):
-        pass
-    simd = [f for f in ("avx512f", "avx2", "fma") if f" {f}" in flags]
-    return {"cpu_model": model or platform.processor() or "unknown", "logical_cpus": os.cpu_count(),
-            "allowed_cpus": len(core_order()), "simd": simd, "memory_gib": mem_gib,
-            "platform": platform.platform(), "hostname": platform.node()}
 
 
 def cpu_jiffies() -> list[int]:
@@ -215,53 +194,72 @@ def cpu_busy(seconds: float = 1.0):
         return None
 
 
-def version(dist: str):
-    """The installed version of distribution `dist`, or None."""
-    try:
-        from importlib.metadata import version as _version
-
-        return _version(dist)
-    except Exception:
-        return None
-
-
-def versions(*extra: str) -> dict:
-    """Versions of Python, NumPy (and its BLAS), flatcore (and its git commit), torch, jax, jaxlib, and `extra`.
-
-    The commit gets ``+dirty`` when cpp/, python/ or the build files have uncommitted changes.
-    """
-    import flatcore
-
-    out = {"python": platform.python_version(), "numpy": np.__version__, "flatcore": flatcore.__version__,
-           "torch": version("torch"), "jax": version("jax"), "jaxlib": version("jaxlib")}
-    try:
-        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        out["numpy_blas"] = f"{blas.get('name')} {blas.get('version')}"
-    except Exception:
-        pass
-    try:
-        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "cpp", "python",
-                                "CMakeLists.txt", "pyproject.toml"], capture_output=True, text=True,
-                               timeout=10).stdout.strip()
-        out["flatcore_commit"] = (commit + ("+dirty" if dirty else "")) if commit else None
-    except (OSError, subprocess.SubprocessError):
-        out["flatcore_commit"] = None
-    for dist in extra:
-        out[dist] = version(dist)
-    return out
-
-
-def report_header(run: Run, versions_: dict) -> dict:
-    """The first entries of a report: CPU busy fraction, date, machine, versions, load average."""
-    return {"cpu_busy_before": run.busy, "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "machine": machine(), "versions": versions_, "loadavg_before": loadavg()}
-
-
 def loadavg() -> list[float]:
     """The 1, 5 and 15 minute load averages, rounded to 0.01."""
     return [round(x, 2) for x in os.getloadavg()]
+
+
+def version(dist: str):
+    """The installed version of distribution `dist`, or None."""
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def environment(busy=None, peers=()) -> dict:
+    """What a benchmark report records beside ``flatcore.provenance()``, at the start of a run.
+
+    The git commit of the checkout (``+dirty`` when cpp/, python/ or the build files have
+    uncommitted changes), NumPy's BLAS, the versions of the peer distributions `peers`, the
+    memory, how busy the CPUs were (`busy`, from ``cpu_busy``) and the load average.
+    """
+    env = {"flatcore_commit": _git_commit(), "numpy_blas": _numpy_blas(),
+           "peers": {dist: version(dist) for dist in peers}, "memory_gib": None, "cpu_busy_before": busy,
+           "loadavg_before": loadavg()}
+    try:
+        kb = int(next(line for line in Path("/proc/meminfo").read_text().splitlines()
+                      if line.startswith("MemTotal")).split()[1])
+        env["memory_gib"] = round(kb / 2**20, 1)
+    except (OSError, StopIteration, ValueError):
+        pass
+    return env
+
+
+def close_environment(report: dict) -> None:
+    """At the end of a run: the load average after it and the steal time during it (a note above 2%)."""
+    env = report["environment"]
+    env["loadavg_after"] = loadavg()
+    now = steal_snapshot()
+    if now and _STEAL_AT_START and now[1] > _STEAL_AT_START[1]:
+        steal = (now[0] - _STEAL_AT_START[0]) / (now[1] - _STEAL_AT_START[1])
+        env["steal_fraction"] = round(steal, 4)
+        if steal > 0.02:
+            report.setdefault("notes", []).append(
+                f"the hypervisor gave {100 * steal:.0f}% of this machine's CPU time to other guests during the run "
+                "(steal time in /proc/stat): a shared host, so every number, and the multi-thread ones most, "
+                "is noisier than the repeats suggest")
+
+
+def _numpy_blas():
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    except (TypeError, KeyError, ValueError):            # older NumPy: no mode="dicts"
+        return None
+    return f"{blas.get('name')} {blas.get('version')}"
+
+
+def _git_commit():
+    try:
+        git = ["git", "-C", str(REPO)]
+        commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], check=False, capture_output=True,
+                                text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run([*git, "status", "--porcelain", "--", "cpp", "python", "CMakeLists.txt",
+                                "pyproject.toml"], check=False, capture_output=True, text=True,
+                               timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (commit + ("+dirty" if dirty else "")) if commit else None
 
 
 # ================================================================================================
@@ -288,7 +286,7 @@ def run_worker(script: str, spec: dict, tag: str, tmp: Path, env: dict, cores, p
     preexec = (lambda: os.sched_setaffinity(0, cores)) if pin and hasattr(os, "sched_setaffinity") else None
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run([sys.executable, str(Path(script).resolve()), "--worker", str(spec_path)],
+        proc = subprocess.run([sys.executable, str(Path(script).resolve()), "--worker", str(spec_path)], check=False,
                               env=env, preexec_fn=preexec, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout} s"}
@@ -308,18 +306,6 @@ def worker_info(tool: str, threads: int, env_keys=THREAD_ENV) -> dict:
             "env": {k: os.environ.get(k) for k in env_keys}, "sizes": {}}
 
 
-def set_torch_threads(threads: int) -> int:
-    """Give PyTorch `threads` intra-op threads and one inter-op thread; return its thread count."""
-    import torch
-
-    torch.set_num_threads(threads)
-    try:
-        torch.set_num_interop_threads(1)
-    except RuntimeError:
-        pass
-    return torch.get_num_threads()
-
-
 def os_threads() -> int | None:
     """How many OS threads this process has (Linux), or None."""
     try:
@@ -331,6 +317,9 @@ def os_threads() -> int | None:
 # ================================================================================================
 # Timing
 # ================================================================================================
+
+LONG_CALL_S = 2.0      # time_calls: a first call at least this long counts as a timed repeat
+
 
 def time_steps(run, target_s: float, repeats: int, max_steps: int = 10**8):
     """Time a step loop: `run(k)` does k steps (always from the same start) and returns its seconds.
@@ -347,6 +336,42 @@ def time_steps(run, target_s: float, repeats: int, max_steps: int = 10**8):
         k = min(max_steps, k * max(2, min(16, int(0.3 * target_s / max(dt, 1e-9)))))
     steps = int(min(max_steps, max(3, math.ceil(target_s * k / max(dt, 1e-9)))))
     return steps, [run(steps) for _ in range(repeats)]
+
+
+def measure_steps(stepper, target_s: float, repeats: int) -> dict:
+    """Best-of-`repeats` GD steps per second of a peers GD object, each repeat from its initial
+    parameters (``reset`` outside the timing), about `target_s` long."""
+    def run(k):
+        stepper.reset()
+        t0 = time.perf_counter()
+        stepper.steps(k)
+        return time.perf_counter() - t0
+
+    steps, times = time_steps(run, target_s, repeats)
+    return {"steps_per_s": steps / min(times), "steps": steps, "seconds": times, "spread": spread(times)}
+
+
+def time_calls(fn, repeats: int, min_s: float, budget_s: float):
+    """Best-of-`repeats` seconds per call of `fn`; returns (seconds, info, last output).
+
+    The first call is a warm-up (one-time costs: imports, allocation), unless it took at least
+    LONG_CALL_S, when it counts as the first repeat. Calls shorter than `min_s` are looped so that
+    each repeat lasts about `min_s`. Further repeats stop once the repeats have taken `budget_s`.
+    """
+    t0 = time.perf_counter()
+    out = fn()
+    first = time.perf_counter() - t0
+    if first >= LONG_CALL_S:
+        inner, times = 1, [first]
+    else:
+        inner, times = max(1, math.ceil(min_s / max(first, 1e-6))), []
+    while len(times) < repeats and (not times or sum(times) * inner < budget_s):
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            out = fn()
+        times.append((time.perf_counter() - t0) / inner)
+    return min(times), {"seconds_per_call": times, "calls_per_repeat": inner, "first_call_s": first,
+                        "spread": spread(times)}, out
 
 
 def gemm_peak(n: int, repeats: int) -> dict:
@@ -367,102 +392,3 @@ def gemm_peak(n: int, repeats: int) -> dict:
 def spread(times) -> float:
     """How much the slowest of `times` exceeds the fastest, relative."""
     return max(times) / min(times) - 1.0
-
-
-# ================================================================================================
-# Markdown and the end of a run
-# ================================================================================================
-
-def markdown_header(title: str, report: dict, versions_line: str, settings_line: str) -> list[str]:
-    """Title, date, machine (with the load before and after), versions, settings and notes, as lines."""
-    m = report["machine"]
-    lines = [f"# {title}", ""]
-    lines.append(f"- date: {report['date']}")
-    lines.append(f"- machine: {m['cpu_model']}, {m['logical_cpus']} logical CPUs ({m['allowed_cpus']} allowed), "
-                 f"{m['memory_gib']} GiB, SIMD {'/'.join(m['simd']) or 'none'}; load average before/after: "
-                 f"{report['loadavg_before']} / {report['loadavg_after']}")
-    lines.append(f"- versions: {versions_line}")
-    lines.append(f"- settings: {settings_line}")
-    for note in report["notes"]:
-        lines.append(f"- note: {note}")
-    return lines
-
-
-def versions_prefix(v: dict) -> str:
-    """'flatcore X (commit), Python X, NumPy X (BLAS)': the start of the versions line."""
-    return (f"flatcore {v['flatcore']} ({v.get('flatcore_commit')}), Python {v['python']}, "
-            f"NumPy {v['numpy']} ({v.get('numpy_blas', '?')})")
-
-
-def size_header(sizes, first: str) -> tuple[str, str]:
-    """Header and separator lines of a table with a first column `first` and one column per size."""
-    head = (f"| {first} | " if first else "| | ") + " | ".join(
-        f"{s} ({SIZES[s][0]}, {SIZES[s][1]}, {SIZES[s][2]})" for s in sizes) + " |"
-    return head, "|---|" + "---:|" * len(sizes)
-
-
-def md_row(label: str, cells) -> str:
-    """A Markdown table row."""
-    return f"| {label} | " + " | ".join(cells) + " |"
-
-
-def goals(report: dict, items) -> dict | None:
-    """The report's goals: `items(block)` judged on the results block at 2 threads (or the largest count run).
-
-    Each item is {"what", "value", "met"}; None when there are none.
-    """
-    cfg = report["config"]
-    t = 2 if 2 in cfg["threads"] else max(cfg["threads"])
-    found = items(report["results"][str(t)])
-    return {"threads": t, "items": found} if found else None
-
-
-def markdown_text(lines: list[str], goals_: dict | None) -> str:
-    """The Markdown document: `lines`, then the *QUALITY.md goals* section (when there are goals)."""
-    if goals_:
-        t = goals_["threads"]
-        lines = lines + ["", f"## QUALITY.md goals at {t} thread{'s' if t > 1 else ''}", ""]
-        for g in goals_["items"]:
-            lines.append(f"- {'met' if g['met'] else 'NOT met'}: {g['what']} ({g['value']})")
-    return "\n".join(lines) + "\n"
-
-
-def spread_note(tools: dict, threads: int, tool_labels: dict) -> str | None:
-    """A note when the timed repeats at `threads` differed by more than 20% (tools: tool -> size -> result)."""
-    spreads = [(r.get("spread", 0.0), tool, s) for tool, d in tools.items() for s, r in d.items()]
-    if spreads and max(spreads)[0] > 0.2:
-        sp, tool, s = max(spreads)
-        return (f"at {threads} thread(s) the timed repeats differed by up to {100 * sp:.0f}% "
-                f"({tool_labels[tool]}, {s}): noisy machine; the best repeat is reported")
-    return None
-
-
-def finish(report: dict, goal_items, render, out: Path, name: str, sanity_tol: float, failure: str) -> int:
-    """End a run: record the load and the goals, print the Markdown and write OUT/NAME.md and OUT/NAME.json.
-
-    `goal_items` is as in `goals`, `render(report)` gives the Markdown. Returns the exit code: 1
-    (after saying so with `failure`) when a sanity deviation (report["sanity"]: tool -> size ->
-    deviation) is above `sanity_tol`, else 0.
-    """
-    report["loadavg_after"] = loadavg()
-    now = steal_snapshot()
-    if now and _STEAL_AT_START and now[1] > _STEAL_AT_START[1]:
-        steal = (now[0] - _STEAL_AT_START[0]) / (now[1] - _STEAL_AT_START[1])
-        report["steal_fraction"] = round(steal, 4)
-        if steal > 0.02:
-            report.setdefault("notes", []).append(
-                f"the hypervisor gave {100 * steal:.0f}% of this machine's CPU time to other guests during the run "
-                "(steal time in /proc/stat): a shared host, so every number, and the multi-thread ones most, "
-                "is noisier than the repeats suggest")
-    report["goals"] = goals(report, goal_items)
-    md = render(report)
-    print(md)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.md").write_text(md)
-    (out / f"{name}.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
-    print(f"wrote {out / f'{name}.md'} and {out / f'{name}.json'}", file=sys.stderr)
-    failed = [f"{tool}/{s}" for tool, d in report["sanity"].items() for s, dev in d.items() if dev > sanity_tol]
-    if failed:
-        print(f"SANITY FAILED ({failure}): {', '.join(failed)}", file=sys.stderr)
-        return 1
-    return 0
