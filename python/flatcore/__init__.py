@@ -11,8 +11,6 @@ gradient-descent runs, computed by a C++/Eigen core with OpenMP.
 >>> result = fc.train(net, X, y, lr=0.1, steps=1000)
 >>> fc.hessian_trace(result.net, X, y)
 """
-from importlib import metadata as _metadata
-
 from . import data, theory
 from ._threads import get_num_threads, max_num_threads, set_num_threads
 from .network import INIT_SCHEMES, Network
@@ -44,10 +42,7 @@ from .spectrum import (
 )
 from .training import History, TrainResult, train
 
-try:
-    __version__ = _metadata.version("flatcore")
-except _metadata.PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0+unknown"
+from ._version import version as __version__
 
 __all__ = [
     "Network", "INIT_SCHEMES", "HESSIAN_PARTS",

@@ -11,9 +11,10 @@ import time
 
 import numpy as np
 
-from . import __version__, _core, _threads, data
+from . import __version__, _threads, data
 from .network import Network
 from .numerics import activation_rates, hessian_trace
+from .provenance import provenance
 from .spectrum import sharpness
 from .training import train
 
@@ -72,10 +73,13 @@ def demo(args) -> int:
 
 
 def info(args) -> int:
-    print(f"flatcore {__version__}")
-    print(f"compiled core: OpenMP {'yes' if _core.has_openmp() else 'no'}; SIMD {_core.simd_kind()} "
-          f"({_core.simd_lanes()} doubles per vector); build flags: {_core.build_flags or '-'}")
-    print(f"default threads: {_threads.get_num_threads()}")
+    facts = provenance()
+    print(f"flatcore {facts['flatcore']}")
+    print(f"compiled core: OpenMP {'yes' if facts['openmp'] else 'no'}; SIMD {facts['simd_kind']} "
+          f"({facts['simd_lanes']} doubles per vector); build flags: {facts['build_flags'] or '-'}")
+    print(f"default threads: {facts['default_num_threads']}")
+    print(f"Python {facts['python']}, NumPy {facts['numpy']}, SciPy {facts['scipy']}; {facts['platform']}")
+    print(f"CPU: {facts['cpu_model']}, {facts['logical_cores']} logical cores ({facts['usable_cores']} usable)")
     return 0
 
 

@@ -22,6 +22,7 @@ import sys
 import numpy as np
 
 from . import _core
+from ._version import version
 
 #: The values ``provenance()["simd_kind"]`` can take: the widest instruction set the compiled
 #: core's kernels were built for ("generic": portable vector code, no x86 intrinsics).
@@ -47,7 +48,7 @@ def provenance() -> dict:
         ``timestamp`` (str): now, UTC, ISO 8601 to the second.
     """
     return {
-        "flatcore": _version("flatcore"),
+        "flatcore": version,
         "build_flags": str(getattr(_core, "build_flags", "")),
         "simd_kind": str(_core.simd_kind()),
         "simd_lanes": int(_core.simd_lanes()),
