@@ -29,6 +29,7 @@ Power iteration and eigsh start from the same seeded unit vector; power iteratio
 Rayleigh quotient changes by less than --power-tol (1e-10) relative, or after --power-max-hvp.
 Results: OUT/sharpness.md and OUT/sharpness.json.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,18 +53,19 @@ from report import SHARPNESS_LABELS as LABELS
 # 0.97-1.0 without a catapult (at larger lr the sharpness first collapses to well below 2 / lr).
 TRAIN = {"small": (0.16, 2000), "mid": (0.18, 1000), "large": (0.14, 500)}
 TOOLS = tuple(LABELS)
-PEERS = TOOLS[1:-1]                     # the solvers flatcore.sharpness is compared with
+PEERS = TOOLS[1:-1]  # the solvers flatcore.sharpness is compared with
 TORCH_ROUTES = ("torch_power", "torch_eigsh")
 TOOL_MODULES = dict.fromkeys(TORCH_ROUTES, "torch")
-ACCURACY_GOAL = 1e-9   # goals: sharpness to 1e-9 relative
-SPEEDUP_GOAL = 20.0    # ... at least 20x faster than the best PyTorch route
-HVP_GOAL = 2.0         # each HVP within 2x the cost of a GD step
+ACCURACY_GOAL = 1e-9  # goals: sharpness to 1e-9 relative
+SPEEDUP_GOAL = 20.0  # ... at least 20x faster than the best PyTorch route
+HVP_GOAL = 2.0  # each HVP within 2x the cost of a GD step
 HVP_SANITY_TOL = 1e-10
 
 
 # ================================================================================================
 # Worker side: one (tool, thread count) per process
 # ================================================================================================
+
 
 def _solver(tool, arrays, u0, spec, threads):
     """A zero-argument callable that solves once and returns {"lambda_max", "n_hvp", "converged", ...}."""
@@ -106,13 +108,14 @@ def worker(spec_path: str) -> None:
             res = _costs(arrays, u0, spec, threads, size["lr"])
             check = peers.hvp("flatcore")(*arrays, threads)
         else:
-            secs, info, found = harness.time_calls(_solver(tool, arrays, u0, spec, threads), spec["repeats"],
-                                                   spec["min_s"], spec["budget_s"])
+            secs, info, found = harness.time_calls(
+                _solver(tool, arrays, u0, spec, threads), spec["repeats"], spec["min_s"], spec["budget_s"]
+            )
             res = {"seconds": secs, **found, **info}
             if res["n_hvp"]:
                 res["seconds_per_hvp"] = secs / res["n_hvp"]
             check = peers.hvp("torch_hvp")(*arrays, threads) if tool in TORCH_ROUTES else None
-        if check is not None:     # the HVP must be flatcore's Hessian (same relu'(0) = 0, any thread count)
+        if check is not None:  # the HVP must be flatcore's Hessian (same relu'(0) = 0, any thread count)
             check.prepare()
             res["hvp_dev"] = float(np.max(np.abs(check.hvp(u_check) - Hu_check)) / np.max(np.abs(Hu_check)))
         out["sizes"][size["name"]] = res
@@ -126,13 +129,21 @@ def worker(spec_path: str) -> None:
 # Driver side
 # ================================================================================================
 
+
 def _run_child(tool, threads, cores, sizes, lrs, args, tmp: Path, pin: bool) -> dict:
     tag = f"{tool}-{threads}"
-    spec = {"tool": tool, "threads": threads, "tol": args.tol, "power_tol": args.power_tol,
-            "power_max_hvp": args.power_max_hvp, "repeats": args.repeats, "min_s": args.min_seconds,
-            "budget_s": args.budget,
-            "sizes": [{"name": s, "data": str(tmp / f"point-{s}.npz"), "lr": lrs[s]} for s in sizes],
-            "result_out": str(tmp / f"result-{tag}.json")}
+    spec = {
+        "tool": tool,
+        "threads": threads,
+        "tol": args.tol,
+        "power_tol": args.power_tol,
+        "power_max_hvp": args.power_max_hvp,
+        "repeats": args.repeats,
+        "min_s": args.min_seconds,
+        "budget_s": args.budget,
+        "sizes": [{"name": s, "data": str(tmp / f"point-{s}.npz"), "lr": lrs[s]} for s in sizes],
+        "result_out": str(tmp / f"result-{tag}.json"),
+    }
     return harness.run_worker(__file__, spec, tag, tmp, harness.child_env(threads), cores, pin, args.timeout)
 
 
@@ -160,22 +171,50 @@ def _build_points(sizes, args, tmp: Path, fc) -> dict:
         ref13 = fc.sharpness(net, X, y, tol=1e-13, stop="residual", method="lanczos", return_result=True)
         ref13_s = time.perf_counter() - t0
         top2 = fc.top_eigs(net, X, y, k=2, which="largest", tol=1e-10, method="lanczos")
-        np.savez(tmp / f"point-{s}.npz", X=X, y=y, W=net.W, b=net.b, v=net.v, beta=np.float64(net.beta),
-                 u0=u0, u_check=u_check, Hu_check=Hu_check)
+        np.savez(
+            tmp / f"point-{s}.npz",
+            X=X,
+            y=y,
+            W=net.W,
+            b=net.b,
+            v=net.v,
+            beta=np.float64(net.beta),
+            u0=u0,
+            u_check=u_check,
+            Hu_check=Hu_check,
+        )
         lam = float(ref13.values[0])
-        points[s] = {"n": n, "width": width, "d": d, "P": P, "lr": lr, "steps": steps,
-                     "clip_grad_norm": args.clip, "train_s": train_s, "final_loss": float(tr.final_loss),
-                     "final_grad_norm": float(tr.final_grad_norm),
-                     "active_fraction": float(tr.history["active_fraction"][-1]),
-                     "lanczos_1e-13": {"lambda_max": lam, "residual_norm": float(ref13.residual_norms[0]),
-                                       "n_hvp": int(ref13.n_hvp), "converged": bool(ref13.converged),
-                                       "seconds": ref13_s},
-                     "lambda_2": float(top2.values[1]), "lambda_2_over_lambda_max": float(top2.values[1] / lam),
-                     "edge_of_stability": lr * lam / 2.0,
-                     "dense_gib": 8.0 * P * P / 2**30}
-        print(f"[{s}] trained {steps} steps at lr {lr} in {train_s:.1f} s: loss {tr.final_loss:.3g}, "
-              f"lambda_max {lam:.10g} (lr*lambda/2 = {lr * lam / 2:.3f}), lambda_2/lambda_max "
-              f"{top2.values[1] / lam:.3f}", file=sys.stderr, flush=True)
+        points[s] = {
+            "n": n,
+            "width": width,
+            "d": d,
+            "P": P,
+            "lr": lr,
+            "steps": steps,
+            "clip_grad_norm": args.clip,
+            "train_s": train_s,
+            "final_loss": float(tr.final_loss),
+            "final_grad_norm": float(tr.final_grad_norm),
+            "active_fraction": float(tr.history["active_fraction"][-1]),
+            "lanczos_1e-13": {
+                "lambda_max": lam,
+                "residual_norm": float(ref13.residual_norms[0]),
+                "n_hvp": int(ref13.n_hvp),
+                "converged": bool(ref13.converged),
+                "seconds": ref13_s,
+            },
+            "lambda_2": float(top2.values[1]),
+            "lambda_2_over_lambda_max": float(top2.values[1] / lam),
+            "edge_of_stability": lr * lam / 2.0,
+            "dense_gib": 8.0 * P * P / 2**30,
+        }
+        print(
+            f"[{s}] trained {steps} steps at lr {lr} in {train_s:.1f} s: loss {tr.final_loss:.3g}, "
+            f"lambda_max {lam:.10g} (lr*lambda/2 = {lr * lam / 2:.3f}), lambda_2/lambda_max "
+            f"{top2.values[1] / lam:.3f}",
+            file=sys.stderr,
+            flush=True,
+        )
     return points
 
 
@@ -201,9 +240,12 @@ def complete(rep: dict) -> None:
             pt["dense_spread_over_threads"] = (max(vals) - min(vals)) / abs(dense[0]["lambda_max"])
         else:
             pt["reference"] = {"lambda_max": lz, "source": "flatcore.sharpness tol 1e-13"}
-            report.add_note(rep, f"{s}: no dense reference (too large or not run); relative errors are against "
-                                 f"flatcore.sharpness at tol 1e-13 (residual {pt['lanczos_1e-13']['residual_norm']:.1e}), "
-                                 "so flatcore's own error there is only a self-consistency check")
+            report.add_note(
+                rep,
+                f"{s}: no dense reference (too large or not run); relative errors are against "
+                f"flatcore.sharpness at tol 1e-13 (residual {pt['lanczos_1e-13']['residual_norm']:.1e}), "
+                "so flatcore's own error there is only a self-consistency check",
+            )
     for t, block in zip(cfg["threads"], blocks):
         block["ratios"], block["best_torch"] = {}, {}
         for per_size in block["tools"].values():
@@ -220,12 +262,19 @@ def complete(rep: dict) -> None:
             routes = [(block["tools"][tool][s], tool) for tool in TORCH_ROUTES if s in block["tools"].get(tool, {})]
             good = [(r["seconds"], tool) for r, tool in routes if r["converged"] and r["rel_error"] <= ACCURACY_GOAL]
             if routes and not good:
-                report.add_note(rep, f"{s}, {t} thread(s): no PyTorch route reached {ACCURACY_GOAL:g}; "
-                                     "the fastest is used as the best route")
+                report.add_note(
+                    rep,
+                    f"{s}, {t} thread(s): no PyTorch route reached {ACCURACY_GOAL:g}; "
+                    "the fastest is used as the best route",
+                )
             if routes:
                 secs, tool = min(good or [(r["seconds"], tool) for r, tool in routes])
-                block["best_torch"][s] = {"tool": tool, "seconds": secs, "ratio": fcres[s]["seconds"] / secs,
-                                          "speedup": secs / fcres[s]["seconds"]}
+                block["best_torch"][s] = {
+                    "tool": tool,
+                    "seconds": secs,
+                    "ratio": fcres[s]["seconds"] / secs,
+                    "speedup": secs / fcres[s]["seconds"],
+                }
     rep["goals"] = report.goals(rep, lambda block: goal_items(rep, block))
 
 
@@ -235,44 +284,84 @@ def goal_items(rep: dict, block: dict) -> list:
     for s in rep["config"]["sizes"]:
         fcr = block["tools"].get("flatcore", {}).get(s)
         if fcr is not None and fcr.get("rel_error") is not None:
-            items.append(goal(f"{s}: flatcore.sharpness accurate to {ACCURACY_GOAL:g} relative",
-                              f"{fcr['rel_error']:.1e}, {fcr['n_hvp']} HVPs"
-                              + ("" if rep["points"][s]["reference"]["source"].startswith("dense")
-                                 else "; reference flatcore.sharpness tol 1e-13: a self-check only"),
-                              fcr["converged"] and fcr["rel_error"] <= ACCURACY_GOAL))
+            items.append(
+                goal(
+                    f"{s}: flatcore.sharpness accurate to {ACCURACY_GOAL:g} relative",
+                    f"{fcr['rel_error']:.1e}, {fcr['n_hvp']} HVPs"
+                    + (
+                        ""
+                        if rep["points"][s]["reference"]["source"].startswith("dense")
+                        else "; reference flatcore.sharpness tol 1e-13: a self-check only"
+                    ),
+                    fcr["converged"] and fcr["rel_error"] <= ACCURACY_GOAL,
+                )
+            )
         b = block["best_torch"].get(s)
         if fcr is not None and b:
-            items.append(goal(f"{s}: flatcore.sharpness >= {SPEEDUP_GOAL:g}x the best PyTorch route",
-                              f"{report.ratio(b['speedup'])} against {LABELS[b['tool']]}", b["speedup"] >= SPEEDUP_GOAL))
+            items.append(
+                goal(
+                    f"{s}: flatcore.sharpness >= {SPEEDUP_GOAL:g}x the best PyTorch route",
+                    f"{report.ratio(b['speedup'])} against {LABELS[b['tool']]}",
+                    b["speedup"] >= SPEEDUP_GOAL,
+                )
+            )
         c = block["tools"].get("flatcore_costs", {}).get(s)
         if c:
-            items.append(goal(f"{s}: flatcore HVP (compiled operator, as in flatcore.sharpness) <= {HVP_GOAL:g}x "
-                              "a flatcore GD step",
-                              f"{c['hvp_core_over_gd_step']:.2f}x: {report.seconds(c['hvp_core_s'])} vs "
-                              f"{report.seconds(c['gd_step_s'])}; through Python {c['hvp_over_gd_step']:.2f}x",
-                              c["hvp_core_over_gd_step"] <= HVP_GOAL))
+            items.append(
+                goal(
+                    f"{s}: flatcore HVP (compiled operator, as in flatcore.sharpness) <= {HVP_GOAL:g}x "
+                    "a flatcore GD step",
+                    f"{c['hvp_core_over_gd_step']:.2f}x: {report.seconds(c['hvp_core_s'])} vs "
+                    f"{report.seconds(c['gd_step_s'])}; through Python {c['hvp_over_gd_step']:.2f}x",
+                    c["hvp_core_over_gd_step"] <= HVP_GOAL,
+                )
+            )
     return items
 
 
 def main(argv=None) -> int:
     p = harness.make_parser(__doc__, TOOLS, "smoke run: small and mid, 2 repeats, short loops")
     p.add_argument("--repeats", type=int, default=None, help="timed repeats, best taken (default 5; quick 2)")
-    p.add_argument("--min-seconds", type=float, default=None,
-                   help="shorter calls are looped to about this long per repeat (default 0.5; quick 0.1)")
-    p.add_argument("--budget", type=float, default=None,
-                   help="no further repeats of a measurement after this many seconds (default 120; quick 20)")
+    p.add_argument(
+        "--min-seconds",
+        type=float,
+        default=None,
+        help="shorter calls are looped to about this long per repeat (default 0.5; quick 0.1)",
+    )
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help="no further repeats of a measurement after this many seconds (default 120; quick 20)",
+    )
     p.add_argument("--tol", type=float, default=1e-10, help="Lanczos and eigsh tolerance (default 1e-10)")
-    p.add_argument("--power-tol", type=float, default=1e-10,
-                   help="power iteration: stop at this relative change of the Rayleigh quotient (default 1e-10)")
+    p.add_argument(
+        "--power-tol",
+        type=float,
+        default=1e-10,
+        help="power iteration: stop at this relative change of the Rayleigh quotient (default 1e-10)",
+    )
     p.add_argument("--power-max-hvp", type=int, default=2000, help="power iteration cap (default 2000)")
-    p.add_argument("--lr", type=float, default=None,
-                   help="step size of the training run, all sizes (default: small 0.16, mid 0.18, large 0.14)")
-    p.add_argument("--train-steps", type=int, default=None,
-                   help="training steps, all sizes (default: small 2000, mid 1000, large 500)")
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="step size of the training run, all sizes (default: small 0.16, mid 0.18, large 0.14)",
+    )
+    p.add_argument(
+        "--train-steps",
+        type=int,
+        default=None,
+        help="training steps, all sizes (default: small 2000, mid 1000, large 500)",
+    )
     p.add_argument("--clip", type=float, default=50.0, help="clip_grad_norm of the training run (default 50)")
     p.add_argument("--seed", type=int, default=0, help="seed of the start vector (default 0)")
-    p.add_argument("--dense-max-gib", type=float, default=1.0,
-                   help="run the dense route only where P*P*8 bytes is at most this (default 1.0: small, mid)")
+    p.add_argument(
+        "--dense-max-gib",
+        type=float,
+        default=1.0,
+        help="run the dense route only where P*P*8 bytes is at most this (default 1.0: small, mid)",
+    )
     args = harness.parse_args(p, argv, 3600.0, worker, repeats=(2, 5), min_seconds=(0.1, 0.5), budget=(20.0, 120.0))
     if args.worker:
         return 0
@@ -284,18 +373,35 @@ def main(argv=None) -> int:
 
     run = harness.prepare(p, args, TOOLS, TOOL_MODULES, LABELS, "pip install torch, CPU build")
     sizes, threads, tools, pin, notes = run.sizes, run.threads, run.tools, run.pin, run.notes
-    rep = {"provenance": provenance(), "environment": harness.environment(run.busy, ("torch",)),
-           "config": {"sizes": sizes, "threads": threads, "tools": tools, "tol": args.tol,
-                      "power_tol": args.power_tol, "power_max_hvp": args.power_max_hvp, "clip_grad_norm": args.clip,
-                      "train": {s: {"lr": args.lr or TRAIN[s][0], "steps": args.train_steps or TRAIN[s][1]}
-                                for s in sizes},
-                      "seed": args.seed, "repeats": args.repeats, "min_seconds": args.min_seconds,
-                      "budget": args.budget, "dense_max_gib": args.dense_max_gib, "pin": pin, "quick": args.quick,
-                      "hvp_goal": HVP_GOAL, "hvp_sanity_tol": HVP_SANITY_TOL,
-                      "workloads": {s: dict(zip(("n", "width", "d"), SIZES[s])) for s in sizes},
-                      "data": "flatcore.data.regression(n, d, seed=0): X uniform in the unit ball",
-                      "init": "flatcore.Network.init(d, width, seed=0, scheme='pytorch'), then flatcore.train"},
-           "notes": notes, "results": {}, "sanity": {}}
+    rep = {
+        "provenance": provenance(),
+        "environment": harness.environment(run.busy, ("torch",)),
+        "config": {
+            "sizes": sizes,
+            "threads": threads,
+            "tools": tools,
+            "tol": args.tol,
+            "power_tol": args.power_tol,
+            "power_max_hvp": args.power_max_hvp,
+            "clip_grad_norm": args.clip,
+            "train": {s: {"lr": args.lr or TRAIN[s][0], "steps": args.train_steps or TRAIN[s][1]} for s in sizes},
+            "seed": args.seed,
+            "repeats": args.repeats,
+            "min_seconds": args.min_seconds,
+            "budget": args.budget,
+            "dense_max_gib": args.dense_max_gib,
+            "pin": pin,
+            "quick": args.quick,
+            "hvp_goal": HVP_GOAL,
+            "hvp_sanity_tol": HVP_SANITY_TOL,
+            "workloads": {s: dict(zip(("n", "width", "d"), SIZES[s])) for s in sizes},
+            "data": "flatcore.data.regression(n, d, seed=0): X uniform in the unit ball",
+            "init": "flatcore.Network.init(d, width, seed=0, scheme='pytorch'), then flatcore.train",
+        },
+        "notes": notes,
+        "results": {},
+        "sanity": {},
+    }
 
     with tempfile.TemporaryDirectory(prefix="flatcore-bench-") as tmpdir:
         tmp = Path(tmpdir)
@@ -304,8 +410,10 @@ def main(argv=None) -> int:
         dense_sizes = [s for s in sizes if points[s]["dense_gib"] <= args.dense_max_gib]
         skipped = [s for s in sizes if s not in dense_sizes]
         if "dense" in tools and skipped:
-            notes.append(f"dense route skipped at {', '.join(skipped)} (P*P*8 bytes above --dense-max-gib "
-                         f"{args.dense_max_gib:g} GiB)")
+            notes.append(
+                f"dense route skipped at {', '.join(skipped)} (P*P*8 bytes above --dense-max-gib "
+                f"{args.dense_max_gib:g} GiB)"
+            )
         for t in threads:
             cores = harness.cores_for(run.cores_all, t)
             block = {"cores": cores, "tools": {}, "raw": {}}
@@ -326,11 +434,14 @@ def main(argv=None) -> int:
                         prev = rep["sanity"].setdefault(tool, {}).get(s)
                         rep["sanity"][tool][s] = r["hvp_dev"] if prev is None else max(prev, r["hvp_dev"])
                 if tool == "flatcore_costs":
-                    msg = ", ".join(f"{s} HVP {report.seconds(r['hvp_core_s'])} = {r['hvp_core_over_gd_step']:.2f} "
-                                    "GD steps" for s, r in res["sizes"].items())
+                    msg = ", ".join(
+                        f"{s} HVP {report.seconds(r['hvp_core_s'])} = {r['hvp_core_over_gd_step']:.2f} GD steps"
+                        for s, r in res["sizes"].items()
+                    )
                 else:
-                    msg = ", ".join(f"{s} {report.seconds(r['seconds'])} ({r['n_hvp']} HVPs)"
-                                    for s, r in res["sizes"].items())
+                    msg = ", ".join(
+                        f"{s} {report.seconds(r['seconds'])} ({r['n_hvp']} HVPs)" for s, r in res["sizes"].items()
+                    )
                 print(f"  {tool}: {msg}  ({res['wall_s']:.0f} s)", file=sys.stderr, flush=True)
             report.add_note(rep, report.spread_note(block["tools"], t, LABELS))
             rep["results"][str(t)] = block

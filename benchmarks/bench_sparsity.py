@@ -16,6 +16,7 @@ tile of 32 (AVX2) or 64 (AVX-512) pairs is empty only at rates of about 1% and b
 measured once per round, the rounds in turn, and keeps its best round. Writes OUT/sparsity.md
 and OUT/sparsity.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,7 +31,7 @@ import peers
 import report
 
 RATES = (0.5, 0.2, 0.05, 0.02, 0.01, 0.003)
-LR = 1e-4                                # small: the timed runs stay at the constructed activation rate
+LR = 1e-4  # small: the timed runs stay at the constructed activation rate
 
 
 def skipped_tiles(active: np.ndarray, tile_rows: int) -> float:
@@ -47,10 +48,14 @@ def complete(rep: dict) -> None:
     """Fill in the configuration of a report saved before it was recorded (read off its rows)."""
     if "config" not in rep:
         rows = rep["rows"]
-        rep["config"] = {"sizes": list(dict.fromkeys(r["size"] for r in rows)),
-                         "threads": list(dict.fromkeys(r["threads"] for r in rows)),
-                         "rates": list(dict.fromkeys(r["rate"] for r in rows)),
-                         "rounds": rep.pop("rounds"), "quick": rep.pop("quick"), "tile": rep.pop("tile")}
+        rep["config"] = {
+            "sizes": list(dict.fromkeys(r["size"] for r in rows)),
+            "threads": list(dict.fromkeys(r["threads"] for r in rows)),
+            "rates": list(dict.fromkeys(r["rate"] for r in rows)),
+            "rounds": rep.pop("rounds"),
+            "quick": rep.pop("quick"),
+            "tile": rep.pop("tile"),
+        }
 
 
 def main(argv=None) -> int:
@@ -69,13 +74,25 @@ def main(argv=None) -> int:
 
     prov = provenance()
     target_s, repeats = (0.2, 2) if args.quick else (1.0, 3)
-    tile_rows = {8: 8, 4: 4}.get(prov["simd_lanes"], 2)   # the kernels' register tile: rows x 8 neurons
+    tile_rows = {8: 8, 4: 4}.get(prov["simd_lanes"], 2)  # the kernels' register tile: rows x 8 neurons
     sizes = [s for s in harness.SIZES if s in args.sizes]
-    rep = {"provenance": prov, "environment": harness.environment(harness.cpu_busy()),
-           "config": {"sizes": sizes, "threads": args.threads, "rates": list(RATES),
-                      "rounds": args.rounds or (1 if args.quick else 2), "quick": args.quick,
-                      "seconds": target_s, "repeats": repeats, "lr": LR, "tile": f"{tile_rows} rows x 8 neurons"},
-           "notes": [], "rows": []}
+    rep = {
+        "provenance": prov,
+        "environment": harness.environment(harness.cpu_busy()),
+        "config": {
+            "sizes": sizes,
+            "threads": args.threads,
+            "rates": list(RATES),
+            "rounds": args.rounds or (1 if args.quick else 2),
+            "quick": args.quick,
+            "seconds": target_s,
+            "repeats": repeats,
+            "lr": LR,
+            "tile": f"{tile_rows} rows x 8 neurons",
+        },
+        "notes": [],
+        "rows": [],
+    }
     cases = []
     for size in sizes:
         n, width, d = harness.SIZES[size]
@@ -87,16 +104,27 @@ def main(argv=None) -> int:
             b = np.quantile(Z, 1.0 - rate, axis=0)
             active = (Z - b) > 0
             for threads in args.threads:
-                row = {"size": size, "n": n, "width": width, "d": d, "rate": rate,
-                       "active_fraction": float(active.mean()), "skipped_tiles": skipped_tiles(active, tile_rows),
-                       "threads": threads, "steps_per_s": 0.0}
+                row = {
+                    "size": size,
+                    "n": n,
+                    "width": width,
+                    "d": d,
+                    "rate": rate,
+                    "active_fraction": float(active.mean()),
+                    "skipped_tiles": skipped_tiles(active, tile_rows),
+                    "threads": threads,
+                    "steps_per_s": 0.0,
+                }
                 cases.append((row, peers.gd("flatcore")(X, y, base.W, b, base.v, base.beta, LR, threads)))
     for rnd in range(rep["config"]["rounds"]):
         for row, gd in cases:
             sps = harness.measure_steps(gd, target_s, repeats)["steps_per_s"]
             row["steps_per_s"] = max(row["steps_per_s"], sps)
-            print(f"round {rnd + 1}: {row['size']:6s} rate {row['rate']:<6g} threads {row['threads']}: "
-                  f"{sps:,.1f} steps/s", flush=True)
+            print(
+                f"round {rnd + 1}: {row['size']:6s} rate {row['rate']:<6g} threads {row['threads']}: "
+                f"{sps:,.1f} steps/s",
+                flush=True,
+            )
     rep["rows"] = [row for row, _ in cases]
     harness.close_environment(rep)
     report.write(rep, report.sparsity, args.out, "sparsity")

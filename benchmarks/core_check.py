@@ -10,6 +10,7 @@ interrupts and housekeeping, and a machine just woken may run its first seconds 
 would make a 1-thread baseline (and so every speed-up over 1 thread) look better than it is.
 Measuring core 0 first and last tells the two apart.
 """
+
 import json
 import os
 import subprocess
@@ -29,8 +30,11 @@ def measure() -> dict:
     X, y = fc.data.regression(n, d, seed=0)
     net = fc.Network.init(d, width, seed=0, scheme="pytorch")
     gd = peers.gd("flatcore")(X, y, net.W, net.b, net.v, net.beta, 0.01, 1)
-    return {"core": sorted(os.sched_getaffinity(0)), "gemm_gflops": harness.gemm_peak(2048, 5)["gflops"],
-            "train_large_steps_per_s": harness.measure_steps(gd, 0.5, 3)["steps_per_s"]}
+    return {
+        "core": sorted(os.sched_getaffinity(0)),
+        "gemm_gflops": harness.gemm_peak(2048, 5)["gflops"],
+        "train_large_steps_per_s": harness.measure_steps(gd, 0.5, 3)["steps_per_s"],
+    }
 
 
 def main(argv):
@@ -40,15 +44,23 @@ def main(argv):
     cores = sorted(os.sched_getaffinity(0))
     order = [int(c) for c in argv] or [cores[0], cores[-1], cores[0]]
     for core in order:
-        out = subprocess.run([sys.executable, __file__, "--child"], check=False, env=harness.child_env(1),
-                             capture_output=True, text=True, preexec_fn=lambda c=core: os.sched_setaffinity(0, [c]),
-                             timeout=120)
+        out = subprocess.run(
+            [sys.executable, __file__, "--child"],
+            check=False,
+            env=harness.child_env(1),
+            capture_output=True,
+            text=True,
+            preexec_fn=lambda c=core: os.sched_setaffinity(0, [c]),
+            timeout=120,
+        )
         if out.returncode != 0:
             print(f"core {core}: failed\n{out.stderr[-2000:]}")
             return 1
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"core {core}: GEMM {r['gemm_gflops']:.1f} GFLOP/s, flatcore.train large "
-              f"{r['train_large_steps_per_s']:.1f} steps/s")
+        print(
+            f"core {core}: GEMM {r['gemm_gflops']:.1f} GFLOP/s, flatcore.train large "
+            f"{r['train_large_steps_per_s']:.1f} steps/s"
+        )
     return 0
 
 

@@ -15,6 +15,7 @@ variables set to N. This module holds:
 
 Tables, ratios, goals and files are in report.py; the timed implementations in peers/.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,13 +40,21 @@ SIZES = {  # name: (n, width, d)
     "mid": (1024, 512, 10),
     "large": (4096, 1024, 16),
 }
-THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
-              "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "FLATCORE_NUM_THREADS")
+THREAD_ENV = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "FLATCORE_NUM_THREADS",
+)
 
 
 # ================================================================================================
 # Command line
 # ================================================================================================
+
 
 def make_parser(doc: str, tools, quick_help: str) -> argparse.ArgumentParser:
     """A parser with the options that come first in every benchmark: --threads, --sizes, --tools, --quick.
@@ -54,8 +63,13 @@ def make_parser(doc: str, tools, quick_help: str) -> argparse.ArgumentParser:
     """
     p = argparse.ArgumentParser(description=doc.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts (default: 1 2)")
-    p.add_argument("--sizes", nargs="+", choices=list(SIZES), default=None,
-                   help="workloads (default: all; with --quick: small mid)")
+    p.add_argument(
+        "--sizes",
+        nargs="+",
+        choices=list(SIZES),
+        default=None,
+        help="workloads (default: all; with --quick: small mid)",
+    )
     p.add_argument("--tools", nargs="+", choices=list(tools), default=list(tools), help="tools (default: all)")
     p.add_argument("--quick", action="store_true", help=quick_help)
     return p
@@ -83,26 +97,38 @@ def parse_args(p: argparse.ArgumentParser, argv, timeout: float, worker, **quick
 
 
 def add_rerender(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--rerender", type=Path, metavar="JSON", default=None,
-                   help="measure nothing: recompute the derived tables and goals of a saved report and write "
-                        "its Markdown (and JSON) again")
+    p.add_argument(
+        "--rerender",
+        type=Path,
+        metavar="JSON",
+        default=None,
+        help="measure nothing: recompute the derived tables and goals of a saved report and write "
+        "its Markdown (and JSON) again",
+    )
 
 
 @dataclass
 class Run:
     """What the driver derives from the common options before it starts."""
 
-    sizes: list          # workload names, in the order of SIZES
-    threads: list        # thread counts, ascending, without repeats
-    tools: list          # tools to run: the requested ones that are importable, in the script's order
-    cores_all: list      # allowed CPUs, one per physical core first (core_order)
-    pin: bool            # pin each subprocess to the first N cores
-    notes: list          # notes for the report header (appended to while the benchmark runs)
-    busy: float | None   # fraction of the CPUs busy for a second before the run (cpu_busy)
+    sizes: list  # workload names, in the order of SIZES
+    threads: list  # thread counts, ascending, without repeats
+    tools: list  # tools to run: the requested ones that are importable, in the script's order
+    cores_all: list  # allowed CPUs, one per physical core first (core_order)
+    pin: bool  # pin each subprocess to the first N cores
+    notes: list  # notes for the report header (appended to while the benchmark runs)
+    busy: float | None  # fraction of the CPUs busy for a second before the run (cpu_busy)
 
 
-def prepare(p: argparse.ArgumentParser, args, tools, tool_modules: dict, tool_labels: dict, install_hint: str,
-            tool_notes: dict | None = None) -> Run:
+def prepare(
+    p: argparse.ArgumentParser,
+    args,
+    tools,
+    tool_modules: dict,
+    tool_labels: dict,
+    install_hint: str,
+    tool_notes: dict | None = None,
+) -> Run:
     """Resolve --sizes, --threads, --tools and --no-pin, and measure how busy the machine is.
 
     Notes, in this order: oversubscription; each requested tool skipped because its framework
@@ -132,14 +158,17 @@ def prepare(p: argparse.ArgumentParser, args, tools, tool_modules: dict, tool_la
         notes.append("not pinned (--no-pin): thread counts rely on the libraries' own settings only")
     busy = cpu_busy()
     if busy is not None and busy > 0.1:
-        notes.append(f"the machine was {100 * busy:.0f}% busy before the run started (other processes): "
-                     "timings are noisy, multi-thread ones most of all")
+        notes.append(
+            f"the machine was {100 * busy:.0f}% busy before the run started (other processes): "
+            "timings are noisy, multi-thread ones most of all"
+        )
     return Run(sizes, threads, run_tools, cores_all, pin, notes, busy)
 
 
 # ================================================================================================
 # Cores, load and what a report records beside flatcore.provenance
 # ================================================================================================
+
 
 def core_order() -> list[int]:
     """Allowed CPUs, one per physical core first (then SMT siblings)."""
@@ -180,6 +209,7 @@ _STEAL_AT_START = steal_snapshot()
 
 def cpu_busy(seconds: float = 1.0):
     """Fraction of all CPUs busy (as /proc/stat sees it) over `seconds`, before this run starts."""
+
     def snap():
         vals = cpu_jiffies()
         idle = vals[3] + (vals[4] if len(vals) > 4 else 0)
@@ -214,12 +244,20 @@ def environment(busy=None, peers=()) -> dict:
     uncommitted changes), NumPy's BLAS, the versions of the peer distributions `peers`, the
     memory, how busy the CPUs were (`busy`, from ``cpu_busy``) and the load average.
     """
-    env = {"flatcore_commit": _git_commit(), "numpy_blas": _numpy_blas(),
-           "peers": {dist: version(dist) for dist in peers}, "memory_gib": None, "cpu_busy_before": busy,
-           "loadavg_before": loadavg()}
+    env = {
+        "flatcore_commit": _git_commit(),
+        "numpy_blas": _numpy_blas(),
+        "peers": {dist: version(dist) for dist in peers},
+        "memory_gib": None,
+        "cpu_busy_before": busy,
+        "loadavg_before": loadavg(),
+    }
     try:
-        kb = int(next(line for line in Path("/proc/meminfo").read_text().splitlines()
-                      if line.startswith("MemTotal")).split()[1])
+        kb = int(
+            next(
+                line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+            ).split()[1]
+        )
         env["memory_gib"] = round(kb / 2**20, 1)
     except (OSError, StopIteration, ValueError):
         pass
@@ -238,13 +276,14 @@ def close_environment(report: dict) -> None:
             report.setdefault("notes", []).append(
                 f"the hypervisor gave {100 * steal:.0f}% of this machine's CPU time to other guests during the run "
                 "(steal time in /proc/stat): a shared host, so every number, and the multi-thread ones most, "
-                "is noisier than the repeats suggest")
+                "is noisier than the repeats suggest"
+            )
 
 
 def _numpy_blas():
     try:
         blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-    except (TypeError, KeyError, ValueError):            # older NumPy: no mode="dicts"
+    except (TypeError, KeyError, ValueError):  # older NumPy: no mode="dicts"
         return None
     return f"{blas.get('name')} {blas.get('version')}"
 
@@ -252,11 +291,16 @@ def _numpy_blas():
 def _git_commit():
     try:
         git = ["git", "-C", str(REPO)]
-        commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], check=False, capture_output=True,
-                                text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run([*git, "status", "--porcelain", "--", "cpp", "python", "CMakeLists.txt",
-                                "pyproject.toml"], check=False, capture_output=True, text=True,
-                               timeout=10).stdout.strip()
+        commit = subprocess.run(
+            [*git, "rev-parse", "--short", "HEAD"], check=False, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            [*git, "status", "--porcelain", "--", "cpp", "python", "CMakeLists.txt", "pyproject.toml"],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return (commit + ("+dirty" if dirty else "")) if commit else None
@@ -265,6 +309,7 @@ def _git_commit():
 # ================================================================================================
 # Subprocesses
 # ================================================================================================
+
 
 def child_env(threads: int) -> dict:
     """This process's environment with every thread variable (THREAD_ENV) set to `threads`."""
@@ -286,8 +331,15 @@ def run_worker(script: str, spec: dict, tag: str, tmp: Path, env: dict, cores, p
     preexec = (lambda: os.sched_setaffinity(0, cores)) if pin and hasattr(os, "sched_setaffinity") else None
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run([sys.executable, str(Path(script).resolve()), "--worker", str(spec_path)], check=False,
-                              env=env, preexec_fn=preexec, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            [sys.executable, str(Path(script).resolve()), "--worker", str(spec_path)],
+            check=False,
+            env=env,
+            preexec_fn=preexec,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout} s"}
     wall = time.perf_counter() - t0
@@ -301,9 +353,14 @@ def run_worker(script: str, spec: dict, tag: str, tmp: Path, env: dict, cores, p
 
 def worker_info(tool: str, threads: int, env_keys=THREAD_ENV) -> dict:
     """The start of a worker's result: tool, threads, pid, CPU affinity, the `env_keys` variables, no sizes yet."""
-    return {"tool": tool, "threads": threads, "pid": os.getpid(),
-            "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-            "env": {k: os.environ.get(k) for k in env_keys}, "sizes": {}}
+    return {
+        "tool": tool,
+        "threads": threads,
+        "pid": os.getpid(),
+        "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "env": {k: os.environ.get(k) for k in env_keys},
+        "sizes": {},
+    }
 
 
 def os_threads() -> int | None:
@@ -318,7 +375,7 @@ def os_threads() -> int | None:
 # Timing
 # ================================================================================================
 
-LONG_CALL_S = 2.0      # time_calls: a first call at least this long counts as a timed repeat
+LONG_CALL_S = 2.0  # time_calls: a first call at least this long counts as a timed repeat
 
 
 def time_steps(run, target_s: float, repeats: int, max_steps: int = 10**8):
@@ -327,9 +384,9 @@ def time_steps(run, target_s: float, repeats: int, max_steps: int = 10**8):
     Two warm-up steps, then the step count grows until a run takes a quarter of `target_s`, and
     `repeats` runs of about `target_s` each are timed. Returns (steps per timed run, their seconds).
     """
-    run(2)                                               # warm-up (JIT compilation, allocation)
+    run(2)  # warm-up (JIT compilation, allocation)
     k, dt = 1, 0.0
-    while True:                                          # calibrate the step count
+    while True:  # calibrate the step count
         dt = run(k)
         if dt >= 0.25 * target_s or k >= max_steps:
             break
@@ -341,6 +398,7 @@ def time_steps(run, target_s: float, repeats: int, max_steps: int = 10**8):
 def measure_steps(stepper, target_s: float, repeats: int) -> dict:
     """Best-of-`repeats` GD steps per second of a peers GD object, each repeat from its initial
     parameters (``reset`` outside the timing), about `target_s` long."""
+
     def run(k):
         stepper.reset()
         t0 = time.perf_counter()
@@ -370,8 +428,11 @@ def time_calls(fn, repeats: int, min_s: float, budget_s: float):
         for _ in range(inner):
             out = fn()
         times.append((time.perf_counter() - t0) / inner)
-    return min(times), {"seconds_per_call": times, "calls_per_repeat": inner, "first_call_s": first,
-                        "spread": spread(times)}, out
+    return (
+        min(times),
+        {"seconds_per_call": times, "calls_per_repeat": inner, "first_call_s": first, "spread": spread(times)},
+        out,
+    )
 
 
 def gemm_peak(n: int, repeats: int) -> dict:
@@ -386,7 +447,7 @@ def gemm_peak(n: int, repeats: int) -> dict:
         t0 = time.perf_counter()
         np.matmul(a, b, out=c)
         times.append(time.perf_counter() - t0)
-    return {"gflops": 2.0 * n ** 3 / min(times) / 1e9, "n": n, "seconds": times}
+    return {"gflops": 2.0 * n**3 / min(times) / 1e9, "n": n, "seconds": times}
 
 
 def spread(times) -> float:

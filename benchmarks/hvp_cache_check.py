@@ -10,13 +10,15 @@ processor's caches the choice depends on the machine. This prints, for shapes on
 the usual cache sizes, the time of one product (the compiled operator) each way. What it showed
 is in benchmarks/README.md (results/device/hvp_cache.md).
 """
+
 import argparse
 import sys
 import time
 from pathlib import Path
 
-import flatcore as fc
 import numpy as np
+
+import flatcore as fc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness
@@ -26,6 +28,7 @@ SHAPES = [(1024, 512, 10), (2048, 512, 10), (2048, 1024, 10), (4096, 1024, 16), 
 
 def product_seconds(matvec, u) -> float:
     """Seconds per product, timed as the benchmarks time steps (harness.time_steps, best of 3)."""
+
     def run(k):
         t0 = time.perf_counter()
         for _ in range(k):
@@ -52,8 +55,11 @@ def main():
                 op = fc.hessian_operator(net, X, y, cache=cache, n_threads=nt)
                 times[cache] = product_seconds(op.core.matvec, u)
                 del op
-            print(f"| {nt} | ({n}, {width}, {d}) | {8 * n * width / 2**20:.1f} MiB | {times[True] * 1e3:.2f} ms | "
-                  f"{times[False] * 1e3:.2f} ms | {times[False] / times[True]:.2f} |", flush=True)
+            print(
+                f"| {nt} | ({n}, {width}, {d}) | {8 * n * width / 2**20:.1f} MiB | {times[True] * 1e3:.2f} ms | "
+                f"{times[False] * 1e3:.2f} ms | {times[False] / times[True]:.2f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Profiles (choose with the environment variable HYPOTHESIS_PROFILE):
 - ``dev``: more examples, for a change being worked on;
 - ``thorough``: hundreds of examples per property, for a local run before a release.
 """
+
 from __future__ import annotations
 
 import os
@@ -93,8 +94,7 @@ def problems(draw, max_d=12, max_width=64, max_n=300, min_n=1):
     d = draw(st.integers(1, max_d), label="d")
     width = draw(st.integers(1, max_width), label="width")
     n = draw(st.integers(min_n, max_n), label="n")
-    scales = {name: 10.0 ** draw(log_scales, label=f"log10 scale {name}")
-              for name in ("X", "W", "b", "v", "beta", "y")}
+    scales = {name: 10.0 ** draw(log_scales, label=f"log10 scale {name}") for name in ("X", "W", "b", "v", "beta", "y")}
     data = draw(st.sampled_from(DATA_KINDS), label="data")
     seed = draw(seeds, label="seed")
     return make_problem(n, d, width, seed, scales, data)

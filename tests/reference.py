@@ -14,6 +14,7 @@ conservative relative unit roundoff for sums of the given length. A test then as
 holds for any correct implementation, and is orders of magnitude below the size of any formula
 mistake (a wrong factor, sign, index or mask).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,13 +30,11 @@ def unpack(theta, d, width):
     theta = np.asarray(theta, dtype=np.float64)
     Kd = width * d
     assert theta.shape == (width * (d + 2) + 1,)
-    return (theta[:Kd].reshape(width, d), theta[Kd:Kd + width], theta[Kd + width:Kd + 2 * width],
-            float(theta[-1]))
+    return (theta[:Kd].reshape(width, d), theta[Kd : Kd + width], theta[Kd + width : Kd + 2 * width], float(theta[-1]))
 
 
 def pack(W, b, v, beta):
-    return np.concatenate([np.asarray(W, float).reshape(-1), np.asarray(b, float),
-                           np.asarray(v, float), [float(beta)]])
+    return np.concatenate([np.asarray(W, float).reshape(-1), np.asarray(b, float), np.asarray(v, float), [float(beta)]])
 
 
 def params_of(net):
@@ -73,8 +72,8 @@ def gradient(W, b, v, beta, X, y):
     n = X.shape[0]
     _, A, Phi, f = forward(W, b, v, beta, X)
     r = f - y
-    RA = r[:, None] * A                      # r_i a_ik
-    gW = v[:, None] * (RA.T @ X) / n         # (K, d)
+    RA = r[:, None] * A  # r_i a_ik
+    gW = v[:, None] * (RA.T @ X) / n  # (K, d)
     gb = -v * RA.sum(axis=0) / n
     gv = Phi.T @ r / n
     gbeta = r.sum() / n
@@ -114,8 +113,8 @@ def v_cross_blocks(vw, vb):
     M = np.zeros((P, P))
     for k in range(K):
         iv = K * d + K + k
-        M[iv, k * d:(k + 1) * d] = vw[k]
-        M[k * d:(k + 1) * d, iv] = vw[k]
+        M[iv, k * d : (k + 1) * d] = vw[k]
+        M[k * d : (k + 1) * d, iv] = vw[k]
         M[iv, K * d + k] = vb[k]
         M[K * d + k, iv] = vb[k]
     return M
@@ -127,8 +126,8 @@ def residual_hessian(W, b, v, beta, X, y):
     _, A, _, f = forward(W, b, v, beta, X)
     r = f - y
     RA = r[:, None] * A
-    vw = RA.T @ X / n          # (K, d): (1/n) sum_i r_i a_ik x_i
-    vb = -RA.sum(axis=0) / n   # (K,)
+    vw = RA.T @ X / n  # (K, d): (1/n) sum_i r_i a_ik x_i
+    vb = -RA.sum(axis=0) / n  # (K,)
     return v_cross_blocks(vw, vb)
 
 
@@ -150,10 +149,13 @@ def hvp(W, b, v, beta, X, y, u, part="full"):
     UW, ub, uv, ubeta = unpack(u, d, K)
     _, A, Phi, f = forward(W, b, v, beta, X)
     r = f - y
-    T = X @ UW.T - ub[None, :]                           # x_i . U_W,k - u_b,k
-    gW = np.zeros((K, d)); gb = np.zeros(K); gv = np.zeros(K); gbeta = 0.0
+    T = X @ UW.T - ub[None, :]  # x_i . U_W,k - u_b,k
+    gW = np.zeros((K, d))
+    gb = np.zeros(K)
+    gv = np.zeros(K)
+    gbeta = 0.0
     if part in ("full", "gauss_newton"):
-        s = ubeta + Phi @ uv + (A * v[None, :] * T).sum(axis=1)   # s = J u
+        s = ubeta + Phi @ uv + (A * v[None, :] * T).sum(axis=1)  # s = J u
         SA = s[:, None] * A
         gW += v[:, None] * (SA.T @ X) / n
         gb += -v * SA.sum(axis=0) / n
@@ -171,7 +173,7 @@ def trace_per_neuron(W, b, v, beta, X):
     """mean_i phi_ik^2 + v_k^2 mean_i a_ik (||x_i||^2 + 1)."""
     _, A, Phi, _ = forward(W, b, v, beta, X)
     x2 = (X * X).sum(axis=1) + 1.0
-    return (Phi ** 2).mean(axis=0) + v ** 2 * (A * x2[:, None]).mean(axis=0)
+    return (Phi**2).mean(axis=0) + v**2 * (A * x2[:, None]).mean(axis=0)
 
 
 def hessian_trace(W, b, v, beta, X):
@@ -203,8 +205,7 @@ def jacobian_scale(W, b, v, beta, X):
     K = W.shape[0]
     _, A, _, _ = forward(W, b, v, beta, X)
     JW = (A * np.abs(v)[None, :])[:, :, None] * np.abs(X)[:, None, :]
-    return np.concatenate([JW.reshape(n, K * d), A * np.abs(v)[None, :], A * zabs(W, b, X),
-                           np.ones((n, 1))], axis=1)
+    return np.concatenate([JW.reshape(n, K * d), A * np.abs(v)[None, :], A * zabs(W, b, X), np.ones((n, 1))], axis=1)
 
 
 def loss_scale(W, b, v, beta, X, y):
@@ -240,7 +241,7 @@ def relative_kink_margin(W, b, X):
 def kink_free_steps(W, b, X):
     """For each coordinate j of theta, the largest |h| such that theta + h e_j has the same
     activation pattern (inf for v and beta, which have no kinks)."""
-    n, d = X.shape
+    _n, _d = X.shape
     K = W.shape[0]
     Z = X @ W.T - b[None, :]
     absZ = np.abs(Z)  # (n, K)
@@ -254,8 +255,7 @@ def kink_free_steps(W, b, X):
 # -------------------------------------------------------------------------------------------------
 # Gradient descent, the plain way
 # -------------------------------------------------------------------------------------------------
-def gradient_descent(theta0, X, y, d, width, lr, steps, weight_decay=0.0, decay_biases=False,
-                     clip_grad_norm=None):
+def gradient_descent(theta0, X, y, d, width, lr, steps, weight_decay=0.0, decay_biases=False, clip_grad_norm=None):
     """theta <- theta - lr (clip(grad L) + lambda * mask * theta). Returns the list of iterates
     theta_0..theta_steps and, for each, (L, ||grad L_lambda||, ||grad L|| before clipping)."""
     mask = weight_decay_mask(d, width, decay_biases)

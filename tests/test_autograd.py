@@ -6,6 +6,7 @@ Hessian (torch.autograd.functional.hessian), its Gauss-Newton part (J^T J / n wi
 torch.autograd.functional.jacobian of f) and Hessian-vector products must agree to 1e-10
 relative to the size of each entry's terms.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,9 +30,9 @@ def _torch_inputs(p):
     d, K = p.d, p.width
 
     def f(th):
-        W = th[:K * d].reshape(K, d)
-        b = th[K * d:K * d + K]
-        v = th[K * d + K:K * d + 2 * K]
+        W = th[: K * d].reshape(K, d)
+        b = th[K * d : K * d + K]
+        v = th[K * d + K : K * d + 2 * K]
         beta = th[-1]
         return torch.relu(X @ W.T - b) @ v + beta
 
@@ -124,8 +125,7 @@ def test_training_matches_torch_sgd(clip):
         if clip is not None:
             clipped += float(torch.nn.utils.clip_grad_norm_([W, b, v, beta], clip)) > clip
         opt.step()
-    expected = np.concatenate([W.detach().numpy().ravel(), b.detach().numpy(), v.detach().numpy(),
-                               [beta.item()]])
+    expected = np.concatenate([W.detach().numpy().ravel(), b.detach().numpy(), v.detach().numpy(), [beta.item()]])
     rtol = 1e-10 if clip is None else 1e-5
     if clip is not None:
         assert clipped >= 10  # clipping was active

@@ -2,6 +2,7 @@
 problem; never a crash, a hang or a silent NaN. And input that is merely unusual (non-contiguous,
 Fortran-ordered, integer, float32, read-only, lists) is accepted and gives exactly the result of
 its float64 C-contiguous copy."""
+
 from __future__ import annotations
 
 import os
@@ -45,8 +46,10 @@ def as_tuple(result):
     """A comparable flat view of any function's result."""
     if isinstance(result, fc.TrainResult):
         h = result.history
-        return np.concatenate([result.net.params(), [result.final_loss, result.final_grad_norm]]
-                              + [np.asarray(h[c], dtype=float) for c in h.columns])
+        return np.concatenate(
+            [result.net.params(), [result.final_loss, result.final_grad_norm]]
+            + [np.asarray(h[c], dtype=float) for c in h.columns]
+        )
     if isinstance(result, tuple):
         return np.concatenate([np.atleast_1d(np.asarray(r, dtype=float)).ravel() for r in result])
     return np.atleast_1d(np.asarray(result, dtype=float)).ravel()
@@ -230,7 +233,7 @@ def test_y_bad_dtype(fn, dtype, pb):
 
 
 def test_complex_dtype_message_suggests_real_part(pb):
-    net, X, y, u = pb
+    net, X, y, _u = pb
     with pytest.raises(TypeError, match="real part"):
         fc.loss(net, X + 0j, y)
 
@@ -263,7 +266,7 @@ def test_u_and_theta_bad_dtype(pb):
 
 
 def test_ragged_list(pb):
-    net, X, y, u = pb
+    net, _X, _y, _u = pb
     with pytest.raises(TypeError, match="X must be an array of real numbers"):
         fc.loss(net, [[1.0, 2.0, 3.0], [1.0]], [0.0, 0.0])
 
@@ -272,7 +275,7 @@ def test_ragged_list(pb):
 def test_net_not_a_network(fn, pb):
     """Anything but a Network as net: TypeError naming net."""
     net, X, y, u = pb
-    with pytest.raises(TypeError, match="net must be a flatcore.Network"):
+    with pytest.raises(TypeError, match=r"net must be a flatcore\.Network"):
         FUNCS[fn](net.params(), X, y, u)
 
 
@@ -312,37 +315,40 @@ def test_bad_init_scheme():
 # -------------------------------------------------------------------------------------------------
 # Training arguments
 # -------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("kwargs,exc,pattern", [
-    (dict(lr=0.0), ValueError, "lr must be positive"),
-    (dict(lr=-0.1), ValueError, "lr must be positive"),
-    (dict(lr=np.inf), ValueError, "lr must be finite"),
-    (dict(lr=np.nan), ValueError, "lr must be finite"),
-    (dict(lr="0.1"), TypeError, "lr must be a real number"),
-    (dict(lr=None), TypeError, "lr must be a real number"),
-    (dict(lr=True), TypeError, "lr must be a real number"),
-    (dict(lr=1 + 0j), TypeError, "lr must be a real number"),
-    (dict(steps=-1), ValueError, "steps must be at least 0"),
-    (dict(steps=2.5), TypeError, "steps must be an integer"),
-    (dict(steps="10"), TypeError, "steps must be an integer"),
-    (dict(steps=np.nan), TypeError, "steps must be an integer"),
-    (dict(weight_decay=-1e-3), ValueError, "weight_decay must be non-negative"),
-    (dict(weight_decay=np.nan), ValueError, "weight_decay must be finite"),
-    (dict(weight_decay=np.inf), ValueError, "weight_decay must be finite"),
-    (dict(clip_grad_norm=0.0), ValueError, "clip_grad_norm must be positive"),
-    (dict(clip_grad_norm=-1.0), ValueError, "clip_grad_norm must be positive"),
-    (dict(clip_grad_norm=np.nan), ValueError, "clip_grad_norm must be finite"),
-    (dict(record_every=0), ValueError, "record_every must be at least 1"),
-    (dict(record_every=1.5), TypeError, "record_every must be an integer"),
-    (dict(tol=-1.0), ValueError, "tol must be non-negative"),
-    (dict(tol=np.nan), ValueError, "tol must be finite"),
-    (dict(max_loss=0.0), ValueError, "max_loss must be positive"),
-    (dict(max_loss=np.inf), ValueError, "max_loss must be finite"),
-    (dict(n_threads=0), ValueError, "n_threads must be at least 1"),
-    (dict(n_threads=-2), ValueError, "n_threads must be at least 1"),
-    (dict(n_threads=1.5), TypeError, "n_threads must be an integer"),
-])
+@pytest.mark.parametrize(
+    "kwargs,exc,pattern",
+    [
+        (dict(lr=0.0), ValueError, "lr must be positive"),
+        (dict(lr=-0.1), ValueError, "lr must be positive"),
+        (dict(lr=np.inf), ValueError, "lr must be finite"),
+        (dict(lr=np.nan), ValueError, "lr must be finite"),
+        (dict(lr="0.1"), TypeError, "lr must be a real number"),
+        (dict(lr=None), TypeError, "lr must be a real number"),
+        (dict(lr=True), TypeError, "lr must be a real number"),
+        (dict(lr=1 + 0j), TypeError, "lr must be a real number"),
+        (dict(steps=-1), ValueError, "steps must be at least 0"),
+        (dict(steps=2.5), TypeError, "steps must be an integer"),
+        (dict(steps="10"), TypeError, "steps must be an integer"),
+        (dict(steps=np.nan), TypeError, "steps must be an integer"),
+        (dict(weight_decay=-1e-3), ValueError, "weight_decay must be non-negative"),
+        (dict(weight_decay=np.nan), ValueError, "weight_decay must be finite"),
+        (dict(weight_decay=np.inf), ValueError, "weight_decay must be finite"),
+        (dict(clip_grad_norm=0.0), ValueError, "clip_grad_norm must be positive"),
+        (dict(clip_grad_norm=-1.0), ValueError, "clip_grad_norm must be positive"),
+        (dict(clip_grad_norm=np.nan), ValueError, "clip_grad_norm must be finite"),
+        (dict(record_every=0), ValueError, "record_every must be at least 1"),
+        (dict(record_every=1.5), TypeError, "record_every must be an integer"),
+        (dict(tol=-1.0), ValueError, "tol must be non-negative"),
+        (dict(tol=np.nan), ValueError, "tol must be finite"),
+        (dict(max_loss=0.0), ValueError, "max_loss must be positive"),
+        (dict(max_loss=np.inf), ValueError, "max_loss must be finite"),
+        (dict(n_threads=0), ValueError, "n_threads must be at least 1"),
+        (dict(n_threads=-2), ValueError, "n_threads must be at least 1"),
+        (dict(n_threads=1.5), TypeError, "n_threads must be an integer"),
+    ],
+)
 def test_train_bad_arguments(kwargs, exc, pattern, pb):
-    net, X, y, u = pb
+    net, X, y, _u = pb
     args = dict(lr=0.1, steps=5)
     args.update(kwargs)
     with pytest.raises(exc, match=pattern):
@@ -351,7 +357,7 @@ def test_train_bad_arguments(kwargs, exc, pattern, pb):
 
 def test_train_accepts_numpy_scalars_and_integral_floats(pb):
     """lr as np.float32/0-d array, steps as np.int64 or 3.0: accepted, same result."""
-    net, X, y, u = pb
+    net, X, y, _u = pb
     a = fc.train(net, X, y, lr=0.125, steps=3)
     b = fc.train(net, X, y, lr=np.array(0.125), steps=np.int64(3))
     c = fc.train(net, X, y, lr=np.float32(0.125), steps=3.0)
@@ -369,14 +375,17 @@ def test_bad_part(fn, part, pb):
         WITH_PART[fn](net, X, y, u, part)
 
 
-@pytest.mark.parametrize("max_bytes,exc,pattern", [
-    (0, ValueError, "max_bytes must be positive"),
-    (-5, ValueError, "max_bytes must be positive"),
-    (np.nan, ValueError, "max_bytes must be finite"),
-    ("1GB", TypeError, "max_bytes must be a real number"),
-])
+@pytest.mark.parametrize(
+    "max_bytes,exc,pattern",
+    [
+        (0, ValueError, "max_bytes must be positive"),
+        (-5, ValueError, "max_bytes must be positive"),
+        (np.nan, ValueError, "max_bytes must be finite"),
+        ("1GB", TypeError, "max_bytes must be a real number"),
+    ],
+)
 def test_bad_max_bytes(max_bytes, exc, pattern, pb):
-    net, X, y, u = pb
+    net, X, y, _u = pb
     with pytest.raises(exc, match=pattern):
         fc.hessian(net, X, y, max_bytes=max_bytes)
 
@@ -476,7 +485,8 @@ def test_unusual_parameter_arrays_give_same_result(fn, pb):
     Wi = np.rint(net.W * 4).astype(np.int16)
     np.testing.assert_array_equal(
         as_tuple(FUNCS[fn](fc.Network(Wi, net.b, net.v, net.beta), X, y, u)),
-        as_tuple(FUNCS[fn](fc.Network(Wi.astype(float), net.b, net.v, net.beta), X, y, u)))
+        as_tuple(FUNCS[fn](fc.Network(Wi.astype(float), net.b, net.v, net.beta), X, y, u)),
+    )
 
 
 # -------------------------------------------------------------------------------------------------
@@ -498,8 +508,10 @@ def test_overflow_is_not_returned_silently(fn):
 # -------------------------------------------------------------------------------------------------
 # Absurd thread counts
 # -------------------------------------------------------------------------------------------------
-@pytest.mark.skipif(bool(os.environ.get("FLATCORE_UNDER_SANITIZER")),
-                    reason="caps the address space, which AddressSanitizer cannot run under")
+@pytest.mark.skipif(
+    bool(os.environ.get("FLATCORE_UNDER_SANITIZER")),
+    reason="caps the address space, which AddressSanitizer cannot run under",
+)
 def test_huge_n_threads_does_not_crash():
     """n_threads=100000 must give a Python exception naming n_threads, or a correct result,
     never a crash. Run in a child with a 4 GiB address-space cap so that thread creation fails

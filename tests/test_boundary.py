@@ -2,6 +2,7 @@
 cross as typed objects, keyword arguments only after the data, a thread count means the same on
 both sides, and the decisions the Python layer relies on (memory estimates, the caching rule,
 names of choices) are the core's own."""
+
 from __future__ import annotations
 
 import os
@@ -13,9 +14,8 @@ import numpy as np
 import pytest
 
 import flatcore as fc
-from flatcore import _core
-
 from conftest import make_problem
+from flatcore import _core
 
 
 @pytest.fixture
@@ -104,7 +104,7 @@ def test_the_environment_sets_the_default_in_the_core():
 # -- decisions made once, in the core ------------------------------------------------------------
 def test_the_dense_hessian_refuses_by_the_cores_estimate(p):
     need = _core.dense_hessian_bytes(p.net.n_params, p.width)
-    assert need >= 8 * p.net.n_params ** 2
+    assert need >= 8 * p.net.n_params**2
     with pytest.raises(MemoryError, match="max_bytes"):
         fc.hessian(p.net, p.X, p.y, max_bytes=need - 1)
     assert fc.hessian(p.net, p.X, p.y, max_bytes=need).shape == (p.net.n_params,) * 2
@@ -129,7 +129,16 @@ def test_history_memory_and_columns_come_from_the_core(p):
 
 def test_train_config_is_the_options_it_ran_with(p):
     result = fc.train(p.net, p.X, p.y, 0.1, 4, clip_grad_norm=50, n_threads=2)
-    assert result.config == {"lr": 0.1, "steps": 4, "weight_decay": 0.0, "decay_biases": False,
-                             "clip_grad_norm": 50.0, "record_every": 1, "tol": None, "max_loss": None,
-                             "sharpness_every": None, "sharpness_tol": 1e-10}
+    assert result.config == {
+        "lr": 0.1,
+        "steps": 4,
+        "weight_decay": 0.0,
+        "decay_biases": False,
+        "clip_grad_norm": 50.0,
+        "record_every": 1,
+        "tol": None,
+        "max_loss": None,
+        "sharpness_every": None,
+        "sharpness_tol": 1e-10,
+    }
     assert fc.train(p.net, p.X, p.y, **{k: v for k, v in result.config.items()}).net == result.net

@@ -1,4 +1,5 @@
 """End-to-end: the `flatcore` command as a user runs it, in a temporary folder."""
+
 import json
 import subprocess
 import sys
@@ -10,15 +11,37 @@ import flatcore as fc
 
 
 def run_cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "flatcore", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "flatcore", *args], cwd=cwd, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_demo_runs_and_matches_the_api(tmp_path):
     """The demo's table equals what the API computes for the same settings and seeds."""
-    out = run_cli("demo", "--d", "3", "--n", "64", "--width", "32", "--steps", "300", "--lrs", "0.05", "0.6",
-                  "--n-test", "500", "--seed", "3", "--threads", "1", "--no-progress", "--json", "demo.json",
-                  cwd=tmp_path)
+    out = run_cli(
+        "demo",
+        "--d",
+        "3",
+        "--n",
+        "64",
+        "--width",
+        "32",
+        "--steps",
+        "300",
+        "--lrs",
+        "0.05",
+        "0.6",
+        "--n-test",
+        "500",
+        "--seed",
+        "3",
+        "--threads",
+        "1",
+        "--no-progress",
+        "--json",
+        "demo.json",
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     assert "test MSE" in out.stdout and "lambda_max" in out.stdout
     runs = json.loads((tmp_path / "demo.json").read_text())["runs"]

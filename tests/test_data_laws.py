@@ -5,6 +5,7 @@ tails P(t) = P(u.X > t), m1(t) = E[u.X 1(u.X > t)], E[(u.X - t)_+] against Monte
 law's own sample and against their defining properties; and the laws as values (equality, repr,
 pickling) and their refusal of bad input.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -36,16 +37,20 @@ def laws(draw, isotropic_only=False):
         return data.Gaussian(d)
     if kind == "radial":
         return data.Radial(d, alpha=10.0 ** draw(st.floats(-1.5, 1.5), label="log10 alpha"))
-    return data.BallMixture.random(d, draw(st.integers(1, 4), label="k"), draw(st.integers(1, d), label="dim"),
-                                   radius=draw(st.floats(0.1, 3.0), label="radius"),
-                                   center_scale=draw(st.sampled_from([0.0, 0.5, 2.0]), label="center scale"),
-                                   seed=draw(seeds, label="mixture seed"))
+    return data.BallMixture.random(
+        d,
+        draw(st.integers(1, 4), label="k"),
+        draw(st.integers(1, d), label="dim"),
+        radius=draw(st.floats(0.1, 3.0), label="radius"),
+        center_scale=draw(st.sampled_from([0.0, 0.5, 2.0]), label="center scale"),
+        seed=draw(seeds, label="mixture seed"),
+    )
 
 
 def second_moment(law):
     """E||X||^2 in closed form."""
     if isinstance(law, data.UniformBall):
-        return law.radius ** 2 * law.d / (law.d + 2)
+        return law.radius**2 * law.d / (law.d + 2)
     if isinstance(law, data.UniformSphere):
         return 1.0
     if isinstance(law, data.Gaussian):
@@ -55,7 +60,7 @@ def second_moment(law):
         return 1.0 - 2.0 * a / (a + 1.0) + a / (a + 2.0)
     # mixture: E||c + r B^T z||^2 = ||c||^2 + r^2 dim/(dim+2) (E z = 0, B orthonormal rows)
     dim = law.dim
-    return float(np.sum(law.weights * (np.sum(law.centers ** 2, axis=1) + law.radii ** 2 * dim / (dim + 2))))
+    return float(np.sum(law.weights * (np.sum(law.centers**2, axis=1) + law.radii**2 * dim / (dim + 2))))
 
 
 # =================================================================================================
@@ -89,25 +94,36 @@ def test_different_seeds_give_different_points(law):
     assert not np.array_equal(law.sample(20, seed=1), law.sample(20, seed=2))
 
 
-@pytest.mark.parametrize("law", [
-    data.UniformBall(1), data.UniformBall(5, radius=2.0), data.UniformSphere(1), data.UniformSphere(4),
-    data.Gaussian(1), data.Gaussian(6), data.Radial(3, 0.2), data.Radial(5, 5.0),
-    data.BallMixture.random(10, 20, 1, seed=0), data.BallMixture.random(5, 3, 2, center_scale=1.0, seed=1),
-], ids=repr)
+@pytest.mark.parametrize(
+    "law",
+    [
+        data.UniformBall(1),
+        data.UniformBall(5, radius=2.0),
+        data.UniformSphere(1),
+        data.UniformSphere(4),
+        data.Gaussian(1),
+        data.Gaussian(6),
+        data.Radial(3, 0.2),
+        data.Radial(5, 5.0),
+        data.BallMixture.random(10, 20, 1, seed=0),
+        data.BallMixture.random(5, 3, 2, center_scale=1.0, seed=1),
+    ],
+    ids=repr,
+)
 def test_moments_match_closed_forms(law):
     """E||X||^2 against its closed form (unit ball d/(d+2), sphere 1, Gaussian d, radial
     1 - 2a/(a+1) + a/(a+2), mixture ||c||^2 + r^2 dim/(dim+2)) within 5 standard errors; isotropic
     laws have mean 0 and covariance E||X||^2 / d * I (Gaussian: I)."""
     n = 100_000
     X = law.sample(n, seed=11)
-    sq = np.sum(X ** 2, axis=1)
+    sq = np.sum(X**2, axis=1)
     se = sq.std() / np.sqrt(n)
     assert abs(sq.mean() - second_moment(law)) <= 5 * se + 1e-15, (sq.mean(), second_moment(law), se)
     if isinstance(law, ISOTROPIC):
         scale = np.sqrt(second_moment(law) / law.d)
         np.testing.assert_allclose(X.mean(axis=0), 0.0, atol=5 * scale / np.sqrt(n))
         cov = np.cov(X.T).reshape(law.d, law.d)
-        np.testing.assert_allclose(cov, np.eye(law.d) * second_moment(law) / law.d, atol=0.03 * scale ** 2 + 0.02)
+        np.testing.assert_allclose(cov, np.eye(law.d) * second_moment(law) / law.d, atol=0.03 * scale**2 + 0.02)
 
 
 def test_gaussian_covariance_is_identity():
@@ -132,7 +148,7 @@ def test_mixture_points_lie_on_their_balls():
     best = np.full(len(X), np.inf)
     for c, B, r in zip(mix.centers, mix.bases, mix.radii):
         Y = X - c
-        off = np.linalg.norm(Y - (Y @ B.T) @ B, axis=1)       # distance to the subspace
+        off = np.linalg.norm(Y - (Y @ B.T) @ B, axis=1)  # distance to the subspace
         inside = np.linalg.norm(Y @ B.T, axis=1) <= r * (1 + 1e-12)
         best = np.minimum(best, np.where(inside, off, np.inf))
     assert np.all(best <= 1e-12)
@@ -157,10 +173,19 @@ def test_samplers_are_the_published_ones(law):
 # =================================================================================================
 # Marginal tails
 # =================================================================================================
-@pytest.mark.parametrize("law", [
-    data.UniformBall(1), data.UniformBall(3, radius=0.5), data.UniformSphere(1), data.UniformSphere(5),
-    data.Gaussian(2), data.Radial(4, 0.3), data.Radial(2, 3.0),
-], ids=repr)
+@pytest.mark.parametrize(
+    "law",
+    [
+        data.UniformBall(1),
+        data.UniformBall(3, radius=0.5),
+        data.UniformSphere(1),
+        data.UniformSphere(5),
+        data.Gaussian(2),
+        data.Radial(4, 0.3),
+        data.Radial(2, 3.0),
+    ],
+    ids=repr,
+)
 def test_marginal_tail_matches_monte_carlo(law):
     """P(t), m1(t) and E[(S - t)_+] of S = u.X against the law's own sample, within 5 standard errors
     of the sample means, for a random unit u and thresholds across the support."""
@@ -205,7 +230,7 @@ def test_marginal_tail_closed_forms():
     t = np.linspace(-1, 1, 21)
     tail = data.UniformBall(1).marginal_tail(t)
     np.testing.assert_allclose(tail.P, (1 - t) / 2, rtol=1e-14, atol=1e-16)
-    np.testing.assert_allclose(tail.m1, (1 - t ** 2) / 4, rtol=1e-14, atol=1e-16)
+    np.testing.assert_allclose(tail.m1, (1 - t**2) / 4, rtol=1e-14, atol=1e-16)
     g = data.Gaussian(3).marginal_tail(0.0)
     assert g.P == 0.5 and g.m1 == pytest.approx(1 / np.sqrt(2 * np.pi), rel=1e-15)
     s = data.UniformSphere(1).marginal_tail(np.array([-1.5, -1.0, 0.0, 0.99, 1.0]))

@@ -1,6 +1,7 @@
 """One forward pass (docs/math.md, section 1.4): every computation of the core evaluates the
 network through the same kernel, so the activation masks it uses agree everywhere, to the last bit
 at a kink. Activation rates and the per-neuron side statistics come from that pass."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,9 +9,8 @@ import pytest
 from hypothesis import given
 
 import flatcore as fc
-
-from conftest import make_problem, problems
 import reference as ref
+from conftest import make_problem, problems
 
 
 def numpy_sides(net, X):
@@ -50,7 +50,7 @@ def test_a_point_on_a_kink_is_inactive_everywhere():
     W = np.array([[1.0, 0.0], [0.0, 1.0]])
     b = np.array([0.5, -3.0])
     net = fc.Network(W, b, np.array([1.0, 1.0]), 0.0)
-    X = np.array([[0.5, 3.0], [2.0, 1.0]])   # row 0 lies on neuron 0's kink
+    X = np.array([[0.5, 3.0], [2.0, 1.0]])  # row 0 lies on neuron 0's kink
     y = np.array([1.0, -1.0])
     rates = fc.activation_rates(net, X)
     np.testing.assert_array_equal(rates, [0.5, 1.0])
@@ -62,7 +62,7 @@ def test_a_point_on_a_kink_is_inactive_everywhere():
     np.testing.assert_allclose(H, ref.hessian(W, b, net.v, 0.0, X, y), rtol=1e-14, atol=1e-14)
     A, B = fc.trace_terms(net, X)
     np.testing.assert_allclose(A, [(X[1, 0] - 0.5) ** 2 / 2, ((X[:, 1] + 3.0) ** 2).mean()], rtol=1e-15)
-    np.testing.assert_allclose(B, [(np.sum(X[1] ** 2) + 1) / 2, (np.sum(X ** 2, axis=1) + 1).mean()], rtol=1e-15)
+    np.testing.assert_allclose(B, [(np.sum(X[1] ** 2) + 1) / 2, (np.sum(X**2, axis=1) + 1).mean()], rtol=1e-15)
     result = fc.train(net, X, y, lr=1e-9, steps=0)
     assert result.history["active_fraction"][0] == rates.mean()
 
@@ -83,8 +83,7 @@ def test_mean_rate_is_the_training_active_fraction():
     """The gradient's fused pass and the statistics pass count the same active pairs."""
     p = make_problem(500, 6, 48, seed=3, data="ball")
     result = fc.train(p.net, p.X, p.y, lr=0.05, steps=3, record_every=1)
-    assert result.history["active_fraction"][0] == pytest.approx(fc.activation_rates(p.net, p.X).mean(),
-                                                                 rel=1e-15)
+    assert result.history["active_fraction"][0] == pytest.approx(fc.activation_rates(p.net, p.X).mean(), rel=1e-15)
 
 
 def test_statistics_accept_strided_and_integer_data():

@@ -9,6 +9,7 @@ quadratic (f is linear in each single parameter where no z_ik changes sign), so 
 differences have no truncation error there: the FD step is taken as large as the distance to
 the nearest kink allows, and the tolerance is the propagated rounding error only.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -68,7 +69,7 @@ def test_loss_by_hand():
     X = np.array([[3.0], [0.0]])
     y = np.array([1.0, -1.0])
     # f = [4.5, 0.5], r = [3.5, 1.5], L = (12.25 + 2.25) / 4
-    assert fc.loss(net, X, y) == (3.5 ** 2 + 1.5 ** 2) / 4
+    assert fc.loss(net, X, y) == (3.5**2 + 1.5**2) / 4
     # grad: beta: mean r = 2.5; v: mean r phi = 3.5*2/2 = 3.5; w: mean r v a x = 3.5*2*3/2 = 10.5;
     # b: -mean r v a = -3.5
     np.testing.assert_array_equal(fc.gradient(net, X, y), [10.5, -3.5, 3.5, 2.5])
@@ -123,7 +124,7 @@ def test_gradient_matches_central_differences(p):
         tp[j] += h[j]
         tm[j] -= h[j]
         fd[j] = (ref.loss_theta(tp, X, y, d, K) - ref.loss_theta(tm, X, y, d, K)) / (2 * h[j])
-        scale = (ref.loss_scale(*ref.unpack(tp, d, K), X, y) + ref.loss_scale(*ref.unpack(tm, d, K), X, y))
+        scale = ref.loss_scale(*ref.unpack(tp, d, K), X, y) + ref.loss_scale(*ref.unpack(tm, d, K), X, y)
         fd_err[j] = gam * scale / (2 * h[j])
     tol = gam * ref.gradient_scale(W, b, v, beta, X, y) + fd_err + 1e-9 * np.abs(fd)
     bad = np.abs(grad - fd) > tol
@@ -142,8 +143,9 @@ def test_gradient_central_differences_of_flatcore_loss():
         tp, tm = theta.copy(), theta.copy()
         tp[j] += h[j]
         tm[j] -= h[j]
-        fd = (fc.loss(fc.Network.from_params(tp, d, K), p.X, p.y)
-              - fc.loss(fc.Network.from_params(tm, d, K), p.X, p.y)) / (2 * h[j])
+        fd = (
+            fc.loss(fc.Network.from_params(tp, d, K), p.X, p.y) - fc.loss(fc.Network.from_params(tm, d, K), p.X, p.y)
+        ) / (2 * h[j])
         assert abs(fd - grad[j]) <= 1e-6 * (abs(grad[j]) + 1e-3 * np.abs(grad).max()), j
 
 
@@ -165,7 +167,9 @@ def test_gradient_at_exact_kinks_uses_zero_derivative(seed, n, d, width):
     expected = ref.gradient(W, b, v, beta, X, y)
     tol = ref.gamma(n, d, width) * ref.gradient_scale(W, b, v, beta, X, y)
     assert np.all(np.abs(fc.gradient(net, X, y) - expected) <= tol)
-    assert abs(fc.loss(net, X, y) - ref.loss(W, b, v, beta, X, y)) <= ref.gamma(n, d, width) * ref.loss_scale(W, b, v, beta, X, y)
+    assert abs(fc.loss(net, X, y) - ref.loss(W, b, v, beta, X, y)) <= ref.gamma(n, d, width) * ref.loss_scale(
+        W, b, v, beta, X, y
+    )
 
 
 def test_gradient_at_kink_one_neuron_by_hand():
@@ -208,7 +212,9 @@ def test_sparse_activations_fast_path(seed, rate):
     assert np.all(np.abs(fc.gradient(net, X, y) - ref.gradient(*args)) <= tol)
     u = rng.standard_normal(net.n_params)
     H = ref.hessian(*args)
-    np.testing.assert_allclose(fc.hvp(net, X, y, u), H @ u, rtol=0, atol=1e-12 * np.abs(H).sum(axis=1).max() * np.abs(u).max())
+    np.testing.assert_allclose(
+        fc.hvp(net, X, y, u), H @ u, rtol=0, atol=1e-12 * np.abs(H).sum(axis=1).max() * np.abs(u).max()
+    )
     theta = ref.gradient_descent(net.params(), X, y, d, width, 0.05, 20)[0][-1]
     res = fc.train(net, X, y, 0.05, 20)
     np.testing.assert_allclose(res.net.params(), theta, rtol=0, atol=1e-10 * max(1.0, np.abs(theta).max()))

@@ -11,6 +11,7 @@ pattern each gradient component is a polynomial of degree <= 2 along any one coo
 central differences are exact up to rounding), against J^T J / n with J built in NumPy from
 g_i, and against NumPy versions of the HVP and trace formulas.
 """
+
 from __future__ import annotations
 
 import os
@@ -42,7 +43,7 @@ def tolerance(p, extra=0):
 def test_hessian_matches_finite_differences_of_gradient(p):
     """Column j of H = (grad L(theta + h e_j) - grad L(theta - h e_j)) / 2h, NumPy gradient,
     h as large as the nearest kink allows."""
-    W, b, v, beta, X, y = p.arrays
+    W, b, _v, _beta, X, y = p.arrays
     assume(ref.relative_kink_margin(W, b, X) > KINK_MARGIN)
     d, K = p.d, p.width
     theta = p.net.params()
@@ -56,8 +57,11 @@ def test_hessian_matches_finite_differences_of_gradient(p):
         tp[j] += h[j]
         tm[j] -= h[j]
         fd = (ref.gradient_theta(tp, X, y, d, K) - ref.gradient_theta(tm, X, y, d, K)) / (2 * h[j])
-        fd_err = gam * (ref.gradient_scale(*ref.unpack(tp, d, K), X, y)
-                        + ref.gradient_scale(*ref.unpack(tm, d, K), X, y)) / (2 * h[j])
+        fd_err = (
+            gam
+            * (ref.gradient_scale(*ref.unpack(tp, d, K), X, y) + ref.gradient_scale(*ref.unpack(tm, d, K), X, y))
+            / (2 * h[j])
+        )
         tol = tol_H[:, j] + fd_err + 1e-9 * np.abs(fd)
         bad = np.abs(H[:, j] - fd) > tol
         assert not bad.any(), (j, np.flatnonzero(bad), H[bad, j], fd[bad], tol[bad])
@@ -109,8 +113,10 @@ def test_residual_part_matches_formula_and_pattern(p):
     assume(ref.relative_kink_margin(W, b, X) > KINK_MARGIN)
     R = fc.hessian(p.net, X, y, part="residual")
     expected = ref.residual_hessian(W, b, v, beta, X, y)
-    allowed = ref.residual_hessian(np.ones_like(W), -np.ones_like(b), np.ones_like(v), 1.0,
-                                   np.ones((1, p.d)), np.zeros(1)) != 0  # the sparsity pattern
+    allowed = (
+        ref.residual_hessian(np.ones_like(W), -np.ones_like(b), np.ones_like(v), 1.0, np.ones((1, p.d)), np.zeros(1))
+        != 0
+    )  # the sparsity pattern
     assert np.all(R[~allowed] == 0.0)
     assert np.all(np.diag(R) == 0.0)
     assert np.all(np.abs(R - expected) <= tolerance(p))
@@ -133,7 +139,9 @@ def test_full_hessian_matches_numpy_closed_form(p):
 @given(p=problems(max_n=200), useed=seeds)
 def test_hvp_equals_dense_hessian_times_u(part, p, useed):
     """hvp(u) = H u for each part, u random with entries over several scales."""
-    u = np.random.default_rng(useed).standard_normal(p.net.n_params) * 10.0 ** np.random.default_rng(useed + 1).uniform(-2, 2)
+    u = np.random.default_rng(useed).standard_normal(p.net.n_params) * 10.0 ** np.random.default_rng(useed + 1).uniform(
+        -2, 2
+    )
     H = fc.hessian(p.net, p.X, p.y, part=part)
     Hu = fc.hvp(p.net, p.X, p.y, u, part=part)
     assert Hu.shape == u.shape and Hu.dtype == np.float64
@@ -200,11 +208,11 @@ def test_trace_matches_closed_form(p):
     W, b, v, beta, X, y = p.arrays
     assume(ref.relative_kink_margin(W, b, X) > KINK_MARGIN)
     Ja = ref.jacobian_scale(W, b, v, beta, X)
-    tol = ref.gamma(p.n + p.net.n_params, p.d, p.width) * float((Ja ** 2).sum()) / p.n
+    tol = ref.gamma(p.n + p.net.n_params, p.d, p.width) * float((Ja**2).sum()) / p.n
     t = fc.hessian_trace(p.net, X, y)
     assert abs(t - ref.hessian_trace(W, b, v, beta, X)) <= tol
     J = ref.jacobian(W, b, v, beta, X)
-    assert abs(t - float((J ** 2).sum()) / p.n) <= tol
+    assert abs(t - float((J**2).sum()) / p.n) <= tol
     assert t >= 1.0  # the beta entry alone contributes 1
 
 
@@ -218,14 +226,17 @@ def test_trace_per_neuron(p):
     tpn = fc.trace_per_neuron(p.net, X)
     assert tpn.shape == (K,) and np.all(tpn >= 0)
     Ja = ref.jacobian_scale(W, b, v, beta, X)
-    diag_scale = (Ja ** 2).mean(axis=0)
-    per_neuron_scale = (diag_scale[:K * d].reshape(K, d).sum(axis=1) + diag_scale[K * d:K * d + K]
-                        + diag_scale[K * d + K:K * d + 2 * K])
+    diag_scale = (Ja**2).mean(axis=0)
+    per_neuron_scale = (
+        diag_scale[: K * d].reshape(K, d).sum(axis=1)
+        + diag_scale[K * d : K * d + K]
+        + diag_scale[K * d + K : K * d + 2 * K]
+    )
     gam = ref.gamma(p.n, d, K)
     assert np.all(np.abs(tpn - ref.trace_per_neuron(W, b, v, beta, X)) <= gam * per_neuron_scale)
     # against the diagonal of H (through the Jacobian: diag H = mean_i g_i^2)
     diagH = (ref.jacobian(W, b, v, beta, X) ** 2).mean(axis=0)
-    by_neuron = (diagH[:K * d].reshape(K, d).sum(axis=1) + diagH[K * d:K * d + K] + diagH[K * d + K:K * d + 2 * K])
+    by_neuron = diagH[: K * d].reshape(K, d).sum(axis=1) + diagH[K * d : K * d + K] + diagH[K * d + K : K * d + 2 * K]
     assert np.all(np.abs(tpn - by_neuron) <= gam * per_neuron_scale)
     assert abs(1.0 + tpn.sum() - fc.hessian_trace(p.net, X, y)) <= gam * (1.0 + per_neuron_scale.sum())
 
@@ -235,7 +246,7 @@ def test_trace_per_neuron_against_dense_hessian(problem):
     p = problem
     K, d = p.width, p.d
     diagH = np.diag(fc.hessian(p.net, p.X, p.y))
-    by_neuron = diagH[:K * d].reshape(K, d).sum(axis=1) + diagH[K * d:K * d + K] + diagH[K * d + K:K * d + 2 * K]
+    by_neuron = diagH[: K * d].reshape(K, d).sum(axis=1) + diagH[K * d : K * d + K] + diagH[K * d + K : K * d + 2 * K]
     np.testing.assert_allclose(fc.trace_per_neuron(p.net, p.X), by_neuron, rtol=1e-12, atol=1e-14)
     assert diagH[-1] == 1.0
 
@@ -279,8 +290,10 @@ def test_hessian_refuses_when_max_bytes_too_small(part, problem):
     assert H.shape == (P, P)
 
 
-@pytest.mark.skipif(bool(os.environ.get("FLATCORE_UNDER_SANITIZER")),
-                    reason="caps the address space, which AddressSanitizer cannot run under")
+@pytest.mark.skipif(
+    bool(os.environ.get("FLATCORE_UNDER_SANITIZER")),
+    reason="caps the address space, which AddressSanitizer cannot run under",
+)
 def test_hessian_refuses_huge_P_before_allocating():
     """P ~ 1.5e6 (a 16 TiB matrix) with the default max_bytes: MemoryError from the size check
     (its message points to hvp), not a failed allocation or an out-of-memory kill. Run in a

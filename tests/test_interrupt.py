@@ -1,6 +1,7 @@
 """QUALITY.md, Reliability: the GIL is released in long calls, calls from several threads are
 safe, and Ctrl-C interrupts a long run (KeyboardInterrupt). No wall-clock assertions: timeouts
 here only guard against a hang."""
+
 from __future__ import annotations
 
 import signal
@@ -45,8 +46,7 @@ def interrupt_child(code, settle_s):
     """Start `code` in a child, wait for its STARTED line (printed right before the call into
     the core), give it `settle_s` to get going, send SIGINT; return (out, err, returncode), or
     None if the child finished before the signal could be sent."""
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
         assert line.strip() == "STARTED", (line, proc.stderr.read() if proc.poll() is not None else "")
@@ -69,9 +69,12 @@ def interrupt_child(code, settle_s):
 def test_sigint_interrupts_long_train():
     """SIGINT while the C++ training loop runs (GIL released) ends it with KeyboardInterrupt,
     raised from the call into the core, and the process does not finish the run."""
-    child = announced_child("training", "train",
-                            "X, y = fc.data.regression(4096, 16, seed=0)\nnet = fc.Network.init(16, 1024, seed=0)",
-                            "fc.train(net, X, y, lr=0.01, steps=10**7)")
+    child = announced_child(
+        "training",
+        "train",
+        "X, y = fc.data.regression(4096, 16, seed=0)\nnet = fc.Network.init(16, 1024, seed=0)",
+        "fc.train(net, X, y, lr=0.01, steps=10**7)",
+    )
     result = interrupt_child(child, 1.0)
     assert result is not None, "the 10^7-step run ended by itself"
     out, err, returncode = result
@@ -84,9 +87,12 @@ def test_sigint_interrupts_long_train():
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_sigint_interrupts_dense_hessian():
     """The same for a long dense Hessian (n large, P ~ 3300)."""
-    code = announced_child("numerics", "dense_hessian",
-                           "X, y = fc.data.regression(200_000, 30, seed=0)\nnet = fc.Network.init(30, 100, seed=0)",
-                           "fc.hessian(net, X, y)")
+    code = announced_child(
+        "numerics",
+        "dense_hessian",
+        "X, y = fc.data.regression(200_000, 30, seed=0)\nnet = fc.Network.init(30, 100, seed=0)",
+        "fc.hessian(net, X, y)",
+    )
     result = interrupt_child(code, 0.5)
     if result is None:
         pytest.skip("the Hessian finished before the signal could be sent (fast machine)")
@@ -98,17 +104,20 @@ def test_sigint_interrupts_dense_hessian():
 def _run(net, X, y, kwargs):
     res = fc.train(net, X, y, **kwargs)
     h = res.history
-    return np.concatenate([res.net.params(), [res.final_loss, res.final_grad_norm, res.steps_run]]
-                          + [np.asarray(h[c], dtype=float) for c in h.columns])
+    return np.concatenate(
+        [res.net.params(), [res.final_loss, res.final_grad_norm, res.steps_run]]
+        + [np.asarray(h[c], dtype=float) for c in h.columns]
+    )
 
 
 def test_train_from_two_threads_matches_sequential():
     """Two Python threads calling train at once (different problems, different thread counts)
     get exactly the results of the same calls made one after the other."""
     jobs = []
-    for seed, width, kwargs in [(1, 64, dict(lr=0.05, steps=300, n_threads=2)),
-                                (2, 48, dict(lr=0.02, steps=400, weight_decay=1e-3, clip_grad_norm=0.5,
-                                             n_threads=1))]:
+    for seed, width, kwargs in [
+        (1, 64, dict(lr=0.05, steps=300, n_threads=2)),
+        (2, 48, dict(lr=0.02, steps=400, weight_decay=1e-3, clip_grad_norm=0.5, n_threads=1)),
+    ]:
         X, y = fc.data.regression(1500, 6, seed=seed)
         jobs.append((fc.Network.init(6, width, seed=seed), X, y, kwargs))
     sequential = [_run(*job) for job in jobs]

@@ -1,5 +1,6 @@
 """docs/math.md, section 1: the model f(x) = sum_k v_k relu(w_k . x - b_k) + beta, its parameter layout
 theta = [W row-major | b | v | beta], construction, initialisation and evaluation."""
+
 from __future__ import annotations
 
 import copy
@@ -77,7 +78,7 @@ def _assert_uniform(sample, bound):
     """All in [-bound, bound], reaching close to both ends, and a KS test against U(-bound, bound)."""
     assert np.all(np.abs(sample) <= bound)
     assert sample.max() > 0.95 * bound and sample.min() < -0.95 * bound
-    np.testing.assert_allclose(sample.var(), bound ** 2 / 3, rtol=0.05)
+    np.testing.assert_allclose(sample.var(), bound**2 / 3, rtol=0.05)
     assert stats.kstest(sample, stats.uniform(loc=-bound, scale=2 * bound).cdf).pvalue > 1e-6
 
 
@@ -169,9 +170,9 @@ def test_params_layout(p):
     K, d = net.width, net.d
     assert theta.shape == (net.n_params,) == (K * (d + 2) + 1,)
     np.testing.assert_array_equal(theta, ref.pack(net.W, net.b, net.v, net.beta))
-    np.testing.assert_array_equal(theta[:K * d].reshape(K, d), net.W)
-    np.testing.assert_array_equal(theta[K * d:K * d + K], net.b)
-    np.testing.assert_array_equal(theta[K * d + K:K * d + 2 * K], net.v)
+    np.testing.assert_array_equal(theta[: K * d].reshape(K, d), net.W)
+    np.testing.assert_array_equal(theta[K * d : K * d + K], net.b)
+    np.testing.assert_array_equal(theta[K * d + K : K * d + 2 * K], net.v)
     assert theta[-1] == net.beta
 
 

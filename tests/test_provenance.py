@@ -1,5 +1,6 @@
 """flatcore.provenance: the facts stored beside results (version, build, machine, time) are
 complete, of the documented types, cheap, and plain JSON."""
+
 from __future__ import annotations
 
 import datetime
@@ -8,12 +9,24 @@ import json
 import time
 
 import numpy as np
+
 from flatcore.provenance import SIMD_KINDS, provenance
 
 TYPES = {
-    "flatcore": str, "build_flags": str, "simd_kind": str, "simd_lanes": int, "openmp": bool,
-    "default_num_threads": int, "python": str, "numpy": str, "scipy": str, "platform": str,
-    "cpu_model": str, "logical_cores": int, "usable_cores": int, "timestamp": str,
+    "flatcore": str,
+    "build_flags": str,
+    "simd_kind": str,
+    "simd_lanes": int,
+    "openmp": bool,
+    "default_num_threads": int,
+    "python": str,
+    "numpy": str,
+    "scipy": str,
+    "platform": str,
+    "cpu_model": str,
+    "logical_cores": int,
+    "usable_cores": int,
+    "timestamp": str,
 }
 
 

@@ -1,4 +1,5 @@
 """docs/math.md, section 4: sharpness and extreme eigenpairs of the Hessian, matrix-free vs dense."""
+
 import pickle
 
 import numpy as np
@@ -40,8 +41,11 @@ def test_lanczos_top_eigenvalue_matches_eigvalsh(pb, part):
     assert res.residual_norms[0] <= 1e-8 * scale
 
 
-@given(problems(max_d=8, max_width=40, max_n=120, min_n=2), st.sampled_from(["full", "gauss_newton", "residual"]),
-       st.sampled_from(["largest", "smallest"]))
+@given(
+    problems(max_d=8, max_width=40, max_n=120, min_n=2),
+    st.sampled_from(["full", "gauss_newton", "residual"]),
+    st.sampled_from(["largest", "smallest"]),
+)
 def test_eigenvalue_stopping_rule_meets_its_tolerance(pb, part, which):
     """stop="eigenvalue" (the sharpness default). Always: the value is within its residual of an
     eigenvalue, the error estimate is at most the residual, and no more products are used than
@@ -99,14 +103,14 @@ def test_default_sharpness_is_accurate_on_a_nearly_degenerate_top_pair():
     b, v = rng.standard_normal(K) * 0.3, rng.standard_normal(K) / np.sqrt(K)
     H = fc.hessian(fc.Network(W, b, v, 0.1), X, y, part="residual")
     top = np.linalg.eigh(H)[1][:, -1]
-    k = int(np.argmax(np.abs(top[-1 - K:-1])))
+    k = int(np.argmax(np.abs(top[-1 - K : -1])))
     j = (k + 1) % K
     z = X @ W[k]
     inactive = np.where(z - b[k] <= 0)[0]
     i_star = inactive[np.argmax(z[inactive])]
-    W[j], v[j], b[j] = W[k], v[k], z[i_star] - 1e-9   # neuron j: neuron k, also active on x_{i*}
+    W[j], v[j], b[j] = W[k], v[k], z[i_star] - 1e-9  # neuron j: neuron k, also active on x_{i*}
     net = fc.Network(W, b, v, 0.1)
-    y[i_star] = net.predict(X)[i_star] - 1e-5          # a small residual there: a close pair
+    y[i_star] = net.predict(X)[i_star] - 1e-5  # a small residual there: a close pair
     evals = np.linalg.eigvalsh(fc.hessian(net, X, y, part="residual"))
     assert 0 < (evals[-1] - evals[-2]) / np.abs(evals).max() < 1e-4
     res = fc.sharpness(net, X, y, part="residual", method="lanczos", return_result=True)
@@ -122,8 +126,11 @@ def test_top_eigs_k_pairs_match_dense(seed, k, which):
     evals, _ = dense_spectrum(pb.net, pb.X, pb.y)
     res = fc.top_eigs(pb.net, pb.X, pb.y, k, which, method="lanczos")
     scale = np.abs(evals).max()
-    expected = {"largest": evals[::-1][:k], "smallest": evals[:k],
-                "both": np.concatenate([evals[::-1][:k], evals[:k]])}[which]
+    expected = {
+        "largest": evals[::-1][:k],
+        "smallest": evals[:k],
+        "both": np.concatenate([evals[::-1][:k], evals[:k]]),
+    }[which]
     assert res.converged
     np.testing.assert_allclose(res.values, expected, atol=1e-9 * scale, rtol=0)
     H = fc.hessian(pb.net, pb.X, pb.y)
@@ -217,8 +224,8 @@ def test_operators_reuse_activation_buffers_without_their_content():
     are close): its products must not depend on what the earlier operator left there."""
     import gc
 
-    big = make_problem(90, 3, 20, 1)       # activations 90 x 24 (padded)
-    small = make_problem(70, 3, 17, 2)     # 70 x 24: fits the spare, at most twice the need
+    big = make_problem(90, 3, 20, 1)  # activations 90 x 24 (padded)
+    small = make_problem(70, 3, 17, 2)  # 70 x 24: fits the spare, at most twice the need
     u = np.random.default_rng(3).standard_normal(small.net.n_params)
     H = fc.hessian(small.net, small.X, small.y)
     expected = H @ u
@@ -249,7 +256,7 @@ def test_exact_spectrum_and_density():
     assert sd.n_hvp <= n_probes * P
     mean = (sd.weights * sd.nodes).sum()
     off = H - np.diag(np.diag(H))
-    se = np.sqrt(2 * (off ** 2).sum() / P ** 2 / n_probes)
+    se = np.sqrt(2 * (off**2).sum() / P**2 / n_probes)
     assert abs(mean - np.trace(H) / P) <= 4 * se + 1e-12
     assert sd.nodes.max() == pytest.approx(evals[-1], rel=1e-8)
     assert sd.nodes.min() >= evals[0] - 1e-8 * np.abs(evals).max()

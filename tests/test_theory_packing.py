@@ -1,4 +1,5 @@
 """docs/math.md, section 9: the packing of boundary-localised neurons (flatcore.theory.packing)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,5 +1,6 @@
 """docs/math.md, section 8: the rescaling symmetry and the invariant minimal trace
 (flatcore.theory.rescaling)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,14 +32,14 @@ def test_rescaling_invariances_and_trace(case):
     f0, f1 = net.predict(X), new.predict(X)
     fscale = np.abs(np.maximum(X @ net.W.T - net.b, 0)) @ np.abs(net.v) + abs(net.beta)
     assert np.all(np.abs(f0 - f1) <= 1e-12 * fscale + 1e-300)
-    assert fc.loss(new, X, y) == pytest.approx(fc.loss(net, X, y), rel=1e-9, abs=1e-12 * np.mean(fscale ** 2 + y ** 2))
+    assert fc.loss(new, X, y) == pytest.approx(fc.loss(net, X, y), rel=1e-9, abs=1e-12 * np.mean(fscale**2 + y**2))
     A, B = fc.trace_terms(net, X)
     Z = X @ net.W.T - net.b
     a = Z > 0
     np.testing.assert_allclose(A, np.mean(np.maximum(Z, 0) ** 2, axis=0), rtol=1e-10)
-    np.testing.assert_allclose(B, net.v ** 2 * np.mean(a * (np.sum(X ** 2, axis=1) + 1)[:, None], axis=0), rtol=1e-10)
+    np.testing.assert_allclose(B, net.v**2 * np.mean(a * (np.sum(X**2, axis=1) + 1)[:, None], axis=0), rtol=1e-10)
     per = fc.trace_per_neuron(new, X)
-    np.testing.assert_allclose(per, alpha ** 2 * A + B / alpha ** 2, rtol=1e-9, atol=1e-300)
+    np.testing.assert_allclose(per, alpha**2 * A + B / alpha**2, rtol=1e-9, atol=1e-300)
     mt = th.min_trace(net, X, y)
     assert mt == pytest.approx(1 + 2 * np.sum(np.sqrt(A * B)), rel=1e-12)
     assert th.min_trace(new, X) == pytest.approx(mt, rel=1e-9)

@@ -3,6 +3,7 @@
 
 lambda_max comes from the dense Hessian's numpy.linalg.eigvalsh (not flatcore's eigensolver).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -46,8 +47,10 @@ def adversarial_problems(draw):
         X[rng.integers(0, n, n)] = X[rng.integers(0, n)]
     W = sc["W"] * rng.standard_normal((K, d))
     b = sc["b"] * sc["X"] * rng.standard_normal(K)
-    modes = draw(st.lists(st.sampled_from(["random", "one point", "none", "all", "kink", "zero w"]),
-                          min_size=K, max_size=K), label="neuron modes")
+    modes = draw(
+        st.lists(st.sampled_from(["random", "one point", "none", "all", "kink", "zero w"]), min_size=K, max_size=K),
+        label="neuron modes",
+    )
     for k, mode in enumerate(modes):
         if mode == "zero w":
             W[k] = 0.0
@@ -74,13 +77,15 @@ def weighted_sum_reference(net, X):
     A = (Z > 0).astype(float)
     phi = np.maximum(Z, 0)
     mean_ax = A.T @ X / X.shape[0]
-    return np.sum(np.abs(net.v) * phi.mean(axis=0) * np.sqrt(np.sum(mean_ax ** 2, axis=1) + A.mean(axis=0) ** 2))
+    return np.sum(np.abs(net.v) * phi.mean(axis=0) * np.sqrt(np.sum(mean_ax**2, axis=1) + A.mean(axis=0) ** 2))
 
 
 @more_examples(4)
 @given(adversarial_problems())
 def test_stability_inequality_holds_for_every_theta(case):
-    """docs/math.md, section 7: lambda_max(H) >= 1 + 2 sum_k |v_k| ||w_k|| gtilde_emp(u_k, t_k) - sqrt(1 + R^2) sqrt(2L),
+    """docs/math.md, section 7: the stability inequality holds at any theta.
+
+    lambda_max(H) >= 1 + 2 sum_k |v_k| ||w_k|| gtilde_emp(u_k, t_k) - sqrt(1 + R^2) sqrt(2L), with
     lambda_max from numpy.linalg.eigvalsh of the dense Hessian; tolerance 1e-9 relative to the size of
     the terms (rounding only). The record's pieces are checked against NumPy."""
     net, X, y = case
@@ -88,7 +93,7 @@ def test_stability_inequality_holds_for_every_theta(case):
     rec = th.stability_inequality(net, X, y, lambda_max=lam)
     R = np.max(np.linalg.norm(X, axis=1))
     r = net.predict(X) - y
-    L = 0.5 * np.mean(r ** 2)
+    L = 0.5 * np.mean(r**2)
     assert rec.R == pytest.approx(R, rel=1e-14)
     assert rec.loss == pytest.approx(L, rel=1e-9, abs=1e-300)
     ws = weighted_sum_reference(net, X)
@@ -97,7 +102,7 @@ def test_stability_inequality_holds_for_every_theta(case):
     # NumPy reference applies only where the two agree.
     if np.array_equal(((X @ net.W.T - net.b) > 0).mean(axis=0), fc.activation_rates(net, X)):
         assert rec.weighted_sum == pytest.approx(ws, rel=1e-9, abs=1e-300)
-    assert rec.residual_term == pytest.approx(np.sqrt(1 + R ** 2) * np.sqrt(2 * L), rel=1e-9, abs=1e-300)
+    assert rec.residual_term == pytest.approx(np.sqrt(1 + R**2) * np.sqrt(2 * L), rel=1e-9, abs=1e-300)
     assert rec.rhs == 1 + 2 * rec.weighted_sum - rec.residual_term and rec.slack == rec.lhs - rec.rhs
     scale = abs(lam) + 1 + 2 * rec.weighted_sum + rec.residual_term
     assert rec.slack >= -1e-9 * scale, rec

@@ -3,6 +3,7 @@ per-neuron side statistics behind the empirical V_g (flatcore.theory.variation, 
 
 Independent routes: the public g_empirical and g_population per neuron, and NumPy masks.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -58,14 +59,13 @@ def test_side_statistics_match_numpy(case):
     which for w_k != 0 is ||w_k|| gtilde_emp(+-u_k, +-t_k)."""
     net, X, _ = case
     active, inactive = fc.neuron_sides(net, X)
-    Z = X @ net.W.T - net.b                                   # (n, K)
-    scale = np.abs(X @ net.W.T).max() + np.abs(net.b).max()   # rounding of z
+    Z = X @ net.W.T - net.b  # (n, K)
+    scale = np.abs(X @ net.W.T).max() + np.abs(net.b).max()  # rounding of z
     for side, s in ((active, 1.0), (inactive, -1.0)):
         mask = (s * Z > 0).astype(float)
         np.testing.assert_allclose(side.excess, np.maximum(s * Z, 0).mean(axis=0), rtol=1e-12, atol=1e-13 * scale)
         np.testing.assert_array_equal(side.share, mask.mean(axis=0))
-        np.testing.assert_allclose(side.moment, mask.T @ X / X.shape[0], rtol=1e-12,
-                                   atol=1e-13 * np.abs(X).max())
+        np.testing.assert_allclose(side.moment, mask.T @ X / X.shape[0], rtol=1e-12, atol=1e-13 * np.abs(X).max())
     wn = np.linalg.norm(net.W, axis=1)
     nz = wn > 0
     if nz.any():
@@ -87,8 +87,8 @@ def test_vg_population_of_a_single_neuron():
         assert th.vg_norm(net, law=law) == pytest.approx(10 * th.g_population(u, 0.5, law).g, rel=1e-14)
     mix = data.BallMixture.random(2, 3, seed=1)
     assert th.vg_norm(net, law=mix, n_samples=10_000, seed=4) == pytest.approx(
-        10 * th.g_population(u, 0.5, mix, n_samples=10_000, seed=4).g, rel=1e-14)
-
+        10 * th.g_population(u, 0.5, mix, n_samples=10_000, seed=4).g, rel=1e-14
+    )
 
 
 def test_zero_network_and_single_point():
@@ -120,7 +120,7 @@ def test_variation_bad_input():
         th.vg_norm(fc.Network(np.zeros((3, 2)), np.zeros(3), np.ones(3), 0.0), law=data.Gaussian(3))
     with pytest.raises(TypeError, match="not a name"):
         th.vg_norm(net, law="gaussian")
-    with pytest.raises(TypeError, match="net must be a flatcore.Network"):
+    with pytest.raises(TypeError, match=r"net must be a flatcore\.Network"):
         th.path_norm("net")
     with pytest.raises(ValueError, match="X has no rows"):
         fc.activation_rates(net, np.zeros((0, 2)))

@@ -4,6 +4,7 @@ the unit ball, empirical, and population under the laws of flatcore.data.
 Every test names the formula it checks. Independent routes: Monte Carlo written here with
 batch-means standard errors, direct Python loops, scipy.integrate.quad and analytic limits.
 """
+
 from __future__ import annotations
 
 import zlib
@@ -24,13 +25,14 @@ from theory_cases import unit
 def batch_means_gtilde(X, u, t, n_batches=20):
     """gtilde(u, t) = P^2 E[u.X - t | u.X > t] sqrt(1 + ||E[X | u.X > t]||^2) over X, and a
     batch-means standard error (independent of theory's delta-method one)."""
+
     def one(Xb):
         S = Xb @ u
         act = S > t
         P = act.mean()
         if P == 0:
             return 0.0
-        return P ** 2 * (S[act] - t).mean() * np.sqrt(1.0 + np.sum(Xb[act].mean(axis=0) ** 2))
+        return P**2 * (S[act] - t).mean() * np.sqrt(1.0 + np.sum(Xb[act].mean(axis=0) ** 2))
 
     vals = np.array([one(Xb) for Xb in np.array_split(X, n_batches)])
     return one(X), vals.std(ddof=1) / np.sqrt(n_batches)
@@ -65,8 +67,9 @@ def test_uniform_ball_d1_formula():
     np.testing.assert_allclose(th.g_uniform_ball(t, 1), expected, rtol=1e-13, atol=1e-17)
     # one-sided: gtilde(t) = (1-t)^3/8 sqrt(1 + (1+t)^2/4) on [-1, 1], and -t below -1
     tt = np.linspace(-1, 1, 201)
-    np.testing.assert_allclose(th.gtilde_uniform_ball(tt, 1), (1 - tt) ** 3 / 8 * np.sqrt(1 + (1 + tt) ** 2 / 4),
-                               rtol=1e-13, atol=1e-17)
+    np.testing.assert_allclose(
+        th.gtilde_uniform_ball(tt, 1), (1 - tt) ** 3 / 8 * np.sqrt(1 + (1 + tt) ** 2 / 4), rtol=1e-13, atol=1e-17
+    )
     assert th.gtilde_uniform_ball(-3.0, 1) == pytest.approx(3.0)
 
 
@@ -79,7 +82,7 @@ def test_uniform_ball_boundary_decay(d):
     deltas = np.array([1e-2, 1e-3, 1e-4, 1e-5])
     ratios = th.g_uniform_ball(1 - deltas, d) / deltas ** (d + 2)
     errors = np.abs(ratios / C - 1)
-    assert np.all(np.diff(errors) < 0), errors       # converging
+    assert np.all(np.diff(errors) < 0), errors  # converging
     assert errors[-1] < 5 * d * deltas[-1] + 1e-6, errors
     # symmetric in t
     assert th.g_uniform_ball(-(1 - deltas), d) == pytest.approx(ratios * deltas ** (d + 2), rel=1e-14)
@@ -114,7 +117,7 @@ def gtilde_loop(X, u, t):
     P = len(active) / n
     excess = sum(float(np.dot(u, X[i])) - t for i in active) / len(active)
     mean_x = sum(X[i] for i in active) / len(active)
-    return P ** 2 * excess * np.sqrt(1.0 + float(np.dot(mean_x, mean_x)))
+    return P**2 * excess * np.sqrt(1.0 + float(np.dot(mean_x, mean_x)))
 
 
 @st.composite
@@ -156,17 +159,19 @@ def test_empirical_gtilde_matches_loop(case):
     loop_p = np.array([gtilde_loop(X, U[j], t[j]) for j in range(m)])
     loop_m = np.array([gtilde_loop(X, -U[j], -t[j]) for j in range(m)])
     xs = np.max(np.linalg.norm(X, axis=1)) + np.max(np.abs(t))
-    tol = 1e-13 * xs * np.sqrt(1 + xs ** 2)  # rounding relative to the size of the terms
+    tol = 1e-13 * xs * np.sqrt(1 + xs**2)  # rounding relative to the size of the terms
     got = th.gtilde_empirical(X, U, t)
     assert got.shape == (m,)
     np.testing.assert_allclose(got, loop_p, rtol=1e-10, atol=tol)
     np.testing.assert_allclose(th.g_empirical(X, U, t), np.minimum(loop_p, loop_m), rtol=1e-10, atol=tol)
     # one direction, thresholds of shape (m,) and (1, m); scalar t gives a float
-    np.testing.assert_allclose(th.gtilde_empirical(X, U[0], t.reshape(1, m)),
-                               [[gtilde_loop(X, U[0], tj) for tj in t]], rtol=1e-10, atol=tol)
+    np.testing.assert_allclose(
+        th.gtilde_empirical(X, U[0], t.reshape(1, m)), [[gtilde_loop(X, U[0], tj) for tj in t]], rtol=1e-10, atol=tol
+    )
     assert isinstance(th.g_empirical(X, U[0], float(t[0])), float)
-    np.testing.assert_allclose(th.gtilde_empirical(X, U, float(t[0])),
-                               [gtilde_loop(X, U[j], t[0]) for j in range(m)], rtol=1e-10, atol=tol)
+    np.testing.assert_allclose(
+        th.gtilde_empirical(X, U, float(t[0])), [gtilde_loop(X, U[j], t[0]) for j in range(m)], rtol=1e-10, atol=tol
+    )
 
 
 def test_empirical_converges_to_uniform_ball():
@@ -182,10 +187,18 @@ def test_empirical_converges_to_uniform_ball():
 # Section 5: population versions
 # =================================================================================================
 ISOTROPIC_LAWS = [
-    data.UniformSphere(1), data.UniformSphere(2), data.UniformSphere(6),
-    data.Gaussian(1), data.Gaussian(4),
-    data.Radial(3, 0.1), data.Radial(5, 0.3), data.Radial(2, 1.5), data.Radial(5, 5.0), data.Radial(1, 1.0),
-    data.UniformBall(4), data.UniformBall(3, radius=2.0),
+    data.UniformSphere(1),
+    data.UniformSphere(2),
+    data.UniformSphere(6),
+    data.Gaussian(1),
+    data.Gaussian(4),
+    data.Radial(3, 0.1),
+    data.Radial(5, 0.3),
+    data.Radial(2, 1.5),
+    data.Radial(5, 5.0),
+    data.Radial(1, 1.0),
+    data.UniformBall(4),
+    data.UniformBall(3, radius=2.0),
 ]
 
 
@@ -243,10 +256,11 @@ def test_radial_quadrature_matches_scipy_quad(alpha, d):
         return alpha * (1 - r) ** (alpha - 1)
 
     for t in [-0.8, -0.3, 0.0, 0.2, 0.6, 0.95]:
-        def P_int(r):
+
+        def P_int(r, t=t):
             return density(r) * sphere.marginal_tail(t / r).P
 
-        def m1_int(r):
+        def m1_int(r, t=t):
             return density(r) * r * sphere.marginal_tail(t / r).m1
 
         lo = abs(t)
@@ -262,8 +276,12 @@ def test_radial_quadrature_matches_scipy_quad(alpha, d):
 def test_radial_alpha_one_in_d1_is_the_uniform_interval():
     """d = 1, alpha = 1: rho = R uniform and X = +-rho is uniform on [-1, 1] = the ball of R^1."""
     t = np.linspace(-1.3, 1.3, 53)
-    np.testing.assert_allclose(th.g_population(np.array([1.0]), t, data.Radial(1, alpha=1.0)).g,
-                               th.g_uniform_ball(t, 1), rtol=1e-10, atol=1e-16)
+    np.testing.assert_allclose(
+        th.g_population(np.array([1.0]), t, data.Radial(1, alpha=1.0)).g,
+        th.g_uniform_ball(t, 1),
+        rtol=1e-10,
+        atol=1e-16,
+    )
 
 
 def test_sphere_is_ball_two_dimensions_down():
@@ -275,7 +293,7 @@ def test_sphere_is_ball_two_dimensions_down():
         for got, expected in zip(sphere, ball):
             np.testing.assert_allclose(got, expected, rtol=1e-14)
     phi0 = 1 / np.sqrt(2 * np.pi)
-    expected = phi0 * np.sqrt(0.25 + phi0 ** 2)
+    expected = phi0 * np.sqrt(0.25 + phi0**2)
     assert th.gtilde_population(np.eye(3)[1], 0.0, data.Gaussian(3)).g == pytest.approx(expected, rel=1e-14)
 
 
@@ -336,8 +354,10 @@ def test_user_law_with_only_sample_goes_monte_carlo():
     np.testing.assert_array_equal(forced.g, mine.g)
     assert np.all(np.abs(mine.g - th.gtilde_uniform_ball(t, d)) <= 5 * mine.stderr + 1e-12)
     net = fc.Network.init(d, 5, seed=1)
-    np.testing.assert_array_equal(th.vg_contributions(net, law=SampleOnly(lines), n_samples=20_000, seed=3),
-                                  th.vg_contributions(net, law=lines, n_samples=20_000, seed=3))
+    np.testing.assert_array_equal(
+        th.vg_contributions(net, law=SampleOnly(lines), n_samples=20_000, seed=3),
+        th.vg_contributions(net, law=lines, n_samples=20_000, seed=3),
+    )
 
 
 class ScaledBall:

@@ -7,6 +7,7 @@ L_lambda = L + (lambda/2)(||W||_F^2 + ||v||^2). Checked against a plain NumPy lo
 bookkeeping (history, convergence, divergence) against what that loop sees. Also: results do not
 depend on the thread count, bit for bit (QUALITY.md, Reliability).
 """
+
 from __future__ import annotations
 
 import pickle
@@ -46,7 +47,7 @@ CONFIGS = [
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()))
-@pytest.mark.parametrize("shape", [(64, 3, 16), (300, 5, 40)], ids=lambda s: "n%d_d%d_w%d" % s)
+@pytest.mark.parametrize("shape", [(64, 3, 16), (300, 5, 40)], ids=lambda s: "n{}_d{}_w{}".format(*s))
 def test_trajectory_equals_numpy_gradient_descent(config, shape):
     """100 GD steps of fc.train equal the NumPy loop theta <- theta - eta (clip(grad L) +
     lambda mask theta) to 1e-10, iterate and every recorded history row."""
@@ -69,9 +70,9 @@ def test_trajectory_equals_numpy_gradient_descent(config, shape):
     np.testing.assert_allclose(h["grad_norm"], gnorms, rtol=1e-10)
     T = np.array(thetas)
     K = width
-    np.testing.assert_allclose(h["W_norm"], np.linalg.norm(T[:, :K * d], axis=1), rtol=1e-10)
-    np.testing.assert_allclose(h["b_norm"], np.linalg.norm(T[:, K * d:K * d + K], axis=1), rtol=1e-10)
-    np.testing.assert_allclose(h["v_norm"], np.linalg.norm(T[:, K * d + K:K * d + 2 * K], axis=1), rtol=1e-10)
+    np.testing.assert_allclose(h["W_norm"], np.linalg.norm(T[:, : K * d], axis=1), rtol=1e-10)
+    np.testing.assert_allclose(h["b_norm"], np.linalg.norm(T[:, K * d : K * d + K], axis=1), rtol=1e-10)
+    np.testing.assert_allclose(h["v_norm"], np.linalg.norm(T[:, K * d + K : K * d + 2 * K], axis=1), rtol=1e-10)
     np.testing.assert_allclose(h["beta"], T[:, -1], rtol=1e-10, atol=1e-12)
     active = np.array([ref.forward(*ref.unpack(t, d, K), p.X)[1].sum() for t in thetas])  # counts
     np.testing.assert_array_equal(np.rint(h["active_fraction"] * n * K), active)
@@ -92,16 +93,19 @@ def test_clipping_changes_the_trajectory():
     np.testing.assert_array_equal(a, c)
 
 
-@given(p=problems(max_n=100, max_width=32), steps=st.integers(1, 30), wd=st.sampled_from([0.0, 1e-3, 0.1]),
-       decay_biases=st.booleans())
+@given(
+    p=problems(max_n=100, max_width=32),
+    steps=st.integers(1, 30),
+    wd=st.sampled_from([0.0, 1e-3, 0.1]),
+    decay_biases=st.booleans(),
+)
 @settings(max_examples=15)
 def test_trajectory_random_problems(p, steps, wd, decay_biases):
     """GD on random problems (all scales) equals the NumPy loop, at a step size 0.5 / tr H
     (below 2 / lambda_max of the Gauss-Newton part at the start)."""
     lr = 0.5 / ref.hessian_trace(*p.arrays[:5])
     with np.errstate(all="ignore"):
-        thetas, losses, _, _ = ref.gradient_descent(p.net.params(), p.X, p.y, p.d, p.width, lr, steps, wd,
-                                                    decay_biases)
+        thetas, losses, _, _ = ref.gradient_descent(p.net.params(), p.X, p.y, p.d, p.width, lr, steps, wd, decay_biases)
     # runs that blow up (the residual part can make H sharper than its trace suggests) are the
     # business of the divergence tests
     assume(np.all(np.isfinite(losses)) and losses.max() < 1e6 * max(1.0, losses[0]))
@@ -145,11 +149,12 @@ def test_weight_decay_is_gradient_of_penalty():
 
     def L_lam(theta):
         W, b, v, beta = ref.unpack(theta, d, K)
-        return ref.loss(W, b, v, beta, p.X, p.y) + lam / 2 * (np.sum(W ** 2) + np.sum(v ** 2))
+        return ref.loss(W, b, v, beta, p.X, p.y) + lam / 2 * (np.sum(W**2) + np.sum(v**2))
 
     h = np.minimum(0.5 * ref.kink_free_steps(p.net.W, p.net.b, p.X), 1e-5)
-    fd = np.array([(L_lam(theta0 + h[j] * e) - L_lam(theta0 - h[j] * e)) / (2 * h[j])
-                   for j, e in enumerate(np.eye(theta0.size))])
+    fd = np.array(
+        [(L_lam(theta0 + h[j] * e) - L_lam(theta0 - h[j] * e)) / (2 * h[j]) for j, e in enumerate(np.eye(theta0.size))]
+    )
     step = (theta0 - fc.train(p.net, p.X, p.y, lr=lr, steps=1, weight_decay=lam).net.params()) / lr
     np.testing.assert_allclose(step, fd, rtol=1e-6, atol=1e-8 * np.abs(fd).max())
 
@@ -245,10 +250,28 @@ def test_steps_zero(problem):
 def test_config_recorded(problem):
     """config holds the arguments of the run."""
     p = problem
-    res = fc.train(p.net, p.X, p.y, lr=0.02, steps=3, weight_decay=0.1, decay_biases=True,
-                   clip_grad_norm=5.0, tol=1e-9, max_loss=1e6)
-    expected = dict(lr=0.02, steps=3, weight_decay=0.1, decay_biases=True, clip_grad_norm=5.0,
-                    record_every=1, tol=1e-9, max_loss=1e6)
+    res = fc.train(
+        p.net,
+        p.X,
+        p.y,
+        lr=0.02,
+        steps=3,
+        weight_decay=0.1,
+        decay_biases=True,
+        clip_grad_norm=5.0,
+        tol=1e-9,
+        max_loss=1e6,
+    )
+    expected = dict(
+        lr=0.02,
+        steps=3,
+        weight_decay=0.1,
+        decay_biases=True,
+        clip_grad_norm=5.0,
+        record_every=1,
+        tol=1e-9,
+        max_loss=1e6,
+    )
     assert {k: res.config.get(k, "missing") for k in expected} == expected
 
 
@@ -328,15 +351,16 @@ def test_divergence_detected(lr):
     assert np.all(np.isfinite(theta))
     assert np.isfinite(res.final_loss) and np.isfinite(res.final_grad_norm)
     np.testing.assert_allclose(res.final_loss, ref.loss(*ref.params_of(res.net), p.X, p.y), rtol=1e-12)
-    np.testing.assert_allclose(res.final_grad_norm,
-                               np.linalg.norm(ref.gradient(*ref.params_of(res.net), p.X, p.y)), rtol=1e-12)
+    np.testing.assert_allclose(
+        res.final_grad_norm, np.linalg.norm(ref.gradient(*ref.params_of(res.net), p.X, p.y)), rtol=1e-12
+    )
     # the iterate is the one the NumPy loop reaches after steps_run updates
     thetas, losses, _, _ = ref.gradient_descent(p.net.params(), p.X, p.y, 3, 16, lr, res.diverged_step)
     assert_close_theta(theta, thetas[res.steps_run])
     nxt = losses[res.diverged_step]
     assert (not np.isfinite(nxt)) or nxt > 1e8 * max(1.0, losses[0]) * (1 - 1e-9)
-    assert np.all(np.isfinite(losses[:res.diverged_step]))
-    assert np.all(losses[:res.diverged_step] <= 1e8 * max(1.0, losses[0]))
+    assert np.all(np.isfinite(losses[: res.diverged_step]))
+    assert np.all(losses[: res.diverged_step] <= 1e8 * max(1.0, losses[0]))
     h = res.history
     assert np.all(np.isfinite(h["loss"])) and h["step"][-1] == res.steps_run
 
@@ -349,7 +373,7 @@ def test_divergence_with_max_loss():
     assert losses[-1] > 10 * losses[0], "the run must blow up for this test"
     max_loss = float(np.sqrt(losses[0] * losses[-1]))
     t = int(np.argmax(losses > max_loss))
-    assert np.all(np.abs(losses[:t + 1] - max_loss) > 1e-6 * max_loss)
+    assert np.all(np.abs(losses[: t + 1] - max_loss) > 1e-6 * max_loss)
     res = fc.train(p.net, p.X, p.y, lr=lr, steps=30, max_loss=max_loss)
     assert res.diverged and res.diverged_step == t and res.steps_run == t - 1
     assert res.final_loss <= max_loss
@@ -386,8 +410,9 @@ def big_problem():
     return ball_problem(3000, 20, 201, seed=11)
 
 
-@pytest.mark.parametrize("fn", ["predict", "loss", "gradient", "hvp", "hessian", "hessian_trace",
-                                "trace_per_neuron", "train"])
+@pytest.mark.parametrize(
+    "fn", ["predict", "loss", "gradient", "hvp", "hessian", "hessian_trace", "trace_per_neuron", "train"]
+)
 def test_results_identical_for_1_2_3_threads(fn, big_problem):
     """Every numeric function gives bit-identical results for n_threads = 1, 2, 3."""
     p = big_problem
@@ -397,13 +422,17 @@ def test_results_identical_for_1_2_3_threads(fn, big_problem):
         "predict": lambda t: p.net.predict(p.X, n_threads=t),
         "loss": lambda t: np.array(fc.loss(p.net, p.X, p.y, n_threads=t)),
         "gradient": lambda t: fc.gradient(p.net, p.X, p.y, n_threads=t),
-        "hvp": lambda t: np.concatenate([fc.hvp(p.net, p.X, p.y, u, part=part, n_threads=t)
-                                         for part in ("full", "gauss_newton", "residual")]),
+        "hvp": lambda t: np.concatenate(
+            [fc.hvp(p.net, p.X, p.y, u, part=part, n_threads=t) for part in ("full", "gauss_newton", "residual")]
+        ),
         "hessian": lambda t: fc.hessian(small, p.X[:400, :10], p.y[:400], n_threads=t),
         "hessian_trace": lambda t: np.array(fc.hessian_trace(p.net, p.X, p.y, n_threads=t)),
         "trace_per_neuron": lambda t: fc.trace_per_neuron(p.net, p.X, n_threads=t),
-        "train": lambda t: _train_bits(fc.train(p.net, p.X, p.y, lr=0.05, steps=20, weight_decay=1e-3,
-                                                clip_grad_norm=0.1, record_every=3, n_threads=t)),
+        "train": lambda t: _train_bits(
+            fc.train(
+                p.net, p.X, p.y, lr=0.05, steps=20, weight_decay=1e-3, clip_grad_norm=0.1, record_every=3, n_threads=t
+            )
+        ),
     }
     results = [calls[fn](t) for t in (1, 2, 3)]
     for other in results[1:]:
@@ -419,8 +448,9 @@ def test_small_data_results_identical_for_any_thread_count(n):
     calls = [
         lambda t: p.net.predict(p.X, n_threads=t),
         lambda t: fc.gradient(p.net, p.X, p.y, n_threads=t),
-        lambda t: np.concatenate([fc.hvp(p.net, p.X, p.y, u, part=part, n_threads=t)
-                                  for part in ("full", "gauss_newton", "residual")]),
+        lambda t: np.concatenate(
+            [fc.hvp(p.net, p.X, p.y, u, part=part, n_threads=t) for part in ("full", "gauss_newton", "residual")]
+        ),
         lambda t: _train_bits(fc.train(p.net, p.X, p.y, lr=0.05, steps=10, record_every=2, n_threads=t)),
     ]
     for call in calls:
@@ -431,8 +461,10 @@ def test_small_data_results_identical_for_any_thread_count(n):
 
 def _train_bits(res):
     h = res.history
-    return np.concatenate([res.net.params(), [res.final_loss, res.final_grad_norm, res.steps_run]]
-                          + [np.asarray(h[c], dtype=float) for c in COLUMNS])
+    return np.concatenate(
+        [res.net.params(), [res.final_loss, res.final_grad_norm, res.steps_run]]
+        + [np.asarray(h[c], dtype=float) for c in COLUMNS]
+    )
 
 
 def test_set_num_threads_default(big_problem):
@@ -456,7 +488,12 @@ def test_num_threads_environment_variable():
     import sys
 
     env = dict(os.environ, FLATCORE_NUM_THREADS="3")
-    out = subprocess.run([sys.executable, "-c", "import flatcore; print(flatcore.get_num_threads())"],
-                         capture_output=True, text=True, env=env, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", "import flatcore; print(flatcore.get_num_threads())"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "3"

@@ -1,4 +1,5 @@
 """Shared helpers and strategies of the theory tests (test_theory_*.py)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,7 +20,6 @@ def unit(v):
     return v / np.linalg.norm(v, axis=-1, keepdims=True)
 
 
-
 @st.composite
 def networks_and_data(draw, max_d=6, max_width=10, max_n=40):
     d = draw(st.integers(1, max_d), label="d")
@@ -35,4 +35,3 @@ def networks_and_data(draw, max_d=6, max_width=10, max_n=40):
         W[0] = 0.0
     net = fc.Network(W, b, v, rng.standard_normal())
     return net, X, sc["y"] * rng.standard_normal(n)
-

@@ -21,6 +21,7 @@ beta, threads)`` with ``prepare()`` (once per solve: operator or graph) and ``hv
 NumPy in and out): ``flatcore`` (flatcore.hessian_operator) and ``torch_hvp`` (double
 backward). ``eigensolvers`` runs power iteration and SciPy's eigsh on any of them.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -46,8 +47,14 @@ def environment(tool: str, threads: int, env: dict) -> dict:
 
 def flat(W, b, v, beta) -> np.ndarray:
     """theta = [W row-major | b | v | beta], the layout of flatcore.Network.params."""
-    return np.concatenate([np.asarray(W, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel(),
-                           np.asarray(v, dtype=np.float64).ravel(), [float(beta)]])
+    return np.concatenate(
+        [
+            np.asarray(W, dtype=np.float64).ravel(),
+            np.asarray(b, dtype=np.float64).ravel(),
+            np.asarray(v, dtype=np.float64).ravel(),
+            [float(beta)],
+        ]
+    )
 
 
 def augmented(X: np.ndarray) -> np.ndarray:
@@ -62,7 +69,7 @@ def torch_threads(threads: int) -> int:
     torch.set_num_threads(threads)
     try:
         torch.set_num_interop_threads(1)
-    except RuntimeError:                       # already set, or parallel work already began
+    except RuntimeError:  # already set, or parallel work already began
         pass
     return torch.get_num_threads()
 

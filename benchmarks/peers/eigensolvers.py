@@ -3,6 +3,7 @@
 Each returns {"lambda_max", "n_hvp", "converged"}; the operator is prepared inside, so that a
 timed solve holds everything from theta, X, y to the number.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,12 +1,14 @@
 """flatcore itself: ``GD`` runs flatcore.train; ``HVP`` applies flatcore.hessian_operator and has
 flatcore's own routes to lambda_max (``sharpness``: its Lanczos solver; ``dense``: eigvalsh of
 the whole Hessian)."""
+
 from __future__ import annotations
 
 import time
 
-import flatcore as fc
 import numpy as np
+
+import flatcore as fc
 
 from . import Stepper
 
@@ -36,8 +38,11 @@ class GD(Stepper):
         if self.last is None:
             return {}
         h = self.last.history
-        return {"active_fraction_start": float(h["active_fraction"][0]),
-                "active_fraction_end": float(h["active_fraction"][-1]), "final_loss": float(self.last.final_loss)}
+        return {
+            "active_fraction_start": float(h["active_fraction"][0]),
+            "active_fraction_end": float(h["active_fraction"][-1]),
+            "final_loss": float(self.last.final_loss),
+        }
 
 
 class HVP:
@@ -56,10 +61,16 @@ class HVP:
 
     def sharpness(self, tol: float, stop: str) -> dict:
         """flatcore.sharpness: single-vector Lanczos in C++, stopping on the residual or the eigenvalue."""
-        res = fc.sharpness(self.net, self.X, self.y, tol=tol, stop=stop, method="lanczos", return_result=True,
-                           n_threads=self.threads)
-        return {"lambda_max": float(res.values[0]), "n_hvp": int(res.n_hvp), "converged": bool(res.converged),
-                "residual_norm": float(res.residual_norms[0]), "n_restarts": int(res.n_restarts)}
+        res = fc.sharpness(
+            self.net, self.X, self.y, tol=tol, stop=stop, method="lanczos", return_result=True, n_threads=self.threads
+        )
+        return {
+            "lambda_max": float(res.values[0]),
+            "n_hvp": int(res.n_hvp),
+            "converged": bool(res.converged),
+            "residual_norm": float(res.residual_norms[0]),
+            "n_restarts": int(res.n_restarts),
+        }
 
     def dense(self) -> dict:
         """numpy.linalg.eigvalsh of flatcore.hessian, with the time of each half."""
@@ -67,5 +78,12 @@ class HVP:
         H = fc.hessian(self.net, self.X, self.y, n_threads=self.threads)
         t1 = time.perf_counter()
         ev = np.linalg.eigvalsh(H)
-        return {"lambda_max": float(ev[-1]), "n_hvp": 0, "converged": True, "lambda_2": float(ev[-2]),
-                "lambda_min": float(ev[0]), "hessian_s": t1 - t0, "eigvalsh_s": time.perf_counter() - t1}
+        return {
+            "lambda_max": float(ev[-1]),
+            "n_hvp": 0,
+            "converged": True,
+            "lambda_2": float(ev[-2]),
+            "lambda_min": float(ev[0]),
+            "hessian_s": t1 - t0,
+            "eigvalsh_s": time.perf_counter() - t1,
+        }

@@ -5,6 +5,7 @@ it (jax-ml/jax#1539: the XLA CPU client sizes its thread pool from it), so the h
 is what limits it. For 1 thread the process also gets ONE_THREAD_FLAGS (jax-ml/jax#743, #1539;
 ``--intra_op_parallelism_threads=1`` would abort with "Unknown flag").
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -40,7 +41,7 @@ class GD(Stepper):
 
         def loss(p, X, y):
             W, b, v, beta = p
-            f = jax.nn.relu(X @ W.T - b) @ v + beta         # jax.nn.relu: relu'(0) = 0, as flatcore
+            f = jax.nn.relu(X @ W.T - b) @ v + beta  # jax.nn.relu: relu'(0) = 0, as flatcore
             return 0.5 * jnp.mean((f - y) ** 2)
 
         grad = jax.grad(loss)

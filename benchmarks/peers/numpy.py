@@ -1,4 +1,5 @@
 """NumPy, the hand-written gradient, with preallocated ``out=`` buffers (as a careful user writes it)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,7 +12,7 @@ class GD(Stepper):
         n, d = X.shape
         K = W.shape[0]
         self.n, self.lr = n, lr
-        self.Xa = augmented(X)                             # z = Xa @ Wa.T, Wa = [W | b]
+        self.Xa = augmented(X)  # z = Xa @ Wa.T, Wa = [W | b]
         self.y = y.copy()
         self.init = (np.hstack([W, b[:, None]]), v.copy(), float(beta))
         self.Z, self.Phi, self.A = np.empty((n, K)), np.empty((n, K)), np.empty((n, K))
@@ -26,17 +27,17 @@ class GD(Stepper):
         Xa, y, Z, Phi, A, RX, lr, inv_n = self.Xa, self.y, self.Z, self.Phi, self.A, self.RX, self.lr, 1.0 / self.n
         Wa, v = self.Wa, self.v
         for _ in range(k):
-            np.matmul(Xa, Wa.T, out=Z)                     # z_ik = w_k.x_i - b_k
-            np.maximum(Z, 0.0, out=Phi)                    # phi
-            np.greater(Z, 0.0, out=A)                      # a (as 0/1 doubles)
+            np.matmul(Xa, Wa.T, out=Z)  # z_ik = w_k.x_i - b_k
+            np.maximum(Z, 0.0, out=Phi)  # phi
+            np.greater(Z, 0.0, out=A)  # a (as 0/1 doubles)
             r = Phi @ v
             r += self.beta - y
-            r *= inv_n                                     # r_i / n
+            r *= inv_n  # r_i / n
             gv = Phi.T @ r
             gbeta = r.sum()
             np.multiply(Xa, r[:, None], out=RX)
-            M = A.T @ RX                                   # sum_i r_i a_ik (x_i, -1) / n
-            M *= v[:, None]                                # [dL/dW | dL/db], with the old v
+            M = A.T @ RX  # sum_i r_i a_ik (x_i, -1) / n
+            M *= v[:, None]  # [dL/dW | dL/db], with the old v
             Wa -= lr * M
             v -= lr * gv
             self.beta -= lr * gbeta

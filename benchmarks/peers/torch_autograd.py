@@ -1,4 +1,5 @@
 """PyTorch eager as a user writes it: nn.Linear-ReLU-nn.Linear, 0.5 * mse_loss, backward, optim.SGD."""
+
 from __future__ import annotations
 
 from . import Stepper, flat, torch_threads
@@ -23,7 +24,7 @@ class GD(Stepper):
         l1, _, l2 = self.model
         with torch.no_grad():
             l1.weight.copy_(torch.from_numpy(W))
-            l1.bias.copy_(torch.from_numpy(-b))            # nn.Linear adds its bias: bias = -b
+            l1.bias.copy_(torch.from_numpy(-b))  # nn.Linear adds its bias: bias = -b
             l2.weight.copy_(torch.from_numpy(v[None, :]))
             l2.bias.fill_(beta)
         self.opt = torch.optim.SGD(self.model.parameters(), lr=self.lr)
@@ -39,8 +40,12 @@ class GD(Stepper):
 
     def params(self):
         l1, _, l2 = self.model
-        return flat(l1.weight.detach().numpy(), -l1.bias.detach().numpy(), l2.weight.detach().numpy()[0],
-                    float(l2.bias.detach()[0]))
+        return flat(
+            l1.weight.detach().numpy(),
+            -l1.bias.detach().numpy(),
+            l2.weight.detach().numpy()[0],
+            float(l2.bias.detach()[0]),
+        )
 
     def info(self):
         return {"torch_threads": self.threads}

@@ -8,6 +8,7 @@ steps and one of a single step. ``steps(k)`` replays the first k // chunk times 
 k % chunk times, so it does exactly k steps, then synchronises; ``reset`` copies the initial
 parameters back and synchronises, so the timing (around ``steps``) holds the GPU work only.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,7 @@ import sys
 
 from . import torch_manual
 
-CHUNK = 100                                                # steps per captured graph
+CHUNK = 100  # steps per captured graph
 
 
 class GD(torch_manual.GD):
@@ -38,7 +39,7 @@ class GD(torch_manual.GD):
     def _capture(self, k):
         graph = self.torch.cuda.CUDAGraph()
         with self.torch.cuda.graph(graph, stream=self.side):
-            super().steps(k)                               # recorded, not run
+            super().steps(k)  # recorded, not run
         return graph
 
     def reset(self):
@@ -56,7 +57,11 @@ class GD(torch_manual.GD):
         return {"graph_chunk_steps": self.chunk}
 
     def info(self):
-        return {**super().info(), "cuda_device": self.torch.cuda.get_device_name(), "torch_cuda": self.torch.version.cuda}
+        return {
+            **super().info(),
+            "cuda_device": self.torch.cuda.get_device_name(),
+            "torch_cuda": self.torch.version.cuda,
+        }
 
 
 def available(timeout: float = 300.0):
@@ -64,12 +69,15 @@ def available(timeout: float = 300.0):
 
     Asked in a subprocess, so that the calling process never loads torch or initialises CUDA.
     """
-    code = ("import json, torch\n"
-            "ok = torch.cuda.is_available()\n"
-            "print(json.dumps([torch.cuda.get_device_name(0) if ok else None, torch.version.cuda]))")
+    code = (
+        "import json, torch\n"
+        "ok = torch.cuda.is_available()\n"
+        "print(json.dumps([torch.cuda.get_device_name(0) if ok else None, torch.version.cuda]))"
+    )
     try:
-        proc = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True,
-                              timeout=timeout)
+        proc = subprocess.run(
+            [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=timeout
+        )
         if proc.returncode != 0:
             tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
             return None, f"checking for CUDA failed (exit code {proc.returncode}: {tail})"

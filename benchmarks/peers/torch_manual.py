@@ -1,4 +1,5 @@
 """PyTorch eager, the hand-written gradient (no autograd): three GEMM-shaped products per step."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,14 +14,14 @@ def gd_steps(torch, Xa, y, Wa, v, beta, lr: float, inv_n: float, k: int) -> None
     """
     with torch.no_grad():
         for _ in range(k):
-            Z = Xa @ Wa.T                                  # z_ik = w_k.x_i - b_k
-            A = (Z > 0).to(torch.float64)                  # a (as 0/1 doubles)
-            Phi = Z.clamp_(min=0.0)                        # phi (Z is not needed any more)
+            Z = Xa @ Wa.T  # z_ik = w_k.x_i - b_k
+            A = (Z > 0).to(torch.float64)  # a (as 0/1 doubles)
+            Phi = Z.clamp_(min=0.0)  # phi (Z is not needed any more)
             r = torch.mv(Phi, v).add_(beta).sub_(y).mul_(inv_n)  # r_i / n
             gv = torch.mv(Phi.T, r)
             gbeta = r.sum()
-            M = A.T @ (Xa * r[:, None])                    # sum_i r_i a_ik (x_i, -1) / n
-            M.mul_(v[:, None])                             # [dL/dW | dL/db], with the old v
+            M = A.T @ (Xa * r[:, None])  # sum_i r_i a_ik (x_i, -1) / n
+            M.mul_(v[:, None])  # [dL/dW | dL/db], with the old v
             Wa.sub_(M, alpha=lr)
             v.sub_(gv, alpha=lr)
             beta.sub_(gbeta, alpha=lr)
@@ -37,8 +38,11 @@ class GD(Stepper):
         dev = torch.device(self.device)
         self.Xa = torch.from_numpy(augmented(X)).to(dev)
         self.y = torch.from_numpy(y.copy()).to(dev)
-        self.init = (torch.from_numpy(np.hstack([W, b[:, None]])).to(dev), torch.from_numpy(v.copy()).to(dev),
-                     torch.tensor(float(beta), dtype=torch.float64, device=dev))
+        self.init = (
+            torch.from_numpy(np.hstack([W, b[:, None]])).to(dev),
+            torch.from_numpy(v.copy()).to(dev),
+            torch.tensor(float(beta), dtype=torch.float64, device=dev),
+        )
         self.Wa, self.v, self.beta = (a.clone() for a in self.init)
 
     def reset(self):

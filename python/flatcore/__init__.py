@@ -11,8 +11,10 @@ gradient-descent runs, computed by a C++/Eigen core with OpenMP.
 >>> result = fc.train(net, X, y, lr=0.1, steps=1000)
 >>> fc.hessian_trace(result.net, X, y)
 """
+
 from . import data, theory
 from ._threads import get_num_threads, max_num_threads, set_num_threads
+from ._version import version as __version__
 from .network import INIT_SCHEMES, Network
 from .numerics import (
     HESSIAN_PARTS,
@@ -42,14 +44,38 @@ from .spectrum import (
 )
 from .training import History, TrainResult, train
 
-from ._version import version as __version__
-
 __all__ = [
-    "Network", "INIT_SCHEMES", "HESSIAN_PARTS",
-    "predict", "loss", "loss_and_gradient", "gradient", "hessian", "hvp", "hessian_trace",
-    "trace_terms", "trace_per_neuron", "activation_rates", "neuron_sides", "NeuronSides", "NeuronSide",
-    "train", "TrainResult", "History",
-    "sharpness", "top_eigs", "hessian_operator", "HessianLinearOperator", "EigenResult",
-    "spectral_density", "SpectralDensity", "exact_spectrum",
-    "get_num_threads", "set_num_threads", "max_num_threads", "data", "theory", "__version__",
+    "Network",
+    "INIT_SCHEMES",
+    "HESSIAN_PARTS",
+    "predict",
+    "loss",
+    "loss_and_gradient",
+    "gradient",
+    "hessian",
+    "hvp",
+    "hessian_trace",
+    "trace_terms",
+    "trace_per_neuron",
+    "activation_rates",
+    "neuron_sides",
+    "NeuronSides",
+    "NeuronSide",
+    "train",
+    "TrainResult",
+    "History",
+    "sharpness",
+    "top_eigs",
+    "hessian_operator",
+    "HessianLinearOperator",
+    "EigenResult",
+    "spectral_density",
+    "SpectralDensity",
+    "exact_spectrum",
+    "get_num_threads",
+    "set_num_threads",
+    "max_num_threads",
+    "data",
+    "theory",
+    "__version__",
 ]

@@ -1,3 +1,5 @@
+"""``python -m flatcore``: the command line (see :mod:`flatcore.cli`)."""
+
 import sys
 
 from .cli import main

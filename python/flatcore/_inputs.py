@@ -1,5 +1,9 @@
-"""The check every numerical entry point starts with: the network, the data, the thread count,
-and whether the core's working buffers fit in memory."""
+"""The check every numerical entry point starts with.
+
+It covers the network, the data, the thread count, and whether the core's working buffers fit in
+memory.
+"""
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -12,8 +16,11 @@ from .network import Network, as_network
 
 
 class Inputs(NamedTuple):
-    """Checked arguments of a call: ``X`` (n, d) and ``y`` (n,) as float64 C-contiguous arrays
-    (``y`` None when the call takes no targets) and the thread count the call will use."""
+    """Checked arguments of a call.
+
+    ``X`` (n, d) and ``y`` (n,) as float64 C-contiguous arrays (``y`` None when the call takes no
+    targets) and the thread count the call will use.
+    """
 
     net: Network
     X: np.ndarray
@@ -22,8 +29,10 @@ class Inputs(NamedTuple):
 
 
 def prepare(net, X, y=None, *, n_threads=None, needs_y: bool = True) -> Inputs:
-    """Check ``net``, ``X`` (and ``y`` when ``needs_y``) and ``n_threads``; refuse with a
-    MemoryError when the core's working buffers for this size would not fit."""
+    """Check ``net``, ``X`` (and ``y`` when ``needs_y``) and ``n_threads``.
+
+    Refuses with a MemoryError when the core's working buffers for this size would not fit.
+    """
     net = as_network(net)
     threads = _threads.resolve(n_threads)
     if needs_y:
@@ -31,7 +40,9 @@ def prepare(net, X, y=None, *, n_threads=None, needs_y: bool = True) -> Inputs:
     else:
         X = check_data(net, X)
     n = X.shape[0]
-    check_memory(_core.gradient_workspace_bytes(n, net.d, net.width, n_threads=threads),
-                 f"the working buffers for n={n}, d={net.d}, width={net.width}",
-                 "use fewer neurons or threads")
+    check_memory(
+        _core.gradient_workspace_bytes(n, net.d, net.width, n_threads=threads),
+        f"the working buffers for n={n}, d={net.d}, width={net.width}",
+        "use fewer neurons or threads",
+    )
     return Inputs(net, X, y, threads)

@@ -3,6 +3,7 @@
 A thread count means the same everywhere, in the compiled core too: a positive number of threads
 (at most :func:`max_num_threads`), or ``None`` for the process default.
 """
+
 from __future__ import annotations
 
 from . import _core

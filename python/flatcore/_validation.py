@@ -3,6 +3,7 @@
 Every public function checks its arguments here before calling the compiled core, so that bad
 input gets a Python exception naming the argument instead of a crash or a silent NaN.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -47,8 +48,9 @@ def check_finite(arr: np.ndarray, name: str) -> None:
         raise ValueError(f"{name} contains NaN or Inf (first at index {where}: {value}); remove or replace it")
 
 
-def as_scalar(value, name: str, *, positive: bool = False, nonnegative: bool = False,
-              allow_none: bool = False) -> float | None:
+def as_scalar(
+    value, name: str, *, positive: bool = False, nonnegative: bool = False, allow_none: bool = False
+) -> float | None:
     if value is None and allow_none:
         return None
     if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
@@ -65,8 +67,9 @@ def as_scalar(value, name: str, *, positive: bool = False, nonnegative: bool = F
     return value
 
 
-def as_int(value, name: str, *, minimum: int | None = None, maximum: int | None = None,
-           allow_none: bool = False) -> int | None:
+def as_int(
+    value, name: str, *, minimum: int | None = None, maximum: int | None = None, allow_none: bool = False
+) -> int | None:
     if value is None and allow_none:
         return None
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):

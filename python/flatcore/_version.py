@@ -1,5 +1,8 @@
-"""flatcore's version, read once from the installed package's metadata (pyproject.toml is its
-only source)."""
+"""flatcore's version, read once from the installed package's metadata.
+
+pyproject.toml is its only source.
+"""
+
 from importlib import metadata
 
 try:

@@ -1,4 +1,5 @@
 """The two-layer ReLU network f(x) = sum_k v_k relu(w_k . x - b_k) + beta (docs/math.md, section 1)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -53,7 +54,7 @@ class Network:
 
     # -- construction --------------------------------------------------------------------------
     @classmethod
-    def init(cls, d: int, width: int, *, seed=0, scheme: str = "pytorch") -> "Network":
+    def init(cls, d: int, width: int, *, seed=0, scheme: str = "pytorch") -> Network:
         """A randomly initialised network.
 
         Schemes (``fan_in`` is d for the hidden layer and width for the output layer):
@@ -93,16 +94,18 @@ class Network:
         return cls(W, b, v, float(beta))
 
     @classmethod
-    def from_params(cls, theta, d: int, width: int) -> "Network":
+    def from_params(cls, theta, d: int, width: int) -> Network:
         """The network whose flat parameter vector is ``theta`` (layout in the class docstring)."""
         d = as_int(d, "d", minimum=1)
         width = as_int(width, "width", minimum=1)
         theta = as_float_array(theta, "theta", 1)
         P = width * (d + 2) + 1
         if theta.shape[0] != P:
-            raise ValueError(f"theta has {theta.shape[0]} entries; width*(d+2)+1 = {P} expected for d={d}, width={width}")
+            raise ValueError(
+                f"theta has {theta.shape[0]} entries; width*(d+2)+1 = {P} expected for d={d}, width={width}"
+            )
         Kd = width * d
-        return cls(theta[:Kd].reshape(width, d), theta[Kd:Kd + width], theta[Kd + width:Kd + 2 * width], theta[-1])
+        return cls(theta[:Kd].reshape(width, d), theta[Kd : Kd + width], theta[Kd + width : Kd + 2 * width], theta[-1])
 
     # -- shape ---------------------------------------------------------------------------------
     @property
@@ -134,7 +137,8 @@ class Network:
 
     __call__ = predict
 
-    def copy(self) -> "Network":
+    def copy(self) -> Network:
+        """An independent copy (the arrays are copied)."""
         return Network(self.W, self.b, self.v, self.beta)
 
     def _check(self) -> None:
@@ -156,9 +160,13 @@ class Network:
     def __eq__(self, other) -> bool:
         if not isinstance(other, Network):
             return NotImplemented
-        return (self.W.shape == other.W.shape and np.array_equal(self.W, other.W)
-                and np.array_equal(self.b, other.b) and np.array_equal(self.v, other.v)
-                and self.beta == other.beta)
+        return (
+            self.W.shape == other.W.shape
+            and np.array_equal(self.W, other.W)
+            and np.array_equal(self.b, other.b)
+            and np.array_equal(self.v, other.v)
+            and self.beta == other.beta
+        )
 
     __hash__ = None
 

@@ -1,9 +1,11 @@
-"""Loss, gradient, Hessian, Hessian-vector products, the exact trace and activation statistics
-(docs/math.md, sections 1-3).
+"""Loss, gradient, Hessian, Hessian-vector products, exact trace, activation statistics.
+
+The formulas are those of docs/math.md, sections 1-3.
 
 Pure functions of explicit arguments: ``loss(net, X, y)``, ``gradient(net, X, y)``, ...
 All results are float64 and do not depend on the number of threads.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -110,7 +112,9 @@ def hvp(net: Network, X, y, u, *, part: str = "full", n_threads=None) -> np.ndar
 
 
 def hessian_trace(net: Network, X, y, *, part: str = "full", n_threads=None) -> float:
-    """tr H, exact and in closed form (docs/math.md, section 3.4):
+    """tr H, exact and in closed form (docs/math.md, section 3.4).
+
+    ::
 
         tr H = 1 + (1/n) sum_ik [ phi_ik^2 + v_k^2 a_ik (||x_i||^2 + 1) ].
 

@@ -10,6 +10,7 @@ benchmark report), so that a number can be traced to the code, the build and the
 that produced it. It reads facts only (package metadata, the compiled core's build
 settings, ``/proc/cpuinfo``); it measures nothing and takes well under a millisecond.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -74,8 +75,9 @@ def cpu_model() -> str:
                     if line.startswith(("model name", "Model", "Hardware")):
                         return line.split(":", 1)[1].strip()
         elif sys.platform == "darwin":
-            out = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], check=False, capture_output=True,
-                                 text=True, timeout=2)
+            out = subprocess.run(
+                ["sysctl", "-n", "machdep.cpu.brand_string"], check=False, capture_output=True, text=True, timeout=2
+            )
             if out.returncode == 0 and out.stdout.strip():
                 return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):

@@ -4,6 +4,7 @@ Every eigen-solve returns an :class:`EigenResult` that says how far to trust it 
 number of Hessian-vector products, a converged flag) and is reproducible: the start vector comes
 from ``seed`` through a generator whose output the C++ standard fixes.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from ._validation import as_float_array, as_int, as_scalar, check_choice, check_
 from .network import Network
 from .numerics import HESSIAN_PARTS, hessian
 
-WHICH = tuple(_core.EIG_WHICH) + ("both",)
+WHICH = (*tuple(_core.EIG_WHICH), "both")
 METHODS = ("auto", "lanczos", "dense")
 STOPS = tuple(_core.EIG_STOPS)
 # Below this many parameters "auto" uses the dense eigendecomposition (exact and fast there).
@@ -72,8 +73,10 @@ class EigenResult:
 
     def __repr__(self) -> str:
         vals = np.array2string(self.values, precision=6, threshold=8)
-        return (f"EigenResult(values={vals}, method={self.method!r}, converged={self.converged}, "
-                f"n_hvp={self.n_hvp}, max_residual={self.residual_norms.max(initial=0.0):.2e})")
+        return (
+            f"EigenResult(values={vals}, method={self.method!r}, converged={self.converged}, "
+            f"n_hvp={self.n_hvp}, max_residual={self.residual_norms.max(initial=0.0):.2e})"
+        )
 
 
 def _linear_operator_base():
@@ -96,10 +99,12 @@ class HessianLinearOperator(_linear_operator_base()):
         a = prepare(net, X, y, n_threads=n_threads)
         check_choice(part, "part", HESSIAN_PARTS)
         if cache:
-            check_memory(_core.activation_cache_bytes(a.X.shape[0], a.net.width), "caching the activations",
-                         "pass cache=False")
-        self._op = _core.HessianOperator(a.net, a.X, a.y, part=part, n_threads=a.n_threads,
-                                         cache_activations=None if cache is None else bool(cache))
+            check_memory(
+                _core.activation_cache_bytes(a.X.shape[0], a.net.width), "caching the activations", "pass cache=False"
+            )
+        self._op = _core.HessianOperator(
+            a.net, a.X, a.y, part=part, n_threads=a.n_threads, cache_activations=None if cache is None else bool(cache)
+        )
         self.net, self.X, self.y, self.part = a.net.copy(), a.X, a.y, part
         self.cache, self.n_threads = self._op.caches_activations, a.n_threads
         P = a.net.n_params
@@ -159,14 +164,29 @@ def _choose_method(method, P, k_total):
     if method == "auto":
         return "dense" if (P <= DENSE_AUTO_MAX_PARAMS or k_total >= P - 1) else "lanczos"
     if method == "lanczos" and k_total >= P:
-        raise ValueError(f"Lanczos needs fewer eigenpairs than parameters: asked for {k_total}, P = {P}; "
-                         "use method='dense'")
+        raise ValueError(
+            f"Lanczos needs fewer eigenpairs than parameters: asked for {k_total}, P = {P}; use method='dense'"
+        )
     return method
 
 
-def top_eigs(net: Network, X, y, k: int = 1, which: str = "largest", *, part: str = "full",
-             tol: float = 1e-10, stop: str = "residual", method: str = "auto", seed: int = 0,
-             max_restarts: int = 1000, ncv=None, v0=None, n_threads=None) -> EigenResult:
+def top_eigs(
+    net: Network,
+    X,
+    y,
+    k: int = 1,
+    which: str = "largest",
+    *,
+    part: str = "full",
+    tol: float = 1e-10,
+    stop: str = "residual",
+    method: str = "auto",
+    seed: int = 0,
+    max_restarts: int = 1000,
+    ncv=None,
+    v0=None,
+    n_threads=None,
+) -> EigenResult:
     """Extreme eigenpairs of the Hessian (or of one of its parts).
 
     Parameters
@@ -239,25 +259,44 @@ def top_eigs(net: Network, X, y, k: int = 1, which: str = "largest", *, part: st
         parts = [_core.dense_eigenpairs(H, k=k, which=end) for end in ends]
     else:
         op = _core.HessianOperator(net, X, y, part=part, n_threads=a.n_threads)
-        parts = [_core.lanczos_eigenpairs(op, _core.EigOptions(k=k, which=end, tol=tol, stop=stop,
-                                                              max_restarts=max_restarts, ncv=ncv or 0,
-                                                              seed=seed, start=v0))
-                 for end in ends]
+        parts = [
+            _core.lanczos_eigenpairs(
+                op,
+                _core.EigOptions(
+                    k=k, which=end, tol=tol, stop=stop, max_restarts=max_restarts, ncv=ncv or 0, seed=seed, start=v0
+                ),
+            )
+            for end in ends
+        ]
 
-    return EigenResult(values=np.concatenate([p.values for p in parts]),
-                       vectors=np.concatenate([p.vectors for p in parts], axis=1),
-                       residual_norms=np.concatenate([p.residual_norms for p in parts]),
-                       n_hvp=int(sum(p.n_hvp for p in parts)),
-                       n_restarts=int(sum(p.n_restarts for p in parts)),
-                       converged=all(p.converged and len(p.values) == k for p in parts),
-                       method=chosen,
-                       error_bounds=np.concatenate([p.error_bounds for p in parts]),
-                       stop=stop if (chosen == "lanczos" and k == 1) else "residual",
-                       tol=tol, seed=seed)
+    return EigenResult(
+        values=np.concatenate([p.values for p in parts]),
+        vectors=np.concatenate([p.vectors for p in parts], axis=1),
+        residual_norms=np.concatenate([p.residual_norms for p in parts]),
+        n_hvp=int(sum(p.n_hvp for p in parts)),
+        n_restarts=int(sum(p.n_restarts for p in parts)),
+        converged=all(p.converged and len(p.values) == k for p in parts),
+        method=chosen,
+        error_bounds=np.concatenate([p.error_bounds for p in parts]),
+        stop=stop if (chosen == "lanczos" and k == 1) else "residual",
+        tol=tol,
+        seed=seed,
+    )
 
 
-def sharpness(net: Network, X, y, *, part: str = "full", tol: float = 1e-10, stop: str = "residual",
-              method: str = "auto", seed: int = 0, return_result: bool = False, n_threads=None):
+def sharpness(
+    net: Network,
+    X,
+    y,
+    *,
+    part: str = "full",
+    tol: float = 1e-10,
+    stop: str = "residual",
+    method: str = "auto",
+    seed: int = 0,
+    return_result: bool = False,
+    n_threads=None,
+):
     """lambda_max of the Hessian (docs/math.md, section 4), to about ``tol`` relative.
 
     ``stop="eigenvalue"`` (see :func:`top_eigs`) needs fewer products where the top eigenvalue is
@@ -268,13 +307,16 @@ def sharpness(net: Network, X, y, *, part: str = "full", tol: float = 1e-10, sto
     full :class:`EigenResult` (residual norm, HVP count, converged flag) with ``return_result=True``.
     Raises RuntimeError if the solver did not converge (ask for the result to inspect it instead).
     """
-    res = top_eigs(net, X, y, 1, "largest", part=part, tol=tol, stop=stop, method=method, seed=seed,
-                   n_threads=n_threads)
+    res = top_eigs(
+        net, X, y, 1, "largest", part=part, tol=tol, stop=stop, method=method, seed=seed, n_threads=n_threads
+    )
     if return_result:
         return res
     if not res.converged:
-        raise RuntimeError(f"the sharpness eigensolve did not converge ({res!r}); raise max_restarts or tol, "
-                           "or call with return_result=True to inspect it")
+        raise RuntimeError(
+            f"the sharpness eigensolve did not converge ({res!r}); raise max_restarts or tol, "
+            "or call with return_result=True to inspect it"
+        )
     return float(res.values[0])
 
 
@@ -302,11 +344,20 @@ class SpectralDensity:
         grid = as_float_array(grid, "grid", 1)
         sigma = as_scalar(sigma, "sigma", positive=True)
         diff = (grid[:, None] - self.nodes[None, :]) / sigma
-        return (np.exp(-0.5 * diff ** 2) @ self.weights) / (sigma * np.sqrt(2 * np.pi))
+        return (np.exp(-0.5 * diff**2) @ self.weights) / (sigma * np.sqrt(2 * np.pi))
 
 
-def spectral_density(net: Network, X, y, *, n_probes: int = 10, lanczos_steps: int = 80,
-                     part: str = "full", seed: int = 0, n_threads=None) -> SpectralDensity:
+def spectral_density(
+    net: Network,
+    X,
+    y,
+    *,
+    n_probes: int = 10,
+    lanczos_steps: int = 80,
+    part: str = "full",
+    seed: int = 0,
+    n_threads=None,
+) -> SpectralDensity:
     """Spectral density of the Hessian by stochastic Lanczos quadrature (as PyHessian offers).
 
     Each probe is a Rademacher vector; ``lanczos_steps`` Lanczos steps with full
@@ -343,5 +394,6 @@ def spectral_density(net: Network, X, y, *, n_probes: int = 10, lanczos_steps: i
         theta, S = np.linalg.eigh(T)
         nodes.append(theta)
         weights.append(S[0, :] ** 2 / n_probes)
-    return SpectralDensity(nodes=np.concatenate(nodes), weights=np.concatenate(weights), n_probes=n_probes,
-                           lanczos_steps=m, n_hvp=op.n_hvp)
+    return SpectralDensity(
+        nodes=np.concatenate(nodes), weights=np.concatenate(weights), n_probes=n_probes, lanczos_steps=m, n_hvp=op.n_hvp
+    )

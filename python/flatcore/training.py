@@ -1,4 +1,5 @@
 """Full-batch gradient descent with the whole trajectory in C++ (docs/math.md, section 2)."""
+
 from __future__ import annotations
 
 import time
@@ -39,7 +40,7 @@ class History:
         self._columns = {k: np.asarray(c) for k, c in columns.items()}
 
     @classmethod
-    def _from_core(cls, history) -> "History":
+    def _from_core(cls, history) -> History:
         names = _core.TrainHistory.column_names(history.tracks_sharpness)
         return cls({name: getattr(history, name) for name in names})
 
@@ -127,14 +128,33 @@ class TrainResult:
     seconds: float = 0.0
 
     def __repr__(self) -> str:
-        status = "converged" if self.converged else (f"diverged at step {self.diverged_step}" if self.diverged else "ran")
-        return (f"TrainResult({status}, steps_run={self.steps_run}, final_loss={self.final_loss:.6g}, "
-                f"final_grad_norm={self.final_grad_norm:.3g}, history={len(self.history)} rows)")
+        status = (
+            "converged" if self.converged else (f"diverged at step {self.diverged_step}" if self.diverged else "ran")
+        )
+        return (
+            f"TrainResult({status}, steps_run={self.steps_run}, final_loss={self.final_loss:.6g}, "
+            f"final_grad_norm={self.final_grad_norm:.3g}, history={len(self.history)} rows)"
+        )
 
 
-def train(net: Network, X, y, lr, steps, *, weight_decay=0.0, decay_biases: bool = False,
-          clip_grad_norm=None, record_every=None, tol=None, max_loss=None, sharpness_every=None,
-          sharpness_tol: float = 1e-10, n_threads=None, progress: bool = False) -> TrainResult:
+def train(
+    net: Network,
+    X,
+    y,
+    lr,
+    steps,
+    *,
+    weight_decay=0.0,
+    decay_biases: bool = False,
+    clip_grad_norm=None,
+    record_every=None,
+    tol=None,
+    max_loss=None,
+    sharpness_every=None,
+    sharpness_tol: float = 1e-10,
+    n_threads=None,
+    progress: bool = False,
+) -> TrainResult:
     """Full-batch gradient descent on L(theta) = 1/(2n) sum_i (f(x_i) - y_i)^2.
 
     Each step: ``theta <- theta - lr * (clip(grad L) + weight_decay * theta_decayed)``, where
@@ -206,8 +226,11 @@ def train(net: Network, X, y, lr, steps, *, weight_decay=0.0, decay_biases: bool
         n_threads=a.n_threads,
     )
     rows = steps // record_every + 2
-    check_memory(rows * _core.TrainHistory.bytes_per_row(sharpness_every is not None),
-                 f"a history of {rows} rows", "record less often (a larger record_every)")
+    check_memory(
+        rows * _core.TrainHistory.bytes_per_row(sharpness_every is not None),
+        f"a history of {rows} rows",
+        "record less often (a larger record_every)",
+    )
 
     bar = None
     callback = None

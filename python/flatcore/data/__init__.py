@@ -12,6 +12,7 @@
 >>> X = data.Radial(5, alpha=0.3).sample(1000, seed=0)
 >>> X, y = data.regression(256, 5, target_kind="linear", noise=1.0, seed=0)
 """
+
 from .laws import (
     BallMixture,
     Gaussian,
@@ -26,7 +27,16 @@ from .laws import (
 from .targets import TARGETS, regression, target
 
 __all__ = [
-    "Law", "IsotropicLaw", "MarginalTail",
-    "UniformBall", "UniformSphere", "Gaussian", "Radial", "BallMixture",
-    "uniform_ball", "TARGETS", "target", "regression",
+    "Law",
+    "IsotropicLaw",
+    "MarginalTail",
+    "UniformBall",
+    "UniformSphere",
+    "Gaussian",
+    "Radial",
+    "BallMixture",
+    "uniform_ball",
+    "TARGETS",
+    "target",
+    "regression",
 ]

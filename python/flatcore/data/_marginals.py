@@ -8,6 +8,7 @@ return, for thresholds t (a float64 array of any shape), the tail quantities
 for the unit ball and sphere (closed form, docs/math.md, section 5), the standard Gaussian
 (closed form) and the radial family (tanh-sinh quadrature over the radius).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,8 +31,7 @@ def ball_tail(t: np.ndarray, dd: float):
     P = np.where(inside, P, np.where(t >= 1.0, 0.0, 1.0))
     log_c = special.gammaln(dd / 2.0 + 1.0) - 0.5 * np.log(np.pi) - special.gammaln((dd + 1.0) / 2.0)
     with np.errstate(divide="ignore"):
-        m1 = np.where(inside, np.exp(log_c + 0.5 * (dd + 1.0) * np.log(np.where(inside, x, 1.0))) / (dd + 1.0),
-                      0.0)
+        m1 = np.where(inside, np.exp(log_c + 0.5 * (dd + 1.0) * np.log(np.where(inside, x, 1.0))) / (dd + 1.0), 0.0)
     return P, m1
 
 
@@ -56,8 +56,7 @@ def gaussian_tail(t: np.ndarray):
     m1 = np.exp(-0.5 * t * t) / np.sqrt(2.0 * np.pi)
     # E[(S-t)_+] = phi(t) - t Phi(-t) = exp(-t^2/2) [1/sqrt(2 pi) - (t/2) erfcx(t/sqrt 2)] for t > 0
     pos = np.maximum(t, 0.0)
-    excess_pos = np.exp(-0.5 * pos * pos) * (1.0 / np.sqrt(2.0 * np.pi)
-                                             - 0.5 * pos * special.erfcx(pos / np.sqrt(2.0)))
+    excess_pos = np.exp(-0.5 * pos * pos) * (1.0 / np.sqrt(2.0 * np.pi) - 0.5 * pos * special.erfcx(pos / np.sqrt(2.0)))
     excess = np.where(t > 0, excess_pos, m1 - t * P)
     return P, m1, excess
 
@@ -67,8 +66,8 @@ def _tanh_sinh(h: float = 1.0 / 16.0):
     k = np.arange(-int(3.2 / h), int(3.2 / h) + 1)
     s = k * h
     y = 0.5 * np.pi * np.sinh(s)
-    one_minus = 2.0 / (1.0 + np.exp(2.0 * y))   # 1 - tanh(y)
-    one_plus = 2.0 / (1.0 + np.exp(-2.0 * y))   # 1 + tanh(y)
+    one_minus = 2.0 / (1.0 + np.exp(2.0 * y))  # 1 - tanh(y)
+    one_plus = 2.0 / (1.0 + np.exp(-2.0 * y))  # 1 + tanh(y)
     w = h * 0.5 * np.pi * np.cosh(s) / np.cosh(y) ** 2
     keep = (one_minus > 0) & (one_plus > 0) & (w > 0)
     return one_plus[keep], one_minus[keep], w[keep]
@@ -92,11 +91,11 @@ def isotropic_quadrature(t: np.ndarray, d: int, radius_of_q, survival):
     shape = t.shape
     t = t.reshape(-1)
     a = np.minimum(np.abs(t), 1.0)
-    q_hi = survival(a)                                       # (M,)
-    one_plus, one_minus, w = _TANH_SINH
+    q_hi = survival(a)  # (M,)
+    _one_plus, one_minus, w = _TANH_SINH
     # q = q_hi (1 - x) / 2: small q (rho near 1) and q near q_hi (rho near |t|) both accurate
     q = q_hi[:, None] * (0.5 * one_minus[None, :])
-    rho = np.maximum(radius_of_q(q), a[:, None])             # rounding at the lower end
+    rho = np.maximum(radius_of_q(q), a[:, None])  # rounding at the lower end
     ratio = np.where(rho > 0, t[:, None] / np.where(rho > 0, rho, 1.0), 0.0)
     Ps, m1s = sphere_tail(ratio, d)
     excess_s = np.maximum(m1s - ratio * Ps, 0.0)
@@ -104,7 +103,7 @@ def isotropic_quadrature(t: np.ndarray, d: int, radius_of_q, survival):
     P = (ww * Ps).sum(axis=1)
     m1 = (ww * rho * m1s).sum(axis=1)
     excess = (ww * rho * excess_s).sum(axis=1)
-    inner = 1.0 - q_hi                                       # P(rho <= |t|)
+    inner = 1.0 - q_hi  # P(rho <= |t|)
     neg = t < 0
     P = np.where(neg, P + inner, P)
     excess = np.where(neg, excess + np.abs(t) * inner, excess)
@@ -123,6 +122,7 @@ def radial_radius(q, alpha: float):
 
 def radial_tail(t: np.ndarray, d: int, alpha: float):
     """P, m1, E[(S-t)_+] of the radial family: P(rho > r) = (1 - r)^alpha, rho(q) = 1 - q^(1/alpha)."""
+
     def survival(r):
         with np.errstate(divide="ignore"):
             return np.exp(alpha * np.log1p(-r))

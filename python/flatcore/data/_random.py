@@ -1,4 +1,5 @@
 """Random-number helpers shared by the modules of :mod:`flatcore.data` (private)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,7 +15,8 @@ def generator(seed) -> np.random.Generator:
     except (TypeError, ValueError) as exc:
         raise type(exc)(
             "seed must be something numpy.random.default_rng accepts (a non-negative int, a sequence "
-            f"of them, a SeedSequence or a Generator); got {type(seed).__name__} {seed!r} ({exc})") from None
+            f"of them, a SeedSequence or a Generator); got {type(seed).__name__} {seed!r} ({exc})"
+        ) from None
 
 
 def directions(n: int, d: int, rng: np.random.Generator) -> np.ndarray:

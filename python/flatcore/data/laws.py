@@ -21,6 +21,7 @@ The isotropic laws (the first four) also give the tail of the one-dimensional ma
 :class:`Law` and :class:`IsotropicLaw` say what a law object must offer: a user's own law with
 only ``d`` and ``sample`` is a :class:`Law` too.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,8 +33,17 @@ from .._validation import as_float_array, as_int, as_scalar
 from . import _marginals
 from ._random import directions, generator
 
-__all__ = ["Law", "IsotropicLaw", "MarginalTail", "UniformBall", "UniformSphere", "Gaussian", "Radial",
-           "BallMixture", "uniform_ball"]
+__all__ = [
+    "Law",
+    "IsotropicLaw",
+    "MarginalTail",
+    "UniformBall",
+    "UniformSphere",
+    "Gaussian",
+    "Radial",
+    "BallMixture",
+    "uniform_ball",
+]
 
 
 # =================================================================================================
@@ -482,15 +492,15 @@ class BallMixture:
     def __eq__(self, other):
         if not isinstance(other, BallMixture):
             return NotImplemented
-        return all(np.array_equal(getattr(self, f), getattr(other, f))
-                   for f in ("centers", "bases", "radii", "weights"))
+        return all(
+            np.array_equal(getattr(self, f), getattr(other, f)) for f in ("centers", "bases", "radii", "weights")
+        )
 
     def __hash__(self):
         return hash(tuple(getattr(self, f).tobytes() for f in ("centers", "bases", "radii", "weights")))
 
     def __repr__(self):
-        return (f"BallMixture(d={self.d}, dim={self.dim}, n_components={len(self.weights)}, "
-                f"radius={self.radius:.6g})")
+        return f"BallMixture(d={self.d}, dim={self.dim}, n_components={len(self.weights)}, radius={self.radius:.6g})"
 
     @property
     def d(self) -> int:

@@ -1,4 +1,5 @@
 """Regression targets and noisy regression data sets (seeded, float64)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -36,8 +37,9 @@ def target(X, target_kind: str = "smooth") -> np.ndarray:
     raise ValueError(f"target_kind must be one of {TARGETS}; got {target_kind!r}")
 
 
-def regression(n: int, d: int, *, target_kind: str = "smooth", noise: float = 0.1,
-               seed=0) -> tuple[np.ndarray, np.ndarray]:
+def regression(
+    n: int, d: int, *, target_kind: str = "smooth", noise: float = 0.1, seed=0
+) -> tuple[np.ndarray, np.ndarray]:
     """A regression data set: X uniform in the unit ball, ``y = f*(X) + N(0, noise^2)``.
 
     X is ``UniformBall(d).sample(n, rng)`` and the label noise is drawn after it from the same

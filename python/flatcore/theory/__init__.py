@@ -27,6 +27,7 @@ its one-dimensional marginal is used through it, any other through Monte Carlo o
 >>> theory.g_uniform_ball(0.5, d=5)
 >>> theory.g_population([1.0, 0.0, 0.0], 0.5, data.Radial(3, alpha=0.3))
 """
+
 from .packing import boundary_packing
 from .rescaling import balance_for_min_trace, min_trace, rescale
 from .stability import StabilityBound, StabilityInequality, stability_bound, stability_inequality
@@ -43,9 +44,21 @@ from .weight import (
 
 __all__ = [
     "PopulationG",
-    "gtilde_uniform_ball", "g_uniform_ball", "gtilde_empirical", "g_empirical",
-    "gtilde_population", "g_population",
-    "path_norm", "vg_contributions", "vg_norm",
-    "StabilityInequality", "stability_inequality", "StabilityBound", "stability_bound",
-    "rescale", "min_trace", "balance_for_min_trace", "boundary_packing",
+    "gtilde_uniform_ball",
+    "g_uniform_ball",
+    "gtilde_empirical",
+    "g_empirical",
+    "gtilde_population",
+    "g_population",
+    "path_norm",
+    "vg_contributions",
+    "vg_norm",
+    "StabilityInequality",
+    "stability_inequality",
+    "StabilityBound",
+    "stability_bound",
+    "rescale",
+    "min_trace",
+    "balance_for_min_trace",
+    "boundary_packing",
 ]

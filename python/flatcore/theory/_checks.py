@@ -4,6 +4,7 @@ Directions, thresholds, samples and laws are checked here, on top of the package
 of :mod:`flatcore._validation`, so that every theory function refuses bad input with the same
 words.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -48,7 +49,8 @@ def as_directions(u, d: int | None = None, where: str = "the data") -> np.ndarra
         at = f" (row {where_bad})" if where_bad is not None else ""
         raise ValueError(
             f"u must hold unit vectors; got norm {value!r}{at}. For a neuron (w, b) pass "
-            "u = w / ||w|| and t = b / ||w|| (a zero w has no direction)")
+            "u = w / ||w|| and t = b / ||w|| (a zero w has no direction)"
+        )
     return u / norms[..., None]
 
 
@@ -69,8 +71,10 @@ def broadcast_ut(u: np.ndarray, t: np.ndarray):
     try:
         out_shape = np.broadcast_shapes((m,), t.shape)
     except ValueError:
-        raise ValueError(f"t of shape {t.shape} does not broadcast against the {m} directions in u "
-                         f"(shape {u.shape}); give one threshold or one per direction") from None
+        raise ValueError(
+            f"t of shape {t.shape} does not broadcast against the {m} directions in u "
+            f"(shape {u.shape}); give one threshold or one per direction"
+        ) from None
     if len(out_shape) != 1:
         raise ValueError(f"with u of shape {u.shape}, t must be a scalar or have shape ({m},); got {t.shape}")
     return u, np.broadcast_to(t, (m,)).astype(np.float64), out_shape
@@ -92,11 +96,13 @@ def as_law(law, d: int, where: str):
     if isinstance(law, str):
         raise TypeError(
             f"law must be a law object such as flatcore.data.UniformBall({d}), Gaussian({d}) or "
-            f"Radial({d}, alpha=0.5), not a name; got the string {law!r}")
+            f"Radial({d}, alpha=0.5), not a name; got the string {law!r}"
+        )
     if not isinstance(law, Law) or not callable(law.sample):
         raise TypeError(
             "law must be a law object with an integer attribute d and a method sample(n, seed) "
-            f"returning an (n, d) array (e.g. flatcore.data.UniformBall({d})); got {type(law).__name__}")
+            f"returning an (n, d) array (e.g. flatcore.data.UniformBall({d})); got {type(law).__name__}"
+        )
     law_d = as_int(law.d, "law.d", minimum=1)
     if law_d != d:
         raise ValueError(f"the law {law!r} has d = {law_d} but {where} have d = {d}; they must agree")

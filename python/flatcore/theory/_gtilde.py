@@ -3,6 +3,7 @@
 Shared by :mod:`flatcore.theory.weight` (the public g and gtilde) and
 :mod:`flatcore.theory.variation` (the population V_g). Notation of docs/math.md, section 5.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,8 +16,9 @@ POPULATION_METHODS = ("auto", "monte_carlo")
 
 
 def neuron_gtilde(side) -> np.ndarray:
-    """``||w_k|| gtilde`` of each neuron on one side of its hyperplane, from the core's statistics
-    (:func:`flatcore.neuron_sides`): ``excess * ||(moment, -share)||``, shape (width,).
+    """``||w_k|| gtilde`` of each neuron on one side of its hyperplane, shape (width,).
+
+    From the core's statistics (:func:`flatcore.neuron_sides`): ``excess * ||(moment, -share)||``.
 
     On the active side this is ``mean_i phi_ik ||mean_i a_ik (x_i, -1)|| = ||w_k|| gtilde(u_k, t_k)``
     (docs/math.md, section 7), on the other side ``||w_k|| gtilde(-u_k, -t_k)``; for w_k = 0 it is
@@ -30,8 +32,10 @@ def isotropic_gtilde(law, t: np.ndarray) -> np.ndarray:
     P, m1, excess = (np.asarray(a, dtype=np.float64) for a in law.marginal_tail(t))
     for name, value in (("P", P), ("m1", m1), ("excess", excess)):
         if value.shape != t.shape:
-            raise ValueError(f"{law!r}.marginal_tail returned {name} of shape {value.shape} for thresholds "
-                             f"of shape {t.shape}; expected the same shape")
+            raise ValueError(
+                f"{law!r}.marginal_tail returned {name} of shape {value.shape} for thresholds "
+                f"of shape {t.shape}; expected the same shape"
+            )
         if not np.all(np.isfinite(value)):
             raise ValueError(f"{law!r}.marginal_tail returned non-finite {name}")
     excess = np.maximum(excess, 0.0)  # rounding in m1 - t P for t near the top of the support
@@ -45,7 +49,7 @@ def sample_gtilde(X, U, t, *, both_sides: bool, want_se: bool):
     is gtilde(-u, -t) (None unless both_sides) and se_* are delta-method standard errors of the
     sample means (None unless want_se). Work arrays are (chunk, n), rows contiguous.
     """
-    n, d = X.shape
+    n, _d = X.shape
     M = t.shape[0]
     XT = np.ascontiguousarray(X.T)
     gp = np.empty(M)
@@ -62,9 +66,9 @@ def sample_gtilde(X, U, t, *, both_sides: bool, want_se: bool):
                 np.negative(Z, out=Z)  # -u.x - (-t)
             excess = np.maximum(Z, 0.0)
             maskf = np.greater(Z, 0.0).astype(np.float64)
-            A = excess.sum(axis=1) / n           # E[(u.X - t)_+]
-            P = maskf.sum(axis=1) / n            # P(u.X > t)
-            B = (maskf @ X) / n                  # E[X 1(u.X > t)]
+            A = excess.sum(axis=1) / n  # E[(u.X - t)_+]
+            P = maskf.sum(axis=1) / n  # P(u.X > t)
+            B = (maskf @ X) / n  # E[X 1(u.X > t)]
             root = np.sqrt(P * P + np.einsum("md,md->m", B, B))
             g_out[lo:hi] = A * root
             if se_out is not None:
@@ -74,14 +78,15 @@ def sample_gtilde(X, U, t, *, both_sides: bool, want_se: bool):
                     continue
                 safe = np.where(root > 0, root, 1.0)
                 cP = np.where(root > 0, A * P / safe, 0.0)
-                cB = np.where(root > 0, A / safe, 0.0)[:, None] * B      # (m, d)
+                cB = np.where(root > 0, A / safe, 0.0)[:, None] * B  # (m, d)
                 lin = root[:, None] * excess + maskf * (cP[:, None] + cB @ XT)
                 se_out[lo:hi] = lin.std(axis=1, ddof=1) / np.sqrt(n)
     return gp, gm, sp, sm
 
 
-def population_gtilde(u, t, law, method, n_samples, seed, *, both_sides: bool, want_se: bool = True,
-                      where: str = "the directions u"):
+def population_gtilde(
+    u, t, law, method, n_samples, seed, *, both_sides: bool, want_se: bool = True, where: str = "the directions u"
+):
     """gtilde (both_sides False) or g (True) of ``law`` at the pairs (u, t).
 
     A law with ``marginal_tail`` (an :class:`flatcore.data.IsotropicLaw`) is used through its
@@ -106,8 +111,7 @@ def population_gtilde(u, t, law, method, n_samples, seed, *, both_sides: bool, w
         n_samples = as_int(n_samples, "n_samples", minimum=2)
         Xs = as_samples(law.sample(n_samples, seed), "the law's sample")
         if Xs.shape != (n_samples, d):
-            raise ValueError(f"{law!r}.sample returned shape {Xs.shape}; expected (n_samples, d) = "
-                             f"({n_samples}, {d})")
+            raise ValueError(f"{law!r}.sample returned shape {Xs.shape}; expected (n_samples, d) = ({n_samples}, {d})")
         g1, g2, s1, s2 = sample_gtilde(Xs, U, tt, both_sides=both_sides, want_se=want_se)
         if not want_se:
             s1 = s2 = np.full_like(g1, np.nan)

@@ -6,6 +6,7 @@ neurons with pairwise disjoint caps fit; with sign patterns over them (Varshamov
 give the lower-bound construction: flat networks, far apart in L2, that fit noise near the
 boundary.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,8 +19,7 @@ from ._checks import as_dim
 __all__ = ["boundary_packing"]
 
 
-def boundary_packing(d, eps, *, amplitude=1.0, signs=None, max_neurons=1000, n_candidates=None,
-                     seed=0) -> Network:
+def boundary_packing(d, eps, *, amplitude=1.0, signs=None, max_neurons=1000, n_candidates=None, seed=0) -> Network:
     """A packing of boundary-localised neurons ``relu(u_j . x - (1 - eps))`` (docs/math.md, section 9).
 
     Neuron j is active, on the unit ball, on the cap ``{u_j . x > 1 - eps}`` of height eps, which
@@ -106,8 +106,9 @@ def boundary_packing(d, eps, *, amplitude=1.0, signs=None, max_neurons=1000, n_c
     else:
         s = as_float_array(signs, "signs", 1)
         if s.shape != (K,):
-            raise ValueError(f"signs must have one entry per neuron ({K} caps for d={d}, eps={eps}); "
-                             f"got shape {s.shape}")
+            raise ValueError(
+                f"signs must have one entry per neuron ({K} caps for d={d}, eps={eps}); got shape {s.shape}"
+            )
         if not np.all(np.abs(s) == 1.0):
             raise ValueError("signs must be +1 or -1")
     return Network(U, np.full(K, 1.0 - eps), amplitude * s, 0.0)

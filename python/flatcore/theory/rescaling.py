@@ -6,6 +6,7 @@ contributes ``alpha^2 A_k + B_k / alpha^2`` (:func:`flatcore.numerics.trace_term
 smallest trace over all rescalings is ``1 + sum_k 2 sqrt(A_k B_k)``, a closed-form, invariant
 flatness measure.
 """
+
 from __future__ import annotations
 
 import numpy as np

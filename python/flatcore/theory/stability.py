@@ -11,6 +11,7 @@ For every theta and every data set, with R = max_i ||x_i|| and gtilde over the e
 
 (:func:`stability_bound`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -114,8 +115,9 @@ def stability_inequality(net: Network, X, y, *, lambda_max=None) -> StabilityIne
     R, L = _radius_and_loss(net, X, y)
     residual = float(np.sqrt(1.0 + R * R) * np.sqrt(2.0 * L))
     rhs = 1.0 + 2.0 * weighted - residual
-    return StabilityInequality(lhs=lam, rhs=rhs, slack=lam - rhs, weighted_sum=weighted,
-                               residual_term=residual, R=R, loss=L, terms=terms)
+    return StabilityInequality(
+        lhs=lam, rhs=rhs, slack=lam - rhs, weighted_sum=weighted, residual_term=residual, R=R, loss=L, terms=terms
+    )
 
 
 @dataclass(frozen=True)
@@ -182,5 +184,4 @@ def stability_bound(net: Network, X, y, lr) -> StabilityBound:
     R, L = _radius_and_loss(net, X, y)
     bound = 1.0 / lr - 0.5 + 0.5 * np.sqrt(1.0 + R * R) * np.sqrt(2.0 * L)
     holds = vg <= bound + 1e-12 * max(abs(bound), vg, 1.0)
-    return StabilityBound(vg=vg, bound=float(bound), holds=bool(holds), weighted_sum=weighted,
-                          lr=lr, R=R, loss=L)
+    return StabilityBound(vg=vg, bound=float(bound), holds=bool(holds), weighted_sum=weighted, lr=lr, R=R, loss=L)

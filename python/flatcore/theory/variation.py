@@ -8,6 +8,7 @@ function-space seminorm |f_theta|_{V_g}, so it bounds that seminorm from above. 
 what weight decay controls at a balanced solution; unlike V_g it gets no discount for neurons
 whose kink sits near the edge of the data.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -78,8 +79,17 @@ def vg_contributions(net: Network, X=None, *, law=None, n_samples=200_000, seed=
         return out
     law = as_law(law, net.d, "the network's inputs")
     if np.any(nz):
-        g, _, _ = population_gtilde(net.W[nz] / wnorm[nz, None], net.b[nz] / wnorm[nz], law, "auto", n_samples,
-                                    seed, both_sides=True, want_se=False, where="the network's inputs")
+        g, _, _ = population_gtilde(
+            net.W[nz] / wnorm[nz, None],
+            net.b[nz] / wnorm[nz],
+            law,
+            "auto",
+            n_samples,
+            seed,
+            both_sides=True,
+            want_se=False,
+            where="the network's inputs",
+        )
         out[nz] = np.abs(net.v[nz]) * wnorm[nz] * g
     return out
 

@@ -24,6 +24,7 @@ Directions ``u`` must be unit vectors (to a relative 1e-8; they are then renorma
 non-unit u is refused rather than silently normalised, because the matching threshold would have
 to be rescaled too (pass ``w / ||w||`` and ``b / ||w||``).
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -34,8 +35,15 @@ from ..data import UniformBall
 from ._checks import as_dim, as_directions, as_samples, as_thresholds, broadcast_ut
 from ._gtilde import isotropic_gtilde, population_gtilde, sample_gtilde
 
-__all__ = ["PopulationG", "gtilde_uniform_ball", "g_uniform_ball", "gtilde_empirical", "g_empirical",
-           "gtilde_population", "g_population"]
+__all__ = [
+    "PopulationG",
+    "gtilde_uniform_ball",
+    "g_uniform_ball",
+    "gtilde_empirical",
+    "g_empirical",
+    "gtilde_population",
+    "g_population",
+]
 
 
 def _as_output(out: np.ndarray):
