@@ -1,7 +1,7 @@
-"""The check every numerical entry point starts with.
+"""The checks every numerical entry point starts with.
 
-It covers the network, the data, the thread count, and whether the core's working buffers fit in
-memory.
+They cover the network, the data, the thread count, and whether the core's working buffers fit
+in memory.
 """
 
 from __future__ import annotations
@@ -16,33 +16,55 @@ from .network import Network, as_network
 
 
 class Inputs(NamedTuple):
-    """Checked arguments of a call.
+    """Checked arguments of a call on inputs alone.
 
-    ``X`` (n, d) and ``y`` (n,) as float64 C-contiguous arrays (``y`` None when the call takes no
-    targets) and the thread count the call will use.
+    ``X`` (n, d) float64 C-contiguous and the thread count the call will use.
     """
 
     net: Network
     X: np.ndarray
-    y: np.ndarray | None
     n_threads: int
 
 
-def prepare(net, X, y=None, *, n_threads=None, needs_y: bool = True) -> Inputs:
-    """Check ``net``, ``X`` (and ``y`` when ``needs_y``) and ``n_threads``.
+class Data(NamedTuple):
+    """Checked arguments of a call on data.
+
+    ``X`` (n, d) and ``y`` (n,) as float64 C-contiguous arrays and the thread count the call will use.
+    """
+
+    net: Network
+    X: np.ndarray
+    y: np.ndarray
+    n_threads: int
+
+
+def prepare_inputs(net, X, *, n_threads=None) -> Inputs:
+    """Check ``net``, ``X`` and ``n_threads``.
 
     Refuses with a MemoryError when the core's working buffers for this size would not fit.
     """
     net = as_network(net)
     threads = _threads.resolve(n_threads)
-    if needs_y:
-        X, y = check_data(net, X, y)
-    else:
-        X = check_data(net, X)
-    n = X.shape[0]
+    X = check_data(net, X)
+    _check_workspace(net, X.shape[0], threads)
+    return Inputs(net, X, threads)
+
+
+def prepare(net, X, y, *, n_threads=None) -> Data:
+    """Check ``net``, ``X``, ``y`` and ``n_threads``.
+
+    Refuses with a MemoryError when the core's working buffers for this size would not fit.
+    """
+    net = as_network(net)
+    threads = _threads.resolve(n_threads)
+    X, y = check_data(net, X, y)
+    _check_workspace(net, X.shape[0], threads)
+    return Data(net, X, y, threads)
+
+
+def _check_workspace(net: Network, n: int, threads: int) -> None:
     check_memory(
         _core.gradient_workspace_bytes(n, net.d, net.width, n_threads=threads),
         f"the working buffers for n={n}, d={net.d}, width={net.width}",
         "use fewer neurons or threads",
     )
-    return Inputs(net, X, y, threads)

@@ -7,6 +7,7 @@ input gets a Python exception naming the argument instead of a crash or a silent
 from __future__ import annotations
 
 import numbers
+from typing import Literal, overload
 
 import numpy as np
 
@@ -48,9 +49,21 @@ def check_finite(arr: np.ndarray, name: str) -> None:
         raise ValueError(f"{name} contains NaN or Inf (first at index {where}: {value}); remove or replace it")
 
 
+@overload
+def as_scalar(
+    value, name: str, *, positive: bool = False, nonnegative: bool = False, allow_none: Literal[False] = False
+) -> float: ...
+@overload
+def as_scalar(
+    value, name: str, *, positive: bool = False, nonnegative: bool = False, allow_none: bool
+) -> float | None: ...
 def as_scalar(
     value, name: str, *, positive: bool = False, nonnegative: bool = False, allow_none: bool = False
 ) -> float | None:
+    """``value`` as a finite float; ``None`` passes when ``allow_none``.
+
+    A non-number is refused with a TypeError, a value out of range with a ValueError.
+    """
     if value is None and allow_none:
         return None
     if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
@@ -67,9 +80,21 @@ def as_scalar(
     return value
 
 
+@overload
+def as_int(
+    value, name: str, *, minimum: int | None = None, maximum: int | None = None, allow_none: Literal[False] = False
+) -> int: ...
+@overload
+def as_int(
+    value, name: str, *, minimum: int | None = None, maximum: int | None = None, allow_none: bool
+) -> int | None: ...
 def as_int(
     value, name: str, *, minimum: int | None = None, maximum: int | None = None, allow_none: bool = False
 ) -> int | None:
+    """``value`` as an int (a float with an integral value is accepted).
+
+    ``None`` passes when ``allow_none``.
+    """
     if value is None and allow_none:
         return None
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):

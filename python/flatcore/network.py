@@ -168,7 +168,7 @@ class Network:
             and self.beta == other.beta
         )
 
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]  # mutable arrays: not hashable
 
     def __getstate__(self):
         return {"W": self.W, "b": self.b, "v": self.v, "beta": self.beta}

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _core
-from ._inputs import prepare
+from ._inputs import prepare, prepare_inputs
 from ._validation import as_float_array, as_scalar, available_memory_bytes, check_choice, check_result
 from .network import Network, as_network
 
@@ -133,7 +133,7 @@ def trace_terms(net: Network, X, *, n_threads=None) -> tuple[np.ndarray, np.ndar
     ``A_k = mean_i phi_ik^2``, ``B_k = v_k^2 mean_i a_ik (||x_i||^2 + 1)``; under rescaling by
     alpha_k they become ``alpha_k^2 A_k`` and ``B_k / alpha_k^2``. Both shape (width,).
     """
-    a = prepare(net, X, n_threads=n_threads, needs_y=False)
+    a = prepare_inputs(net, X, n_threads=n_threads)
     terms = _core.trace_terms(a.net, a.X, n_threads=a.n_threads)
     return check_result(terms.A, "the trace terms"), check_result(terms.B, "the trace terms")
 
@@ -153,7 +153,7 @@ def activation_rates(net: Network, X, *, n_threads=None) -> np.ndarray:
     Computed by the same forward pass as every other quantity, so it agrees with the masks of
     the gradient and the Hessian to the last bit (a point exactly on a kink is inactive).
     """
-    a = prepare(net, X, n_threads=n_threads, needs_y=False)
+    a = prepare_inputs(net, X, n_threads=n_threads)
     return _core.activation_rates(a.net, a.X, n_threads=a.n_threads)
 
 
@@ -184,6 +184,6 @@ def neuron_sides(net: Network, X, *, n_threads=None) -> NeuronSides:
     mean excess, the share of points and their mean (see :class:`NeuronSide`). Points exactly on
     the hyperplane count on neither side. Same forward pass as every other computation.
     """
-    a = prepare(net, X, n_threads=n_threads, needs_y=False)
+    a = prepare_inputs(net, X, n_threads=n_threads)
     sides = _core.neuron_sides(a.net, a.X, n_threads=a.n_threads)
     return NeuronSides(*(NeuronSide(s.excess, s.share, s.moment) for s in (sides.active, sides.inactive)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.sparse.linalg import LinearOperator
 
 from . import _core
 from ._inputs import prepare
@@ -79,13 +80,7 @@ class EigenResult:
         )
 
 
-def _linear_operator_base():
-    from scipy.sparse.linalg import LinearOperator
-
-    return LinearOperator
-
-
-class HessianLinearOperator(_linear_operator_base()):
+class HessianLinearOperator(LinearOperator):
     """The Hessian at a fixed theta as a ``scipy.sparse.linalg.LinearOperator``.
 
     Built by :func:`hessian_operator`; hand it to any SciPy solver

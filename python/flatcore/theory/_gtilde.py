@@ -62,6 +62,7 @@ def sample_gtilde(X, U, t, *, both_sides: bool, want_se: bool):
         hi = min(M, lo + chunk)
         Z = (s_single[None, :] if s_single is not None else U[lo:hi] @ XT) - t[lo:hi, None]  # (m, n)
         for side, (g_out, se_out) in enumerate(((gp, sp), (gm, sm))[: 2 if both_sides else 1]):
+            assert g_out is not None  # gm exists whenever the second side is computed
             if side == 1:
                 np.negative(Z, out=Z)  # -u.x - (-t)
             excess = np.maximum(Z, 0.0)

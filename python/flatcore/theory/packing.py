@@ -91,7 +91,7 @@ def boundary_packing(d, eps, *, amplitude=1.0, signs=None, max_neurons=1000, n_c
             done += C.shape[0]
             if kept.shape[0]:
                 C = C[np.max(C @ kept.T, axis=1) <= thr]
-            new = []
+            new: list[np.ndarray] = []
             for c in C:
                 if all(float(c @ o) <= thr for o in new):
                     new.append(c)
