@@ -497,3 +497,18 @@ def test_num_threads_environment_variable():
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "3"
+
+
+def test_progress_reports_gd_steps_while_tracking_sharpness():
+    """The progress callable hears the GD step, never going back, also from inside the
+    eigensolves of sharpness tracking (which count Hessian-vector products, not steps)."""
+    from flatcore import _core
+
+    X, y = fc.data.regression(1500, 8, seed=0)
+    net = fc.Network.init(8, 200, seed=0)
+    heard = []
+    options = _core.TrainOptions(lr=0.05, steps=300, sharpness_every=1, record_every=100)
+    _core.train(net, X, y, options, progress=heard.append)
+    assert len(heard) >= 2, "the run was too short to be polled"
+    assert heard == sorted(heard) and 0 <= heard[0] and heard[-1] <= 300
+    assert heard[-1] >= 50

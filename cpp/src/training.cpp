@@ -140,7 +140,9 @@ TrainResult train(const Network& init, const ConstMatrixRef& X, const ConstVecto
   auto sharpness_at = [&](long t, long& hvps) -> double {
     HessianOperator op(net, RowMatrix(Xc), Vector(y), HessianPart::Full, opt.n_threads, cache);
     eo.seed = static_cast<std::uint64_t>(t);
-    EigResult er = lanczos_eigenpairs(op, eo, should_stop);
+    // Polled between products; it reports the GD step, not the product count, to the caller.
+    const StopCallback stop_at_step = [&](long) { return should_stop && should_stop(t); };
+    EigResult er = lanczos_eigenpairs(op, eo, stop_at_step);
     hvps = er.n_hvp;
     if (er.values.size() == 0) return std::numeric_limits<double>::quiet_NaN();
     eo.start = er.vectors.col(0);
