@@ -1,4 +1,4 @@
-"""Bad input (QUALITY.md, Reliability): a Python exception that names the argument and the
+"""Bad input: a Python exception that names the argument and the
 problem; never a crash, a hang or a silent NaN. And input that is merely unusual (non-contiguous,
 Fortran-ordered, integer, float32, read-only, lists) is accepted and gives exactly the result of
 its float64 C-contiguous copy."""

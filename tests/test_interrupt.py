@@ -1,4 +1,4 @@
-"""QUALITY.md, Reliability: the GIL is released in long calls, calls from several threads are
+"""Reliability: the GIL is released in long calls, calls from several threads are
 safe, and Ctrl-C interrupts a long run (KeyboardInterrupt). No wall-clock assertions: timeouts
 here only guard against a hang."""
 

@@ -5,7 +5,7 @@
 mask = 1 on W and v (and on b, beta with decay_biases), i.e. GD on
 L_lambda = L + (lambda/2)(||W||_F^2 + ||v||^2). Checked against a plain NumPy loop, and the
 bookkeeping (history, convergence, divergence) against what that loop sees. Also: results do not
-depend on the thread count, bit for bit (QUALITY.md, Reliability).
+depend on the thread count, bit for bit.
 """
 
 from __future__ import annotations
