@@ -42,14 +42,8 @@ void bind_hessian(py::module_& m) {
 
   py::class_<TraceTerms>(m, "TraceTerms").def_readonly("A", &TraceTerms::A).def_readonly("B", &TraceTerms::B);
 
-  m.def(
-      "trace_terms",
-      [](const Network& net, const ConstMatrixArg& X, std::optional<int> n_threads) {
-        const int nt = threads(n_threads);
-        py::gil_scoped_release release;
-        return trace_terms(net, X, nt);
-      },
-      py::arg("net"), py::arg("X"), py::kw_only(), py::arg("n_threads") = py::none());
+  m.def("trace_terms", on_inputs(&trace_terms), py::arg("net"), py::arg("X"), py::kw_only(),
+        py::arg("n_threads") = py::none());
 
   m.def(
       "hessian_trace",

@@ -20,50 +20,16 @@ void bind_numerics(py::module_& m) {
   m.def("gradient_workspace_bytes", &gradient_workspace_bytes, py::arg("n"), py::arg("d"), py::arg("width"),
         py::kw_only(), py::arg("n_threads"));
 
-  m.def(
-      "predict",
-      [](const Network& net, const ConstMatrixArg& X, std::optional<int> n_threads) {
-        const int nt = threads(n_threads);
-        py::gil_scoped_release release;
-        return predict(net, X, nt);
-      },
-      py::arg("net"), py::arg("X"), py::kw_only(), py::arg("n_threads") = py::none());
-
-  m.def(
-      "loss",
-      [](const Network& net, const ConstMatrixArg& X, const ConstVectorArg& y, std::optional<int> n_threads) {
-        const int nt = threads(n_threads);
-        py::gil_scoped_release release;
-        return loss(net, X, y, nt);
-      },
-      py::arg("net"), py::arg("X"), py::arg("y"), py::kw_only(), py::arg("n_threads") = py::none());
-
-  m.def(
-      "loss_and_gradient",
-      [](const Network& net, const ConstMatrixArg& X, const ConstVectorArg& y, std::optional<int> n_threads) {
-        const int nt = threads(n_threads);
-        py::gil_scoped_release release;
-        return loss_and_gradient(net, X, y, nt);
-      },
-      py::arg("net"), py::arg("X"), py::arg("y"), py::kw_only(), py::arg("n_threads") = py::none());
-
-  m.def(
-      "activation_rates",
-      [](const Network& net, const ConstMatrixArg& X, std::optional<int> n_threads) {
-        const int nt = threads(n_threads);
-        py::gil_scoped_release release;
-        return activation_rates(net, X, nt);
-      },
-      py::arg("net"), py::arg("X"), py::kw_only(), py::arg("n_threads") = py::none());
-
-  m.def(
-      "neuron_sides",
-      [](const Network& net, const ConstMatrixArg& X, std::optional<int> n_threads) {
-        const int nt = threads(n_threads);
-        py::gil_scoped_release release;
-        return neuron_sides(net, X, nt);
-      },
-      py::arg("net"), py::arg("X"), py::kw_only(), py::arg("n_threads") = py::none());
+  m.def("predict", on_inputs(&predict), py::arg("net"), py::arg("X"), py::kw_only(),
+        py::arg("n_threads") = py::none());
+  m.def("loss", on_data(&loss), py::arg("net"), py::arg("X"), py::arg("y"), py::kw_only(),
+        py::arg("n_threads") = py::none());
+  m.def("loss_and_gradient", on_data(&loss_and_gradient), py::arg("net"), py::arg("X"), py::arg("y"),
+        py::kw_only(), py::arg("n_threads") = py::none());
+  m.def("activation_rates", on_inputs(&activation_rates), py::arg("net"), py::arg("X"), py::kw_only(),
+        py::arg("n_threads") = py::none());
+  m.def("neuron_sides", on_inputs(&neuron_sides), py::arg("net"), py::arg("X"), py::kw_only(),
+        py::arg("n_threads") = py::none());
 }
 
 }  // namespace flatcore::bindings

@@ -28,6 +28,26 @@ inline int threads(std::optional<int> n_threads) {
   return n;
 }
 
+// The binding of a core function f(net, X, n_threads) or f(net, X, y, n_threads): the thread
+// count resolved, then f called with the GIL released.
+template <class R>
+auto on_inputs(R (*f)(const Network&, const ConstMatrixRef&, int)) {
+  return [f](const Network& net, const ConstMatrixArg& X, std::optional<int> n_threads) {
+    const int nt = threads(n_threads);
+    py::gil_scoped_release release;
+    return f(net, X, nt);
+  };
+}
+template <class R>
+auto on_data(R (*f)(const Network&, const ConstMatrixRef&, const ConstVectorRef&, int)) {
+  return [f](const Network& net, const ConstMatrixArg& X, const ConstVectorArg& y,
+             std::optional<int> n_threads) {
+    const int nt = threads(n_threads);
+    py::gil_scoped_release release;
+    return f(net, X, y, nt);
+  };
+}
+
 // Polled by the core between units of work while the GIL is released. At most every
 // `interval` it takes the GIL, checks for pending signals (Ctrl-C) and calls the optional
 // progress callable with the current step. Returns true to stop; the pending Python error

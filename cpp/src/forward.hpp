@@ -87,4 +87,38 @@ inline std::vector<Vector> thread_buffers(int nt, Index size) {
   return std::vector<Vector>(nt, Vector(size));
 }
 
+// What row_means hands to its accumulator: relu(z) (Forward::outputs) or z itself.
+enum class ForwardValues { Activations, PreActivations };
+
+// Means over the rows of X of `size` quantities accumulated from the forward pass: for each block
+// of m rows, add(acc, x, a, m, ld) adds into its chunk's accumulator acc, with x the block's rows
+// (d columns each) and a their activations or pre-activations (m x ld). The accumulators are
+// reduced in chunk order, so the result does not depend on the thread count. `flops` estimates
+// the whole pass (for threads_for_work).
+template <class Add>
+Vector row_means(const Network& net, const ConstMatrixRef& X, int n_threads, double flops,
+                 ForwardValues values, Index size, Add&& add) {
+  check_inputs(net, X);
+  const Index n = X.rows();
+  const int nt = threads_for_work(n_threads, flops);
+  const Forward forward(net);
+  const Index ld = forward.ld();
+  const ContiguousRows rows(X);
+  const RowChunks ch = make_row_chunks(n);
+  std::vector<Vector> a = thread_buffers(nt, kernels::kRowBlock * ld);
+  std::vector<Vector> f = thread_buffers(nt, kernels::kRowBlock);
+  std::vector<Vector> acc(ch.n_chunks, Vector::Zero(size));
+  for_each_row_block(ch, nt, [&](Index c, Index i0, Index m, int thread) {
+    double* block = a[thread].data();
+    if (values == ForwardValues::Activations)
+      forward.outputs(rows.row(i0), m, block, f[thread].data());
+    else
+      forward.preactivations(rows.row(i0), m, block);
+    add(acc[c].data(), rows.row(i0), static_cast<const double*>(block), m, ld);
+  });
+  Vector total(size);
+  detail::reduce_in_order(acc, total.data(), size, nt);
+  return total / static_cast<double>(n);
+}
+
 }  // namespace flatcore

@@ -45,68 +45,42 @@ double loss(const Network& net, const ConstMatrixRef& X, const ConstVectorRef& y
 }
 
 Vector activation_rates(const Network& net, const ConstMatrixRef& X, int n_threads) {
-  check_inputs(net, X);
-  const Index n = X.rows(), K = net.width();
-  const int nt = threads_for_work(n_threads, 2.0 * n * K * net.d());
-  const Forward forward(net);
-  const Index ld = forward.ld();
-  const ContiguousRows rows(X);
-  const RowChunks ch = make_row_chunks(n);
-  std::vector<Vector> phi = thread_buffers(nt, kernels::kRowBlock * ld);
-  std::vector<Vector> f = thread_buffers(nt, kernels::kRowBlock);
-  std::vector<Vector> counts(ch.n_chunks, Vector::Zero(K));
-  for_each_row_block(ch, nt, [&](Index c, Index i0, Index m, int thread) {
-    const double* p = phi[thread].data();
-    forward.outputs(rows.row(i0), m, phi[thread].data(), f[thread].data());
-    double* cnt = counts[c].data();
-    for (Index i = 0; i < m; ++i)
-      for (Index k = 0; k < K; ++k) cnt[k] += p[i * ld + k] > 0.0 ? 1.0 : 0.0;
-  });
-  Vector total(K);
-  detail::reduce_in_order(counts, total.data(), K, nt);
-  return total / static_cast<double>(n);
+  const Index K = net.width();
+  return row_means(net, X, n_threads, 2.0 * X.rows() * K * net.d(), ForwardValues::Activations, K,
+                   [&](double* count, const double*, const double* phi, Index m, Index ld) {
+                     for (Index i = 0; i < m; ++i)
+                       for (Index k = 0; k < K; ++k) count[k] += phi[i * ld + k] > 0.0 ? 1.0 : 0.0;
+                   });
 }
 
 NeuronSides neuron_sides(const Network& net, const ConstMatrixRef& X, int n_threads) {
-  check_inputs(net, X);
-  const Index n = X.rows(), K = net.width(), d = net.d();
-  const int nt = threads_for_work(n_threads, 4.0 * n * K * d);
-  const Forward forward(net);
-  const Index ld = forward.ld();
-  const ContiguousRows rows(X);
-  const RowChunks ch = make_row_chunks(n);
-  std::vector<Vector> z = thread_buffers(nt, kernels::kRowBlock * ld);
-  // Per chunk, per side: excess (K) | share (K) | moment (K x d).
+  const Index K = net.width(), d = net.d();
+  // Per side: excess (K) | share (K) | moment (K x d).
   const Index side = K * (d + 2);
-  std::vector<Vector> acc(ch.n_chunks, Vector::Zero(2 * side));
-  for_each_row_block(ch, nt, [&](Index c, Index i0, Index m, int thread) {
-    const double* zb = z[thread].data();
-    forward.preactivations(rows.row(i0), m, z[thread].data());
+  auto add = [&](double* acc, const double* x, const double* z, Index m, Index ld) {
     for (int s = 0; s < 2; ++s) {
       const double sign = s == 0 ? 1.0 : -1.0;
-      double* excess = acc[c].data() + s * side;
+      double* excess = acc + s * side;
       double* share = excess + K;
       double* moment = share + K;
       for (Index i = 0; i < m; ++i) {
-        const double* x = rows.row(i0 + i);
         for (Index k = 0; k < K; ++k) {
-          const double zz = sign * zb[i * ld + k];
+          const double zz = sign * z[i * ld + k];
           if (zz > 0.0) {
             excess[k] += zz;
             share[k] += 1.0;
-            for (Index j = 0; j < d; ++j) moment[k * d + j] += x[j];
+            for (Index j = 0; j < d; ++j) moment[k * d + j] += x[i * d + j];
           }
         }
       }
     }
-  });
-  Vector total(2 * side);
-  detail::reduce_in_order(acc, total.data(), 2 * side, nt);
-  total /= static_cast<double>(n);
+  };
+  const Vector means =
+      row_means(net, X, n_threads, 4.0 * X.rows() * K * d, ForwardValues::PreActivations, 2 * side, add);
   NeuronSides out;
   for (int s = 0; s < 2; ++s) {
     NeuronSide& o = s == 0 ? out.active : out.inactive;
-    const double* t = total.data() + s * side;
+    const double* t = means.data() + s * side;
     o.excess = Eigen::Map<const Vector>(t, K);
     o.share = Eigen::Map<const Vector>(t + K, K);
     o.moment = Eigen::Map<const RowMatrix>(t + 2 * K, K, d);
