@@ -19,6 +19,7 @@ from scipy import stats
 
 from conftest import seeds
 from flatcore import data
+from theory_cases import ISOTROPIC_LAWS
 
 ISOTROPIC = (data.UniformBall, data.UniformSphere, data.Gaussian, data.Radial)
 
@@ -97,14 +98,7 @@ def test_different_seeds_give_different_points(law):
 @pytest.mark.parametrize(
     "law",
     [
-        data.UniformBall(1),
-        data.UniformBall(5, radius=2.0),
-        data.UniformSphere(1),
-        data.UniformSphere(4),
-        data.Gaussian(1),
-        data.Gaussian(6),
-        data.Radial(3, 0.2),
-        data.Radial(5, 5.0),
+        *ISOTROPIC_LAWS,
         data.BallMixture.random(10, 20, 1, seed=0),
         data.BallMixture.random(5, 3, 2, center_scale=1.0, seed=1),
     ],
@@ -173,19 +167,7 @@ def test_samplers_are_the_published_ones(law):
 # =================================================================================================
 # Marginal tails
 # =================================================================================================
-@pytest.mark.parametrize(
-    "law",
-    [
-        data.UniformBall(1),
-        data.UniformBall(3, radius=0.5),
-        data.UniformSphere(1),
-        data.UniformSphere(5),
-        data.Gaussian(2),
-        data.Radial(4, 0.3),
-        data.Radial(2, 3.0),
-    ],
-    ids=repr,
-)
+@pytest.mark.parametrize("law", ISOTROPIC_LAWS, ids=repr)
 def test_marginal_tail_matches_monte_carlo(law):
     """P(t), m1(t) and E[(S - t)_+] of S = u.X against the law's own sample, within 5 standard errors
     of the sample means, for a random unit u and thresholds across the support."""

@@ -19,7 +19,7 @@ import flatcore as fc
 import flatcore.theory as th
 from conftest import seeds
 from flatcore import data
-from theory_cases import unit
+from theory_cases import ISOTROPIC_LAWS, unit
 
 
 def batch_means_gtilde(X, u, t, n_batches=20):
@@ -186,22 +186,6 @@ def test_empirical_converges_to_uniform_ball():
 # =================================================================================================
 # Section 5: population versions
 # =================================================================================================
-ISOTROPIC_LAWS = [
-    data.UniformSphere(1),
-    data.UniformSphere(2),
-    data.UniformSphere(6),
-    data.Gaussian(1),
-    data.Gaussian(4),
-    data.Radial(3, 0.1),
-    data.Radial(5, 0.3),
-    data.Radial(2, 1.5),
-    data.Radial(5, 5.0),
-    data.Radial(1, 1.0),
-    data.UniformBall(4),
-    data.UniformBall(3, radius=2.0),
-]
-
-
 def independent_sample(law, n, rng):
     """n points of an isotropic law drawn here, not by law.sample."""
     G = rng.standard_normal((n, law.d))

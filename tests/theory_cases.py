@@ -1,4 +1,4 @@
-"""Shared helpers and strategies of the theory tests (test_theory_*.py)."""
+"""Shared helpers, strategies and cases of the theory tests (test_theory_*.py) and the law tests."""
 
 from __future__ import annotations
 
@@ -8,6 +8,25 @@ from hypothesis import strategies as st
 
 import flatcore as fc
 from conftest import seeds
+
+# Isotropic laws of flatcore.data: each family in d = 1 and higher, alpha from mass near the sphere
+# to mass near the centre, balls of radius below and above 1.
+ISOTROPIC_LAWS = [
+    fc.data.UniformSphere(1),
+    fc.data.UniformSphere(2),
+    fc.data.UniformSphere(6),
+    fc.data.Gaussian(1),
+    fc.data.Gaussian(4),
+    fc.data.Radial(3, 0.1),
+    fc.data.Radial(5, 0.3),
+    fc.data.Radial(2, 1.5),
+    fc.data.Radial(5, 5.0),
+    fc.data.Radial(1, 1.0),
+    fc.data.UniformBall(1),
+    fc.data.UniformBall(4),
+    fc.data.UniformBall(3, radius=0.5),
+    fc.data.UniformBall(3, radius=2.0),
+]
 
 
 def more_examples(factor):

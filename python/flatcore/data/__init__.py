@@ -13,30 +13,21 @@
 >>> X, y = data.regression(256, 5, target_kind="linear", noise=1.0, seed=0)
 """
 
-from .laws import (
-    BallMixture,
-    Gaussian,
-    IsotropicLaw,
-    Law,
-    MarginalTail,
-    Radial,
-    UniformBall,
-    UniformSphere,
-    uniform_ball,
-)
-from .targets import TARGETS, regression, target
+from . import laws, targets
+from .laws import BallMixture as BallMixture
+from .laws import Gaussian as Gaussian
+from .laws import IsotropicLaw as IsotropicLaw
+from .laws import Law as Law
+from .laws import MarginalTail as MarginalTail
+from .laws import Radial as Radial
+from .laws import UniformBall as UniformBall
+from .laws import UniformSphere as UniformSphere
+from .laws import uniform_ball as uniform_ball
+from .targets import TARGETS as TARGETS
+from .targets import regression as regression
+from .targets import target as target
 
-__all__ = [
-    "Law",
-    "IsotropicLaw",
-    "MarginalTail",
-    "UniformBall",
-    "UniformSphere",
-    "Gaussian",
-    "Radial",
-    "BallMixture",
-    "uniform_ball",
-    "TARGETS",
-    "target",
-    "regression",
-]
+# The public names are those of the two modules (imported above), in their order.
+__all__ = []
+__all__ += laws.__all__
+__all__ += targets.__all__

@@ -87,19 +87,10 @@ class Law(Protocol):
         """The dimension of the points."""
 
     def sample(self, n: int, seed=0) -> np.ndarray:
-        """n points of the law; the same seed gives the same points.
+        """n points of the law, an array of shape (n, d); the same seed gives the same points.
 
-        Parameters
-        ----------
-        n : int
-            Number of points.
-        seed : optional
-            Seed of the draw (for the laws of this module, anything
-            :func:`numpy.random.default_rng` accepts).
-
-        Returns
-        -------
-        ndarray, shape (n, d)
+        ``seed`` is whatever the law takes as a seed (for the laws of this module, anything
+        :func:`numpy.random.default_rng` accepts).
         """
 
 
@@ -123,7 +114,64 @@ class IsotropicLaw(Law, Protocol):
     """
 
     def marginal_tail(self, t) -> MarginalTail:
-        """Tail quantities of ``S = u.X`` (any unit u) at the thresholds t.
+        """Tail quantities ``(P, m1, excess)`` of ``S = u.X`` (any unit u) at the thresholds t (any shape).
+
+        A :class:`MarginalTail` or a tuple of three arrays, each with the shape of t.
+        """
+
+
+# =================================================================================================
+# What the laws of this module share
+# =================================================================================================
+class _Sampler:
+    """Base of the laws of this module (private): the seeded ``sample``, around the law's ``_draw``."""
+
+    def sample(self, n: int, seed=0) -> np.ndarray:
+        """n points of the law, drawn as the class docstring says; the same seed gives the same points.
+
+        Parameters
+        ----------
+        n : int
+            Number of points, >= 1.
+        seed : optional
+            Anything :func:`numpy.random.default_rng` accepts (default 0); a Generator is drawn
+            from and advanced.
+
+        Returns
+        -------
+        ndarray, shape (n, d)
+        """
+        n = as_int(n, "n", minimum=1)
+        return self._draw(n, generator(seed))
+
+    def _draw(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class _Isotropic(_Sampler):
+    """Base of the isotropic laws (private): ``d`` and the checks, ``radius`` and ``marginal_tail``.
+
+    ``d`` is checked with the float parameters named in ``_positive``, ``radius`` is 1 unless a law
+    says otherwise, and ``marginal_tail`` checks t and calls the law's ``_marginal``.
+    """
+
+    d: int
+    marginal_method: ClassVar[str] = "closed form"
+    _positive: ClassVar[tuple[str, ...]] = ()  # the float parameters, each checked > 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "d", as_int(self.d, "d", minimum=1))
+        for name in self._positive:
+            object.__setattr__(self, name, as_scalar(getattr(self, name), name, positive=True))
+
+    @property
+    def radius(self) -> float | None:
+        """The bound on ``||x||``: 1."""
+        return 1.0
+
+    def marginal_tail(self, t) -> MarginalTail:
+        """``P(S > t)``, ``E[S 1(S > t)]`` and ``E[(S - t)_+]`` for ``S = u.X``, any unit u.
 
         Parameters
         ----------
@@ -132,37 +180,26 @@ class IsotropicLaw(Law, Protocol):
 
         Returns
         -------
-        MarginalTail or tuple of three arrays
-            ``(P, m1, excess)``, each with the shape of t.
+        MarginalTail
+            Floats for a scalar t, else arrays of the shape of t.
         """
+        if isinstance(t, (bool, np.bool_)):
+            raise TypeError("t must be a real number or an array of real numbers; got bool")
+        shape = np.shape(t)
+        P, m1, excess = self._marginal(as_float_array(t, "t", tuple(range(0, 33))).reshape(shape))
+        if np.ndim(P) == 0:
+            return MarginalTail(float(P), float(m1), float(excess))
+        return MarginalTail(P, m1, excess)
 
-
-# =================================================================================================
-# Helpers shared by the laws of this module
-# =================================================================================================
-def _as_n(n) -> int:
-    return as_int(n, "n", minimum=1)
-
-
-def _as_thresholds(t) -> np.ndarray:
-    """t as a float64 array of its own shape (any ndim), finite."""
-    if isinstance(t, (bool, np.bool_)):
-        raise TypeError("t must be a real number or an array of real numbers; got bool")
-    shape = np.shape(t)
-    return as_float_array(t, "t", tuple(range(0, 33))).reshape(shape)
-
-
-def _tail(P, m1, excess) -> MarginalTail:
-    if np.ndim(P) == 0:
-        return MarginalTail(float(P), float(m1), float(excess))
-    return MarginalTail(P, m1, excess)
+    def _marginal(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        raise NotImplementedError
 
 
 # =================================================================================================
 # The isotropic laws
 # =================================================================================================
 @dataclass(frozen=True)
-class UniformBall:
+class UniformBall(_Isotropic):
     """Uniform law in the ball of radius ``radius`` centred at 0 in R^d.
 
     Parameters
@@ -174,63 +211,33 @@ class UniformBall:
 
     Notes
     -----
+    Sampled as a Gaussian direction times ``radius * U^(1/d)``, U uniform on [0, 1].
+
     Marginal in closed form (docs/math.md, section 5), for the unit ball: ``S = u.X`` has density
     ``c_d (1 - s^2)^((d-1)/2)`` on [-1, 1], ``P(t) = (1/2) I_{1-t^2}((d+1)/2, 1/2)`` for t >= 0
     (``1 - P(-t)`` for t < 0) and ``m1(t) = c_d (1 - t^2)^((d+1)/2) / (d + 1)``; a radius r
     scales S by r.
     """
 
-    d: int
-    radius: float = 1.0
-    marginal_method: ClassVar[str] = "closed form"
+    radius: float = 1.0  # a field where the base has a property
+    _positive: ClassVar[tuple[str, ...]] = ("radius",)
 
-    def __post_init__(self):
-        object.__setattr__(self, "d", as_int(self.d, "d", minimum=1))
-        object.__setattr__(self, "radius", as_scalar(self.radius, "radius", positive=True))
-
-    def sample(self, n: int, seed=0) -> np.ndarray:
-        """n points uniform in the ball: a Gaussian direction times ``radius * U^(1/d)``.
-
-        Parameters
-        ----------
-        n : int
-            Number of points, >= 1.
-        seed : optional
-            Anything :func:`numpy.random.default_rng` accepts (default 0).
-
-        Returns
-        -------
-        ndarray, shape (n, d)
-        """
-        n = _as_n(n)
-        rng = generator(seed)
+    def _draw(self, n, rng):
         g = rng.standard_normal((n, self.d))
         norms = np.linalg.norm(g, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
         r = rng.uniform(size=(n, 1)) ** (1.0 / self.d)
         return self.radius * r * g / norms
 
-    def marginal_tail(self, t) -> MarginalTail:
-        """``P(S > t)``, ``E[S 1(S > t)]`` and ``E[(S - t)_+]`` for ``S = u.X``, any unit u.
-
-        Parameters
-        ----------
-        t : float or array of any shape
-            Thresholds.
-
-        Returns
-        -------
-        MarginalTail
-            Floats for a scalar t, else arrays of the shape of t.
-        """
-        s = _as_thresholds(t) / self.radius
+    def _marginal(self, t):
+        s = t / self.radius
         P, m1 = _marginals.ball_tail(s, float(self.d))
         excess = m1 - s * P
-        return _tail(P, self.radius * m1, self.radius * excess)
+        return P, self.radius * m1, self.radius * excess
 
 
 @dataclass(frozen=True)
-class UniformSphere:
+class UniformSphere(_Isotropic):
     """Uniform law on the unit sphere S^(d-1) of R^d.
 
     Parameters
@@ -240,58 +247,22 @@ class UniformSphere:
 
     Notes
     -----
+    Sampled as normalised standard normal vectors.
+
     Marginal in closed form: for d >= 2, ``u.X`` has the marginal of the uniform ball of R^(d-2)
     (Archimedes); for d = 1 it is +-1 with probability 1/2 each.
     """
 
-    d: int
-    marginal_method: ClassVar[str] = "closed form"
+    def _draw(self, n, rng):
+        return directions(n, self.d, rng)
 
-    def __post_init__(self):
-        object.__setattr__(self, "d", as_int(self.d, "d", minimum=1))
-
-    @property
-    def radius(self) -> float:
-        """The bound on ``||x||``: 1."""
-        return 1.0
-
-    def sample(self, n: int, seed=0) -> np.ndarray:
-        """n points uniform on the sphere: normalised standard normal vectors.
-
-        Parameters
-        ----------
-        n : int
-            Number of points, >= 1.
-        seed : optional
-            Anything :func:`numpy.random.default_rng` accepts (default 0).
-
-        Returns
-        -------
-        ndarray, shape (n, d)
-        """
-        n = _as_n(n)
-        return directions(n, self.d, generator(seed))
-
-    def marginal_tail(self, t) -> MarginalTail:
-        """``P(S > t)``, ``E[S 1(S > t)]`` and ``E[(S - t)_+]`` for ``S = u.X``, any unit u.
-
-        Parameters
-        ----------
-        t : float or array of any shape
-            Thresholds.
-
-        Returns
-        -------
-        MarginalTail
-            Floats for a scalar t, else arrays of the shape of t.
-        """
-        t = _as_thresholds(t)
+    def _marginal(self, t):
         P, m1 = _marginals.sphere_tail(t, self.d)
-        return _tail(P, m1, m1 - t * P)
+        return P, m1, m1 - t * P
 
 
 @dataclass(frozen=True)
-class Gaussian:
+class Gaussian(_Isotropic):
     """Standard normal law N(0, I_d).
 
     Parameters
@@ -305,52 +276,20 @@ class Gaussian:
     excess ``phi(t) - t Phi(-t)`` is evaluated through ``erfcx`` for t > 0.
     """
 
-    d: int
-    marginal_method: ClassVar[str] = "closed form"
-
-    def __post_init__(self):
-        object.__setattr__(self, "d", as_int(self.d, "d", minimum=1))
-
     @property
     def radius(self) -> None:
         """No bound on ``||x||``: None."""
         return None
 
-    def sample(self, n: int, seed=0) -> np.ndarray:
-        """n standard normal points.
+    def _draw(self, n, rng):
+        return rng.standard_normal((n, self.d))
 
-        Parameters
-        ----------
-        n : int
-            Number of points, >= 1.
-        seed : optional
-            Anything :func:`numpy.random.default_rng` accepts (default 0).
-
-        Returns
-        -------
-        ndarray, shape (n, d)
-        """
-        n = _as_n(n)
-        return generator(seed).standard_normal((n, self.d))
-
-    def marginal_tail(self, t) -> MarginalTail:
-        """``P(S > t)``, ``E[S 1(S > t)]`` and ``E[(S - t)_+]`` for ``S = u.X ~ N(0, 1)``.
-
-        Parameters
-        ----------
-        t : float or array of any shape
-            Thresholds.
-
-        Returns
-        -------
-        MarginalTail
-            Floats for a scalar t, else arrays of the shape of t.
-        """
-        return _tail(*_marginals.gaussian_tail(_as_thresholds(t)))
+    def _marginal(self, t):
+        return _marginals.gaussian_tail(t)
 
 
 @dataclass(frozen=True)
-class Radial:
+class Radial(_Isotropic):
     """The radial family ``x = (1 - (1 - U)^(1/alpha)) S`` in the unit ball of R^d.
 
     U is uniform on [0, 1] and S uniform on the unit sphere, independent: the radius rho has
@@ -367,71 +306,38 @@ class Radial:
 
     Notes
     -----
+    Sampled as a uniform direction S, then U, from the same generator.
+
     Marginal by tanh-sinh quadrature over the radius of the sphere's marginal at t / rho
     (relative error about 1e-12 typically, below 1e-8 even for sharply peaked laws such as
     alpha = 20 in d = 30).
     """
 
-    d: int
     alpha: float
     marginal_method: ClassVar[str] = "quadrature"
+    _positive: ClassVar[tuple[str, ...]] = ("alpha",)
 
-    def __post_init__(self):
-        object.__setattr__(self, "d", as_int(self.d, "d", minimum=1))
-        object.__setattr__(self, "alpha", as_scalar(self.alpha, "alpha", positive=True))
-
-    @property
-    def radius(self) -> float:
-        """The bound on ``||x||``: 1."""
-        return 1.0
-
-    def sample(self, n: int, seed=0) -> np.ndarray:
-        """n points of the law: a uniform direction times ``1 - (1 - U)^(1/alpha)``.
-
-        Parameters
-        ----------
-        n : int
-            Number of points, >= 1.
-        seed : optional
-            Anything :func:`numpy.random.default_rng` accepts (default 0).
-
-        Returns
-        -------
-        ndarray, shape (n, d)
-        """
-        n = _as_n(n)
-        rng = generator(seed)
+    def _draw(self, n, rng):
         S = directions(n, self.d, rng)
         U = rng.uniform(size=(n, 1))
         return S * -np.expm1(np.log1p(-U) / self.alpha)
 
-    def marginal_tail(self, t) -> MarginalTail:
-        """``P(S > t)``, ``E[S 1(S > t)]`` and ``E[(S - t)_+]`` for ``S = u.X``, any unit u.
-
-        Parameters
-        ----------
-        t : float or array of any shape
-            Thresholds.
-
-        Returns
-        -------
-        MarginalTail
-            Floats for a scalar t, else arrays of the shape of t.
-        """
-        return _tail(*_marginals.radial_tail(_as_thresholds(t), self.d, self.alpha))
+    def _marginal(self, t):
+        return _marginals.radial_tail(t, self.d, self.alpha)
 
 
 # =================================================================================================
 # Mixtures of low-dimensional balls
 # =================================================================================================
 @dataclass(frozen=True, eq=False, repr=False)
-class BallMixture:
+class BallMixture(_Sampler):
     """A mixture of low-dimensional balls embedded in R^d.
 
     Component j is ``c_j + r_j * B_j^T z`` with z uniform in the unit ball of R^dim and ``B_j``
     (dim x d) with orthonormal rows, chosen with probability ``weights[j]``. With dim = 1 and
     zero centres this is data on lines (segments) through the origin, as in arXiv:2510.18120.
-    The arrays are stored as read-only copies.
+    The arrays are stored as read-only copies. A point is drawn by choosing a component by its weight,
+    then a uniform point of its ball.
 
     Parameters
     ----------
@@ -556,22 +462,7 @@ class BallMixture:
         centers = center_scale * UniformBall(d).sample(k, seed=rng)
         return cls(centers, bases, np.full(k, radius), np.full(k, 1.0 / k))
 
-    def sample(self, n: int, seed=0) -> np.ndarray:
-        """n points of the mixture: a component by its weight, then a uniform point of its ball.
-
-        Parameters
-        ----------
-        n : int
-            Number of points, >= 1.
-        seed : optional
-            Anything :func:`numpy.random.default_rng` accepts (default 0).
-
-        Returns
-        -------
-        ndarray, shape (n, d)
-        """
-        n = _as_n(n)
-        rng = generator(seed)
+    def _draw(self, n, rng):
         comp = rng.choice(len(self.weights), size=n, p=self.weights)
         z = UniformBall(self.dim).sample(n, seed=rng)
         return self.centers[comp] + self.radii[comp, None] * np.einsum("na,nad->nd", z, self.bases[comp])
@@ -585,14 +476,10 @@ def uniform_ball(n: int, d: int, *, seed=0, radius: float = 1.0) -> np.ndarray:
 
     Parameters
     ----------
-    n : int
-        Number of points, >= 1.
-    d : int
-        Dimension, >= 1.
-    seed : optional
-        Anything :func:`numpy.random.default_rng` accepts (default 0).
-    radius : float
-        Radius of the ball, > 0.
+    n, seed
+        As in :meth:`UniformBall.sample`.
+    d, radius
+        As in :class:`UniformBall`.
 
     Returns
     -------

@@ -104,14 +104,9 @@ def vg_norm(net: Network, X=None, *, law=None, n_samples=200_000, seed=0) -> flo
     Parameters
     ----------
     net : Network
-    X : array, shape (n, d), optional
-        The sample for the empirical g. Give X or ``law``, not both.
-    law : law object, optional
-        The law of the inputs (default, without X: ``flatcore.data.UniformBall(net.d)``).
-    n_samples : int
-        Monte Carlo sample size for a law without a marginal (default 200000).
-    seed : optional
-        Seed of that sample, passed to ``law.sample``.
+    X, law, n_samples, seed
+        The sample for the empirical g, or the law of the inputs (default, without X: the unit
+        ball) with the Monte Carlo sample size and seed, as in :func:`vg_contributions`.
 
     Returns
     -------

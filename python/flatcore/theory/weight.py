@@ -50,6 +50,15 @@ def _as_output(out: np.ndarray):
     return float(out) if out.ndim == 0 else out
 
 
+def _empirical(X, u, t, both_sides: bool) -> np.ndarray | float:
+    """gtilde(u, t) over the sample X, or with ``both_sides`` g = min(gtilde(u, t), gtilde(-u, -t))."""
+    X = as_samples(X)
+    u = as_directions(u, X.shape[1])
+    U, tt, shape = broadcast_ut(u, as_thresholds(t))
+    gp, gm, _, _ = sample_gtilde(X, U, tt, both_sides=both_sides, want_se=False)
+    return _as_output((np.minimum(gp, gm) if both_sides else gp).reshape(shape))
+
+
 # =================================================================================================
 # The uniform ball in closed form
 # =================================================================================================
@@ -130,12 +139,7 @@ def gtilde_empirical(X, u, t) -> np.ndarray | float:
     float or ndarray
         Shape of ``t`` for one direction, (m,) for m directions.
     """
-    X = as_samples(X)
-    u = as_directions(u, X.shape[1])
-    t = as_thresholds(t)
-    U, tt, shape = broadcast_ut(u, t)
-    gp, _, _, _ = sample_gtilde(X, U, tt, both_sides=False, want_se=False)
-    return _as_output(gp.reshape(shape))
+    return _empirical(X, u, t, both_sides=False)
 
 
 def g_empirical(X, u, t) -> np.ndarray | float:
@@ -143,25 +147,15 @@ def g_empirical(X, u, t) -> np.ndarray | float:
 
     Parameters
     ----------
-    X : array, shape (n, d)
-        The sample, n >= 1 (a 1-D X is read as n points in R^1).
-    u : array, shape (d,) or (m, d)
-        Unit direction(s); a non-unit u is refused (see the module docstring).
-    t : float or array
-        Threshold(s). With u of shape (d,), any shape; with u of shape (m, d), a scalar or (m,).
+    X, u, t
+        The sample, unit direction(s) and threshold(s), as in :func:`gtilde_empirical`.
 
     Returns
     -------
     float or ndarray
-        Shape of ``t`` for one direction, (m,) for m directions. See :func:`gtilde_empirical` for
-        gtilde.
+        Shape of ``t`` for one direction, (m,) for m directions.
     """
-    X = as_samples(X)
-    u = as_directions(u, X.shape[1])
-    t = as_thresholds(t)
-    U, tt, shape = broadcast_ut(u, t)
-    gp, gm, _, _ = sample_gtilde(X, U, tt, both_sides=True, want_se=False)
-    return _as_output(np.minimum(gp, gm).reshape(shape))
+    return _empirical(X, u, t, both_sides=True)
 
 
 # =================================================================================================
@@ -237,19 +231,10 @@ def g_population(u, t, law=None, *, method="auto", n_samples=200_000, seed=0) ->
 
     Parameters
     ----------
-    u : array, shape (d,) or (m, d)
-        Unit direction(s); d is read from u and must equal ``law.d``. Non-unit u is refused
-        (module docstring).
-    t : float or array
-        Threshold(s): any shape with one direction, a scalar or (m,) with m directions.
-    law : law object, optional
-        The law of X (default: ``flatcore.data.UniformBall(d)``); as in :func:`gtilde_population`.
-    method : {"auto", "monte_carlo"}
-        ``"monte_carlo"`` forces Monte Carlo also for a law with a marginal (a cross-check).
-    n_samples : int
-        Monte Carlo sample size, >= 2 (default 200000).
-    seed : optional
-        Seed of the Monte Carlo sample, passed to ``law.sample``.
+    u, t, law, method, n_samples, seed
+        Unit direction(s), threshold(s), the law of X (default: ``flatcore.data.UniformBall(d)``),
+        ``"auto"`` or ``"monte_carlo"``, and the Monte Carlo sample size and seed, as in
+        :func:`gtilde_population`.
 
     Returns
     -------
