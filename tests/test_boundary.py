@@ -142,3 +142,24 @@ def test_train_config_is_the_options_it_ran_with(p):
         "sharpness_tol": 1e-10,
     }
     assert fc.train(p.net, p.X, p.y, **{k: v for k, v in result.config.items()}).net == result.net
+
+
+def read_syscalls() -> int:
+    with open("/proc/self/io") as fh:
+        return int(next(line for line in fh if line.startswith("syscr:")).split()[1])
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/io"), reason="needs Linux's /proc/self/io")
+def test_calls_read_no_files():
+    """A call checks its thread count against limits computed once, not read from the system
+    per call (hardware_concurrency reads a file on Linux: that doubled the cost of small calls)."""
+    p = make_problem(32, 4, 16, seed=0)
+    fc.predict(p.net, p.X)
+    fc.loss(p.net, p.X, p.y)
+    before = read_syscalls()
+    for _ in range(200):
+        fc.predict(p.net, p.X)
+        fc.loss_and_gradient(p.net, p.X, p.y)
+        fc.hessian_trace(p.net, p.X, p.y)
+    after = read_syscalls()
+    assert after - before < 20  # reading /proc/self/io itself and the odd allocator call

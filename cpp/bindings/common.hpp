@@ -4,6 +4,8 @@
 #pragma once
 
 #include <pybind11/eigen.h>
+#include <pybind11/gil_safe_call_once.h>
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -108,13 +110,27 @@ template <>
 struct type_caster<flatcore::Network> {
   PYBIND11_TYPE_CASTER(flatcore::Network, const_name("flatcore.Network"));
 
-  static object network_class() { return module_::import("flatcore.network").attr("Network"); }
+  // The Python class, looked up once per process.
+  static const object& network_class() {
+    PYBIND11_CONSTINIT static gil_safe_call_once_and_store<object> storage;
+    return storage
+        .call_once_and_store_result([] { return module_::import("flatcore.network").attr("Network"); })
+        .get_stored();
+  }
+
+  // A float64 array of the given ndim (the Python class keeps them so; anything else converts).
+  static array_t<double, array::c_style | array::forcecast> as_array(handle h, ssize_t ndim) {
+    auto a = array_t<double, array::c_style | array::forcecast>::ensure(h);
+    if (!a || a.ndim() != ndim) throw type_error("flatcore.Network holds an array of the wrong kind");
+    return a;
+  }
 
   bool load(handle src, bool) {
     if (!isinstance(src, network_class())) return false;
-    value.W = src.attr("W").cast<flatcore::RowMatrix>();
-    value.b = src.attr("b").cast<flatcore::Vector>();
-    value.v = src.attr("v").cast<flatcore::Vector>();
+    const auto W = as_array(src.attr("W"), 2), b = as_array(src.attr("b"), 1), v = as_array(src.attr("v"), 1);
+    value.W = Eigen::Map<const flatcore::RowMatrix>(W.data(), W.shape(0), W.shape(1));
+    value.b = Eigen::Map<const flatcore::Vector>(b.data(), b.shape(0));
+    value.v = Eigen::Map<const flatcore::Vector>(v.data(), v.shape(0));
     value.beta = src.attr("beta").cast<double>();
     value.check();
     return true;

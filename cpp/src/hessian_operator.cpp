@@ -151,7 +151,10 @@ void HessianOperator::State::accumulate_block(ProductWorkspace& ws, Index c, Ind
     });
   }
   const double ubeta = ws.direction_beta;
-  double s[kRowBlock], rr[kRowBlock], sbeta = 0.0;
+  // beta's entry: sum_i (J u)_i, added row by row over the whole chunk (one order for any
+  // block size and thread count).
+  double& sbeta = ws.chunk_acc[c][ProductWorkspace::size(wt) - 1];
+  double s[kRowBlock], rr[kRowBlock];
   for (Index i = 0; i < m; ++i) {
     s[i] = gn * (ubeta + hsum(spart[i]));  // (J u)_i
     rr[i] = res * r[i0 + i];
@@ -164,7 +167,6 @@ void HessianOperator::State::accumulate_block(ProductWorkspace& ws, Index c, Ind
                                             phi_b + i * ld, ld, tt + i * ld, gWT, gb, gv);
     });
   }
-  ws.chunk_acc[c][ProductWorkspace::size(wt) - 1] += sbeta;
 }
 
 // The reduced accumulator in the flat parameter layout, divided by n.

@@ -24,8 +24,13 @@ std::atomic<int> user_default{0};  // 0: not set
 }  // namespace
 
 int max_num_threads() {
-  const int cores = static_cast<int>(std::thread::hardware_concurrency());
-  return std::max(256, 8 * std::max(1, cores));
+  // Computed once: hardware_concurrency reads a file (/sys/devices/system/cpu/online) on Linux,
+  // and every call checks its thread count against this.
+  static const int limit = [] {
+    const int cores = static_cast<int>(std::thread::hardware_concurrency());
+    return std::max(256, 8 * std::max(1, cores));
+  }();
+  return limit;
 }
 
 void check_num_threads(int n_threads) {
