@@ -163,3 +163,12 @@ def test_calls_read_no_files():
         fc.hessian_trace(p.net, p.X, p.y)
     after = read_syscalls()
     assert after - before < 20  # reading /proc/self/io itself and the odd allocator call
+
+
+def test_eig_options_pickle_and_default():
+    start = np.arange(5.0)
+    o = _core.EigOptions(k=3, which="smallest", stop="eigenvalue", seed=7, start=start)
+    back = pickle.loads(pickle.dumps(o))
+    assert back.as_dict()["which"] == "smallest" and back.seed == 7
+    np.testing.assert_array_equal(back.start, start)
+    assert _core.EigOptions().as_dict()["start"] is None

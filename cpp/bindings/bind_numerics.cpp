@@ -17,8 +17,12 @@ void bind_numerics(py::module_& m) {
       .def_readonly("active", &NeuronSides::active)
       .def_readonly("inactive", &NeuronSides::inactive);
 
-  m.def("gradient_workspace_bytes", &gradient_workspace_bytes, py::arg("n"), py::arg("d"), py::arg("width"),
-        py::kw_only(), py::arg("n_threads"));
+  m.def(
+      "gradient_workspace_bytes",
+      [](Index n, Index d, Index width, std::optional<int> n_threads) {
+        return gradient_workspace_bytes(n, d, width, threads(n_threads));
+      },
+      py::arg("n"), py::arg("d"), py::arg("width"), py::kw_only(), py::arg("n_threads") = py::none());
 
   m.def("predict", on_inputs(&predict), py::arg("net"), py::arg("X"), py::kw_only(),
         py::arg("n_threads") = py::none());

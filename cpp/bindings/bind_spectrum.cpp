@@ -3,6 +3,24 @@
 
 namespace flatcore::bindings {
 
+namespace {
+
+// EigOptions' fields by name (the keyword constructor's arguments), for the dict form and pickling.
+py::dict eig_options_dict(const EigOptions& o) {
+  py::dict d;
+  d["k"] = o.k;
+  d["which"] = which_name(o.which);
+  d["tol"] = o.tol;
+  d["stop"] = stop_name(o.stop);
+  d["max_restarts"] = o.max_restarts;
+  d["ncv"] = o.ncv;
+  d["seed"] = o.seed;
+  d["start"] = o.start.size() ? py::cast(o.start) : py::none();
+  return d;
+}
+
+}  // namespace
+
 void bind_spectrum(py::module_& m) {
   m.attr("EIG_WHICH") = py::tuple(py::cast(which_names()));
   m.attr("EIG_STOPS") = py::tuple(py::cast(stop_names()));
@@ -35,7 +53,14 @@ void bind_spectrum(py::module_& m) {
       .def_readwrite("max_restarts", &EigOptions::max_restarts)
       .def_readwrite("ncv", &EigOptions::ncv, "Lanczos basis size; 0 chooses max(2k + 1, 20), at most P")
       .def_readwrite("seed", &EigOptions::seed)
-      .def_readwrite("start", &EigOptions::start, "warm start (size P), or empty");
+      .def_readwrite("start", &EigOptions::start, "warm start (size P), or empty")
+      .def("as_dict", &eig_options_dict)
+      .def("__repr__",
+           [](const EigOptions& o) {
+             return "EigOptions(**" + py::repr(eig_options_dict(o)).cast<std::string>() + ")";
+           })
+      .def(py::pickle([](const EigOptions& o) { return eig_options_dict(o); },
+                      [](const py::dict& d) { return py::type::of<EigOptions>()(**d).cast<EigOptions>(); }));
 
   py::class_<EigResult>(m, "EigResult")
       .def_readonly("values", &EigResult::values)
@@ -62,7 +87,7 @@ void bind_spectrum(py::module_& m) {
         poller.raise_if_stopped();
         return res;
       },
-      py::arg("op"), py::arg("options"));
+      py::arg("op"), py::arg("options") = EigOptions{});
 
   m.def(
       "dense_eigenpairs",
@@ -72,7 +97,7 @@ void bind_spectrum(py::module_& m) {
         py::gil_scoped_release release;
         return dense_eigenpairs(Hc, k, w);
       },
-      py::arg("H"), py::kw_only(), py::arg("k"), py::arg("which"));
+      py::arg("H"), py::kw_only(), py::arg("k") = 1, py::arg("which") = "largest");
 }
 
 }  // namespace flatcore::bindings

@@ -233,6 +233,7 @@ class EigOptions:
 
     stop: str
     which: str
+    def __getstate__(self) -> dict: ...
     def __init__(
         self,
         *,
@@ -245,6 +246,9 @@ class EigOptions:
         seed: typing.SupportsInt | typing.SupportsIndex = 0,
         start: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"] | None = None,
     ) -> None: ...
+    def __repr__(self) -> str: ...
+    def __setstate__(self, arg0: dict) -> None: ...
+    def as_dict(self) -> dict: ...
     @property
     def k(self) -> int: ...
     @k.setter
@@ -309,8 +313,8 @@ def default_num_threads() -> int: ...
 def dense_eigenpairs(
     H: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.f_contiguous"],
     *,
-    k: typing.SupportsInt | typing.SupportsIndex,
-    which: str,
+    k: typing.SupportsInt | typing.SupportsIndex = 1,
+    which: str = "largest",
 ) -> EigResult: ...
 def dense_hessian(
     net: flatcore.Network,
@@ -328,7 +332,7 @@ def gradient_workspace_bytes(
     d: typing.SupportsInt | typing.SupportsIndex,
     width: typing.SupportsInt | typing.SupportsIndex,
     *,
-    n_threads: typing.SupportsInt | typing.SupportsIndex,
+    n_threads: typing.SupportsInt | typing.SupportsIndex | None = None,
 ) -> float: ...
 def has_openmp() -> bool: ...
 def hessian_trace(
@@ -348,7 +352,7 @@ def hvp(
     part: str = "full",
     n_threads: typing.SupportsInt | typing.SupportsIndex | None = None,
 ) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]: ...
-def lanczos_eigenpairs(op: HessianOperator, options: EigOptions) -> EigResult: ...
+def lanczos_eigenpairs(op: HessianOperator, options: EigOptions = ...) -> EigResult: ...
 def loss(
     net: flatcore.Network,
     X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"],
