@@ -25,42 +25,37 @@ void bind_spectrum(py::module_& m) {
   m.attr("EIG_WHICH") = py::tuple(py::cast(which_names()));
   m.attr("EIG_STOPS") = py::tuple(py::cast(stop_names()));
 
-  py::class_<EigOptions>(m, "EigOptions", "Settings of a Lanczos eigensolve (keyword arguments).")
-      .def(py::init([](Index k, const std::string& which, double tol, const std::string& stop,
-                       Index max_restarts, Index ncv, std::uint64_t seed, std::optional<Vector> start) {
-             EigOptions o;
-             o.k = k;
-             o.which = parse_which(which);
-             o.tol = tol;
-             o.stop = parse_stop(stop);
-             o.max_restarts = max_restarts;
-             o.ncv = ncv;
-             o.seed = seed;
-             if (start) o.start = std::move(*start);
-             return o;
-           }),
-           py::kw_only(), py::arg("k") = 1, py::arg("which") = "largest", py::arg("tol") = 1e-10,
-           py::arg("stop") = "residual", py::arg("max_restarts") = 1000, py::arg("ncv") = 0,
-           py::arg("seed") = 0, py::arg("start") = py::none())
-      .def_readwrite("k", &EigOptions::k)
-      .def_property(
-          "which", [](const EigOptions& o) { return which_name(o.which); },
-          [](EigOptions& o, const std::string& w) { o.which = parse_which(w); })
-      .def_readwrite("tol", &EigOptions::tol)
-      .def_property(
-          "stop", [](const EigOptions& o) { return stop_name(o.stop); },
-          [](EigOptions& o, const std::string& s) { o.stop = parse_stop(s); })
-      .def_readwrite("max_restarts", &EigOptions::max_restarts)
-      .def_readwrite("ncv", &EigOptions::ncv, "Lanczos basis size; 0 chooses max(2k + 1, 20), at most P")
-      .def_readwrite("seed", &EigOptions::seed)
-      .def_readwrite("start", &EigOptions::start, "warm start (size P), or empty")
-      .def("as_dict", &eig_options_dict)
-      .def("__repr__",
-           [](const EigOptions& o) {
-             return "EigOptions(**" + py::repr(eig_options_dict(o)).cast<std::string>() + ")";
-           })
-      .def(py::pickle([](const EigOptions& o) { return eig_options_dict(o); },
-                      [](const py::dict& d) { return py::type::of<EigOptions>()(**d).cast<EigOptions>(); }));
+  auto eig_options =
+      py::class_<EigOptions>(m, "EigOptions", "Settings of a Lanczos eigensolve (keyword arguments).")
+          .def(py::init([](Index k, const std::string& which, double tol, const std::string& stop,
+                           Index max_restarts, Index ncv, std::uint64_t seed, std::optional<Vector> start) {
+                 EigOptions o;
+                 o.k = k;
+                 o.which = parse_which(which);
+                 o.tol = tol;
+                 o.stop = parse_stop(stop);
+                 o.max_restarts = max_restarts;
+                 o.ncv = ncv;
+                 o.seed = seed;
+                 if (start) o.start = std::move(*start);
+                 return o;
+               }),
+               py::kw_only(), py::arg("k") = 1, py::arg("which") = "largest", py::arg("tol") = 1e-10,
+               py::arg("stop") = "residual", py::arg("max_restarts") = 1000, py::arg("ncv") = 0,
+               py::arg("seed") = 0, py::arg("start") = py::none())
+          .def_readwrite("k", &EigOptions::k)
+          .def_property(
+              "which", [](const EigOptions& o) { return which_name(o.which); },
+              [](EigOptions& o, const std::string& w) { o.which = parse_which(w); })
+          .def_readwrite("tol", &EigOptions::tol)
+          .def_property(
+              "stop", [](const EigOptions& o) { return stop_name(o.stop); },
+              [](EigOptions& o, const std::string& s) { o.stop = parse_stop(s); })
+          .def_readwrite("max_restarts", &EigOptions::max_restarts)
+          .def_readwrite("ncv", &EigOptions::ncv, "Lanczos basis size; 0 chooses max(2k + 1, 20), at most P")
+          .def_readwrite("seed", &EigOptions::seed)
+          .def_readwrite("start", &EigOptions::start, "warm start (size P), or empty");
+  def_settings_record(eig_options, "EigOptions", &eig_options_dict);
 
   py::class_<EigResult>(m, "EigResult")
       .def_readonly("values", &EigResult::values)

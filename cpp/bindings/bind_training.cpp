@@ -33,53 +33,48 @@ py::dict options_dict(const TrainOptions& o) {
 }  // namespace
 
 void bind_training(py::module_& m) {
-  py::class_<TrainOptions>(
-      m, "TrainOptions",
-      "Settings of a gradient-descent run (keyword arguments; unset optional settings are off).")
-      .def(py::init([](double lr, long steps, double weight_decay, bool decay_biases,
-                       std::optional<double> clip_grad_norm, long record_every, std::optional<double> tol,
-                       std::optional<double> max_loss, std::optional<long> sharpness_every,
-                       double sharpness_tol, std::optional<int> n_threads) {
-             TrainOptions o;
-             o.lr = lr;
-             o.steps = steps;
-             o.weight_decay = weight_decay;
-             o.decay_biases = decay_biases;
-             o.clip_grad_norm = clip_grad_norm;
-             o.record_every = record_every;
-             o.tol = tol;
-             o.max_loss = max_loss;
-             o.sharpness_every = sharpness_every;
-             o.sharpness_tol = sharpness_tol;
-             o.n_threads = threads(n_threads);
-             o.check();
-             return o;
-           }),
-           py::kw_only(), py::arg("lr") = TrainOptions{}.lr, py::arg("steps") = TrainOptions{}.steps,
-           py::arg("weight_decay") = 0.0, py::arg("decay_biases") = false,
-           py::arg("clip_grad_norm") = py::none(), py::arg("record_every") = 1, py::arg("tol") = py::none(),
-           py::arg("max_loss") = py::none(), py::arg("sharpness_every") = py::none(),
-           py::arg("sharpness_tol") = TrainOptions{}.sharpness_tol, py::arg("n_threads") = py::none())
-      .def_readwrite("lr", &TrainOptions::lr)
-      .def_readwrite("steps", &TrainOptions::steps)
-      .def_readwrite("weight_decay", &TrainOptions::weight_decay)
-      .def_readwrite("decay_biases", &TrainOptions::decay_biases)
-      .def_readwrite("clip_grad_norm", &TrainOptions::clip_grad_norm)
-      .def_readwrite("record_every", &TrainOptions::record_every)
-      .def_readwrite("tol", &TrainOptions::tol)
-      .def_readwrite("max_loss", &TrainOptions::max_loss)
-      .def_readwrite("sharpness_every", &TrainOptions::sharpness_every)
-      .def_readwrite("sharpness_tol", &TrainOptions::sharpness_tol)
-      .def_readwrite("n_threads", &TrainOptions::n_threads)
-      .def("check", &TrainOptions::check, "Raise ValueError naming the first setting out of range.")
-      .def("as_dict", &options_dict)
-      .def("__repr__",
-           [](const TrainOptions& o) {
-             return "TrainOptions(**" + py::repr(options_dict(o)).cast<std::string>() + ")";
-           })
-      .def(py::pickle(
-          [](const TrainOptions& o) { return options_dict(o); },
-          [](const py::dict& d) { return py::type::of<TrainOptions>()(**d).cast<TrainOptions>(); }));
+  auto train_options =
+      py::class_<TrainOptions>(
+          m, "TrainOptions",
+          "Settings of a gradient-descent run (keyword arguments; unset optional settings are off).")
+          .def(py::init([](double lr, long steps, double weight_decay, bool decay_biases,
+                           std::optional<double> clip_grad_norm, long record_every, std::optional<double> tol,
+                           std::optional<double> max_loss, std::optional<long> sharpness_every,
+                           double sharpness_tol, std::optional<int> n_threads) {
+                 TrainOptions o;
+                 o.lr = lr;
+                 o.steps = steps;
+                 o.weight_decay = weight_decay;
+                 o.decay_biases = decay_biases;
+                 o.clip_grad_norm = clip_grad_norm;
+                 o.record_every = record_every;
+                 o.tol = tol;
+                 o.max_loss = max_loss;
+                 o.sharpness_every = sharpness_every;
+                 o.sharpness_tol = sharpness_tol;
+                 o.n_threads = threads(n_threads);
+                 o.check();
+                 return o;
+               }),
+               py::kw_only(), py::arg("lr") = TrainOptions{}.lr, py::arg("steps") = TrainOptions{}.steps,
+               py::arg("weight_decay") = 0.0, py::arg("decay_biases") = false,
+               py::arg("clip_grad_norm") = py::none(), py::arg("record_every") = 1,
+               py::arg("tol") = py::none(), py::arg("max_loss") = py::none(),
+               py::arg("sharpness_every") = py::none(),
+               py::arg("sharpness_tol") = TrainOptions{}.sharpness_tol, py::arg("n_threads") = py::none())
+          .def_readwrite("lr", &TrainOptions::lr)
+          .def_readwrite("steps", &TrainOptions::steps)
+          .def_readwrite("weight_decay", &TrainOptions::weight_decay)
+          .def_readwrite("decay_biases", &TrainOptions::decay_biases)
+          .def_readwrite("clip_grad_norm", &TrainOptions::clip_grad_norm)
+          .def_readwrite("record_every", &TrainOptions::record_every)
+          .def_readwrite("tol", &TrainOptions::tol)
+          .def_readwrite("max_loss", &TrainOptions::max_loss)
+          .def_readwrite("sharpness_every", &TrainOptions::sharpness_every)
+          .def_readwrite("sharpness_tol", &TrainOptions::sharpness_tol)
+          .def_readwrite("n_threads", &TrainOptions::n_threads)
+          .def("check", &TrainOptions::check, "Raise ValueError naming the first setting out of range.");
+  def_settings_record(train_options, "TrainOptions", &options_dict);
 
   py::class_<TrainHistory>(m, "TrainHistory")
       .def_static("column_names", &TrainHistory::column_names, py::arg("tracks_sharpness"))
@@ -118,7 +113,6 @@ void bind_training(py::module_& m) {
       "train",
       [](const Network& init, const ConstMatrixArg& X, const ConstVectorArg& y, const TrainOptions& options,
          py::object progress) {
-        options.check();
         Poller poller(std::move(progress));
         TrainResult res;
         {

@@ -23,12 +23,9 @@ namespace py = pybind11;
 using ConstMatrixArg = Eigen::Ref<const RowMatrix>;
 using ConstVectorArg = Eigen::Ref<const Vector>;
 
-// A thread count from Python: None is the process default (default_num_threads()).
-inline int threads(std::optional<int> n_threads) {
-  const int n = n_threads ? *n_threads : default_num_threads();
-  check_num_threads(n);
-  return n;
-}
+// A thread count from Python: None is the process default (default_num_threads()). The core
+// checks the count where it uses it.
+inline int threads(std::optional<int> n_threads) { return n_threads ? *n_threads : default_num_threads(); }
 
 // The binding of a core function f(net, X, n_threads) or f(net, X, y, n_threads): the thread
 // count resolved, then f called with the GIL released.
@@ -48,6 +45,19 @@ auto on_data(R (*f)(const Network&, const ConstMatrixRef&, const ConstVectorRef&
     py::gil_scoped_release release;
     return f(net, X, y, nt);
   };
+}
+
+// Adds to a bound settings class (a keyword constructor whose arguments are its fields) the dict
+// of its fields (as_dict), a repr that constructs it again, and pickling through the constructor.
+template <class T>
+void def_settings_record(py::class_<T>& cls, const char* name, py::dict (*to_dict)(const T&)) {
+  cls.def("as_dict", to_dict)
+      .def("__repr__",
+           [name, to_dict](const T& o) {
+             return std::string(name) + "(**" + py::repr(to_dict(o)).template cast<std::string>() + ")";
+           })
+      .def(py::pickle([to_dict](const T& o) { return to_dict(o); },
+                      [](const py::dict& d) { return py::type::of<T>()(**d).template cast<T>(); }));
 }
 
 // Polled by the core between units of work while the GIL is released. At most every

@@ -8,23 +8,24 @@
 #include <numeric>
 #include <random>
 
+#include "names.hpp"
+
 namespace flatcore {
 
-const char* which_name(EigWhich which) { return which == EigWhich::Largest ? "largest" : "smallest"; }
-std::vector<std::string> which_names() { return {"largest", "smallest"}; }
-EigWhich parse_which(const std::string& name) {
-  if (name == "largest") return EigWhich::Largest;
-  if (name == "smallest") return EigWhich::Smallest;
-  throw std::invalid_argument("which must be 'largest' or 'smallest'; got '" + name + "'");
-}
+namespace {
+constexpr EnumNames<EigWhich, 2> kWhich{"which",
+                                        {{{EigWhich::Largest, "largest"}, {EigWhich::Smallest, "smallest"}}}};
+constexpr EnumNames<EigStop, 2> kStop{
+    "stop", {{{EigStop::Residual, "residual"}, {EigStop::Eigenvalue, "eigenvalue"}}}};
+}  // namespace
 
-const char* stop_name(EigStop stop) { return stop == EigStop::Residual ? "residual" : "eigenvalue"; }
-std::vector<std::string> stop_names() { return {"residual", "eigenvalue"}; }
-EigStop parse_stop(const std::string& name) {
-  if (name == "residual") return EigStop::Residual;
-  if (name == "eigenvalue") return EigStop::Eigenvalue;
-  throw std::invalid_argument("stop must be 'residual' or 'eigenvalue'; got '" + name + "'");
-}
+const char* which_name(EigWhich which) { return kWhich.name(which); }
+std::vector<std::string> which_names() { return kWhich.names(); }
+EigWhich parse_which(const std::string& name) { return kWhich.parse(name); }
+
+const char* stop_name(EigStop stop) { return kStop.name(stop); }
+std::vector<std::string> stop_names() { return kStop.names(); }
+EigStop parse_stop(const std::string& name) { return kStop.parse(name); }
 
 namespace {
 

@@ -8,29 +8,21 @@
 #include "flatcore/hessian.hpp"
 #include "forward.hpp"
 #include "kernels.hpp"
+#include "names.hpp"
 #include "thread_id.hpp"
 
 namespace flatcore {
 
-const char* part_name(HessianPart part) {
-  switch (part) {
-    case HessianPart::Full:
-      return "full";
-    case HessianPart::GaussNewton:
-      return "gauss_newton";
-    case HessianPart::Residual:
-      return "residual";
-  }
-  return "?";
-}
+namespace {
+constexpr EnumNames<HessianPart, 3> kParts{"part",
+                                           {{{HessianPart::Full, "full"},
+                                             {HessianPart::GaussNewton, "gauss_newton"},
+                                             {HessianPart::Residual, "residual"}}}};
+}  // namespace
 
-std::vector<std::string> part_names() { return {"full", "gauss_newton", "residual"}; }
-
-HessianPart parse_part(const std::string& name) {
-  for (HessianPart p : {HessianPart::Full, HessianPart::GaussNewton, HessianPart::Residual})
-    if (name == part_name(p)) return p;
-  throw std::invalid_argument("part must be 'full', 'gauss_newton' or 'residual'; got '" + name + "'");
-}
+const char* part_name(HessianPart part) { return kParts.name(part); }
+std::vector<std::string> part_names() { return kParts.names(); }
+HessianPart parse_part(const std::string& name) { return kParts.parse(name); }
 
 double activation_cache_bytes(Index n, Index width) {
   return 8.0 * static_cast<double>(n) * static_cast<double>(PackedWeights::stride(width));
@@ -242,7 +234,6 @@ Vector HessianOperator::apply(const ConstVectorRef& u) const {
 
 Vector hessian_vector_product(const Network& net, const ConstMatrixRef& X, const ConstVectorRef& y,
                               const ConstVectorRef& u, HessianPart part, int n_threads) {
-  check_data(net, X, y);
   HessianOperator op(net, RowMatrix(X), Vector(y), part, n_threads, /*cache_activations=*/false);
   return op.apply(u);
 }

@@ -103,6 +103,7 @@ GradientWorkspace::GradientWorkspace(Index n, Index d, Index width, int n_thread
 }
 
 double gradient_workspace_bytes(Index n, Index d, Index width, int n_threads) {
+  check_num_threads(n_threads);
   const double ld = static_cast<double>(PackedWeights::stride(width));
   const double chunks = static_cast<double>(make_row_chunks(n).n_chunks);
   return 8.0 * (chunks * ((d + 2) * ld + 1) + n_threads * kernels::kRowBlock * ld + 2 * d * ld + n);
