@@ -120,10 +120,10 @@ def test_operators_cache_by_the_cores_rule(p):
 
 
 def test_history_memory_and_columns_come_from_the_core(p):
-    assert _core.TrainHistory.column_names(False) == list(fc.train(p.net, p.X, p.y, 0.1, 2).history.columns)
-    tracked = fc.train(p.net, p.X, p.y, 0.1, 2, sharpness_every=1).history
-    assert _core.TrainHistory.column_names(True) == list(tracked.columns)
-    assert _core.TrainHistory.bytes_per_row(True) == 8 * len(tracked.columns)
+    assert _core.history_columns() == list(fc.train(p.net, p.X, p.y, 0.1, 2).history.columns)
+    tracked = fc.train(p.net, p.X, p.y, 0.1, 2, sharpness_every=1, test=(p.X, p.y), y_clean=p.y).history
+    assert _core.history_columns(sharpness=True, test_mse=True, clean_mse=True) == list(tracked.columns)
+    assert _core.history_bytes_per_row(sharpness=True, test_mse=True, clean_mse=True) == 8 * len(tracked.columns)
     assert "sharpness_n_hvp" in tracked and tracked["sharpness_n_hvp"].min() > 0
 
 
@@ -132,6 +132,7 @@ def test_train_config_is_the_options_it_ran_with(p):
     assert result.config == {
         "lr": 0.1,
         "steps": 4,
+        "loss": "half_mse",
         "weight_decay": 0.0,
         "decay_biases": False,
         "clip_grad_norm": 50.0,
@@ -140,6 +141,7 @@ def test_train_config_is_the_options_it_ran_with(p):
         "max_loss": None,
         "sharpness_every": None,
         "sharpness_tol": 1e-10,
+        "rare_share": 0.1,
     }
     assert fc.train(p.net, p.X, p.y, **{k: v for k, v in result.config.items()}).net == result.net
 

@@ -21,7 +21,18 @@ import flatcore as fc
 import reference as ref
 from conftest import Problem, problems
 
-COLUMNS = ("step", "loss", "grad_norm", "W_norm", "b_norm", "v_norm", "beta", "active_fraction")
+COLUMNS = (
+    "step",
+    "loss",
+    "grad_norm",
+    "W_norm",
+    "b_norm",
+    "v_norm",
+    "beta",
+    "active_fraction",
+    "dead_fraction",
+    "rare_fraction",
+)
 
 
 def ball_problem(n, d, width, seed, init_seed=None, noise=0.1):

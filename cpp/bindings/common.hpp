@@ -14,6 +14,7 @@
 #include <string>
 
 #include "flatcore/network.hpp"
+#include "flatcore/numerics.hpp"
 #include "flatcore/resources.hpp"
 
 namespace flatcore::bindings {
@@ -37,13 +38,25 @@ auto on_inputs(R (*f)(const Network&, const ConstMatrixRef&, int)) {
     return f(net, X, nt);
   };
 }
+// The same for f(net, X, y, convention, n_threads) and f(net, X, convention, n_threads), the
+// convention named by a string ("half_mse" or "mse").
 template <class R>
-auto on_data(R (*f)(const Network&, const ConstMatrixRef&, const ConstVectorRef&, int)) {
-  return [f](const Network& net, const ConstMatrixArg& X, const ConstVectorArg& y,
+auto on_data(R (*f)(const Network&, const ConstMatrixRef&, const ConstVectorRef&, LossConvention, int)) {
+  return [f](const Network& net, const ConstMatrixArg& X, const ConstVectorArg& y, const std::string& loss,
              std::optional<int> n_threads) {
+    const LossConvention c = parse_convention(loss);
     const int nt = threads(n_threads);
     py::gil_scoped_release release;
-    return f(net, X, y, nt);
+    return f(net, X, y, c, nt);
+  };
+}
+template <class R>
+auto on_inputs(R (*f)(const Network&, const ConstMatrixRef&, LossConvention, int)) {
+  return [f](const Network& net, const ConstMatrixArg& X, const std::string& loss, std::optional<int> n_threads) {
+    const LossConvention c = parse_convention(loss);
+    const int nt = threads(n_threads);
+    py::gil_scoped_release release;
+    return f(net, X, c, nt);
   };
 }
 

@@ -17,12 +17,13 @@ class GradientWorkspace {
 
  private:
   friend void loss_and_gradient_into(const Network&, const ConstMatrixRef&, const ConstVectorRef&,
-                                     GradientWorkspace&, LossGradient&);
+                                     LossConvention, GradientWorkspace&, LossGradient&);
   int n_threads_;
   RowChunks chunks_;
   PackedWeights w_;
-  std::vector<Vector> chunk_acc_;  // per chunk: [gW^T (d x ld) | gb (Kp) | gv (Kp)], v-free
-  std::vector<double> chunk_loss_, chunk_res_, chunk_active_;
+  // Per chunk: [gW^T (d x ld) | gb (Kp) | gv (Kp) | active count (Kp)], v-free.
+  std::vector<Vector> chunk_acc_;
+  std::vector<double> chunk_loss_, chunk_res_;
   std::vector<Vector> thread_phi_;  // per thread: rows x Kp activations of one row block
   Vector acc_;                      // reduced accumulator
 };
@@ -30,6 +31,6 @@ class GradientWorkspace {
 // loss_and_gradient into `out`, with the buffers of `ws` (made for this problem's size). X must
 // be C-contiguous.
 void loss_and_gradient_into(const Network& net, const ConstMatrixRef& X, const ConstVectorRef& y,
-                            GradientWorkspace& ws, LossGradient& out);
+                            LossConvention convention, GradientWorkspace& ws, LossGradient& out);
 
 }  // namespace flatcore

@@ -75,8 +75,8 @@ double dense_hessian_bytes(Index n_params, Index width) {
 }
 
 Eigen::MatrixXd dense_hessian(const Network& net, const ConstMatrixRef& X, const ConstVectorRef& y,
-                              HessianPart part, int n_threads, const StopCallback& should_stop,
-                              bool* stopped) {
+                              HessianPart part, LossConvention convention, int n_threads,
+                              const StopCallback& should_stop, bool* stopped) {
   check_data(net, X, y);
   check_num_threads(n_threads);
   const int nt = n_threads;  // O(n P^2) work: always worth the threads
@@ -118,7 +118,7 @@ Eigen::MatrixXd dense_hessian(const Network& net, const ConstMatrixRef& X, const
     }
   }
 
-  const double inv_n = 1.0 / static_cast<double>(n);
+  const double inv_n = loss_scale(convention) / static_cast<double>(n);  // 1/n or 2/n: the convention's
   H *= inv_n;
   if (part != HessianPart::GaussNewton) add_residual_part(RW, Rb, inv_n, H);
   return H;

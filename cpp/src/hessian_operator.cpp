@@ -65,6 +65,7 @@ struct HessianOperator::State {
   RowMatrix X;
   Vector y;
   HessianPart part;
+  LossConvention convention;
   int n_threads;
   RowChunks chunks;
   Forward forward;
@@ -75,11 +76,12 @@ struct HessianOperator::State {
   std::mutex workspace_mutex;
   std::unique_ptr<ProductWorkspace> workspace;
 
-  State(Network net_, RowMatrix X_, Vector y_, HessianPart part_, int n_threads_)
+  State(Network net_, RowMatrix X_, Vector y_, HessianPart part_, LossConvention convention_, int n_threads_)
       : net(std::move(net_)),
         X(std::move(X_)),
         y(std::move(y_)),
         part(part_),
+        convention(convention_),
         n_threads(threads_for_work(n_threads_, 6.0 * X.rows() * net.width() * net.d())),
         chunks(make_row_chunks(X.rows())),
         forward(net) {}
@@ -161,12 +163,12 @@ void HessianOperator::State::accumulate_block(ProductWorkspace& ws, Index c, Ind
   }
 }
 
-// The reduced accumulator in the flat parameter layout, divided by n.
+// The reduced accumulator in the flat parameter layout, divided by n (by n/2 for "mse").
 void HessianOperator::State::unpack(const ProductWorkspace& ws, double* out) const {
   const PackedWeights& wt = w();
   const Index d = wt.d, K = wt.width, ld = wt.ld, Kp = wt.Kp;
   const ParamLayout L(d, K);
-  const double inv_n = 1.0 / static_cast<double>(X.rows());
+  const double inv_n = loss_scale(convention) / static_cast<double>(X.rows());
   const double* gWT = ws.total.data();
   const double* gb = gWT + d * ld;
   const double* gv = gb + Kp;
@@ -178,10 +180,10 @@ void HessianOperator::State::unpack(const ProductWorkspace& ws, double* out) con
   out[L.beta()] = ws.total[ProductWorkspace::size(wt) - 1] * inv_n;
 }
 
-HessianOperator::HessianOperator(Network net, RowMatrix X, Vector y, HessianPart part, int n_threads,
-                                 bool cache_activations) {
+HessianOperator::HessianOperator(Network net, RowMatrix X, Vector y, HessianPart part, LossConvention convention,
+                                 int n_threads, bool cache_activations) {
   check_data(net, X, y);
-  state_ = std::make_unique<State>(std::move(net), std::move(X), std::move(y), part, n_threads);
+  state_ = std::make_unique<State>(std::move(net), std::move(X), std::move(y), part, convention, n_threads);
   state_->compute_residuals(cache_activations);
 }
 
@@ -191,6 +193,7 @@ Index HessianOperator::rows() const { return state_->net.n_params(); }
 const Vector& HessianOperator::residuals() const { return state_->r; }
 const Network& HessianOperator::network() const { return state_->net; }
 HessianPart HessianOperator::part() const { return state_->part; }
+LossConvention HessianOperator::convention() const { return state_->convention; }
 bool HessianOperator::caches_activations() const { return state_->cached(); }
 long HessianOperator::n_hvp() const { return state_->n_hvp.load(); }
 
@@ -233,8 +236,9 @@ Vector HessianOperator::apply(const ConstVectorRef& u) const {
 }
 
 Vector hessian_vector_product(const Network& net, const ConstMatrixRef& X, const ConstVectorRef& y,
-                              const ConstVectorRef& u, HessianPart part, int n_threads) {
-  HessianOperator op(net, RowMatrix(X), Vector(y), part, n_threads, /*cache_activations=*/false);
+                              const ConstVectorRef& u, HessianPart part, LossConvention convention,
+                              int n_threads) {
+  HessianOperator op(net, RowMatrix(X), Vector(y), part, convention, n_threads, /*cache_activations=*/false);
   return op.apply(u);
 }
 

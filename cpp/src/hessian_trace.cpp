@@ -6,7 +6,7 @@
 
 namespace flatcore {
 
-TraceTerms trace_terms(const Network& net, const ConstMatrixRef& X, int n_threads) {
+TraceTerms trace_terms(const Network& net, const ConstMatrixRef& X, LossConvention convention, int n_threads) {
   const Index K = net.width(), d = net.d();
   // mean_i phi_ik^2 (K) | mean_i a_ik (||x_i||^2 + 1) (K)
   auto add = [&](double* acc, const double* x, const double* phi, Index m, Index ld) {
@@ -21,18 +21,19 @@ TraceTerms trace_terms(const Network& net, const ConstMatrixRef& X, int n_thread
   };
   const Vector means =
       row_means(net, X, n_threads, 2.0 * X.rows() * K * (d + 2), ForwardValues::Activations, 2 * K, add);
-  return TraceTerms{means.head(K), net.v.array().square() * means.tail(K).array()};
+  const double scale = loss_scale(convention);
+  return TraceTerms{scale * means.head(K), scale * net.v.array().square() * means.tail(K).array(), scale};
 }
 
 double hessian_trace(const Network& net, const ConstMatrixRef& X, const ConstVectorRef& y, HessianPart part,
-                     int n_threads) {
+                     LossConvention convention, int n_threads) {
   check_data(net, X, y);
   if (part == HessianPart::Residual) {
     check_num_threads(n_threads);
     return 0.0;
   }
-  const TraceTerms t = trace_terms(net, X, n_threads);
-  return 1.0 + t.A.sum() + t.B.sum();
+  const TraceTerms t = trace_terms(net, X, convention, n_threads);
+  return t.beta + t.A.sum() + t.B.sum();
 }
 
 }  // namespace flatcore

@@ -228,19 +228,20 @@ inline void preactivation_tile(const double* X, Index d, Index ld, Index Kp, con
 }
 
 // Backward for R rows with residuals res and the neurons [k_begin, k_end): adds r phi to the
-// (v-free) dL/dv, -r a to the threshold gradient and sum_r (r a) x_r to gW^T.
+// (v-free) dL/dv, -r a to the threshold gradient, sum_r (r a) x_r to gW^T and, per neuron, the
+// number of the R rows on which it is active to count.
 template <int R>
 inline void backward_tile(const double* X, const double* res, Index d, Index ld, Index k_begin, Index k_end,
-                          const double* phi, double* gWT, double* gb, double* gv, vmask& act) {
+                          const double* phi, double* gWT, double* gb, double* gv, double* count) {
   const double* x[R];
   for (int r = 0; r < R; ++r) x[r] = X + r * d;
   const vdouble zero = {};
-  vmask count = {};  // a local accumulator: act itself may alias the gradient stores
   for (Index k0 = k_begin; k0 < k_end; k0 += kT) {
     vdouble c[R][kNV];
-    vmask on_tile = {};  // minus the active pairs of this tile
+    vmask on_tile = {};  // lanes active on some row of this tile
     for (int q = 0; q < kNV; ++q) {
       vdouble gvt = zero, gbt = zero;
+      vmask on_rows = {};  // minus the number of rows on which each lane is active
       for (int r = 0; r < R; ++r) {
         const vdouble p = vload(phi + r * ld + k0 + q * kLanes);
         const vdouble rr = zero + res[r];
@@ -248,18 +249,19 @@ inline void backward_tile(const double* X, const double* res, Index d, Index ld,
         gvt += rr * p;
         c[r][q] = on ? rr : zero;
         gbt += c[r][q];
-        on_tile += on;  // true is -1
+        on_rows += on;  // true is -1
       }
-      vstore(gv + k0 + q * kLanes, vload(gv + k0 + q * kLanes) + gvt);
-      vstore(gb + k0 + q * kLanes, vload(gb + k0 + q * kLanes) - gbt);
+      const Index k = k0 + q * kLanes;
+      vstore(gv + k, vload(gv + k) + gvt);
+      vstore(gb + k, vload(gb + k) - gbt);
+      vstore(count + k, vload(count + k) - __builtin_convertvector(on_rows, vdouble));
+      on_tile |= on_rows;
     }
     // Sparse activations (the shattering regime): a tile where no neuron is active on any of
     // the R rows adds nothing to W's gradient, so its d-long update is skipped.
-    count -= on_tile;
     if (!any_lane(on_tile)) continue;
     outer_tile<R>(x, d, ld, k0, c, gWT);
   }
-  act += count;
 }
 
 // Neurons per L1 block: W^T and gW^T blocks (2 d Kb doubles) in about 16 KiB.

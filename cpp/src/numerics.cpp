@@ -6,6 +6,7 @@
 #include "forward.hpp"
 #include "gradient_workspace.hpp"
 #include "kernels.hpp"
+#include "names.hpp"
 #include "thread_id.hpp"
 
 namespace flatcore {
@@ -38,10 +39,20 @@ Vector predict(const Network& net, const ConstMatrixRef& X, int n_threads) {
   return out;
 }
 
-double loss(const Network& net, const ConstMatrixRef& X, const ConstVectorRef& y, int n_threads) {
+namespace {
+constexpr EnumNames<LossConvention, 2> kConventions{
+    "loss", {{{LossConvention::HalfMse, "half_mse"}, {LossConvention::Mse, "mse"}}}};
+}  // namespace
+
+const char* convention_name(LossConvention convention) { return kConventions.name(convention); }
+std::vector<std::string> convention_names() { return kConventions.names(); }
+LossConvention parse_convention(const std::string& name) { return kConventions.parse(name); }
+
+double loss(const Network& net, const ConstMatrixRef& X, const ConstVectorRef& y, LossConvention convention,
+            int n_threads) {
   check_data(net, X, y);
   const Vector r = predict(net, X, n_threads) - y;
-  return 0.5 * r.squaredNorm() / static_cast<double>(X.rows());
+  return loss_scale(convention) * 0.5 * r.squaredNorm() / static_cast<double>(X.rows());
 }
 
 Vector activation_rates(const Network& net, const ConstMatrixRef& X, int n_threads) {
@@ -93,11 +104,10 @@ GradientWorkspace::GradientWorkspace(Index n, Index d, Index width, int n_thread
       chunks_(make_row_chunks(n)),
       w_(d, width) {
   // The gradient of W^T and the activation buffer use the row stride of the packed weights.
-  const Index acc_size = d * w_.ld + 2 * w_.Kp;
+  const Index acc_size = d * w_.ld + 3 * w_.Kp;
   chunk_acc_.assign(chunks_.n_chunks, Vector::Zero(acc_size));
   chunk_loss_.assign(chunks_.n_chunks, 0.0);
   chunk_res_.assign(chunks_.n_chunks, 0.0);
-  chunk_active_.assign(chunks_.n_chunks, 0.0);
   thread_phi_.assign(n_threads_, Vector::Zero(kernels::kRowBlock * w_.ld));
   acc_ = Vector::Zero(acc_size);
 }
@@ -106,7 +116,7 @@ double gradient_workspace_bytes(Index n, Index d, Index width, int n_threads) {
   check_num_threads(n_threads);
   const double ld = static_cast<double>(PackedWeights::stride(width));
   const double chunks = static_cast<double>(make_row_chunks(n).n_chunks);
-  return 8.0 * (chunks * ((d + 2) * ld + 1) + n_threads * kernels::kRowBlock * ld + 2 * d * ld + n);
+  return 8.0 * (chunks * ((d + 3) * ld + 1) + n_threads * kernels::kRowBlock * ld + 2 * d * ld + n);
 }
 
 namespace {
@@ -116,8 +126,8 @@ using namespace kernels;
 // One block of m <= kRowBlock rows starting at row i0: forward, residuals, backward.
 inline void fused_row_block(const double* X, const double* y, Index m, Index d, Index Kp, Index ld,
                             const double* WT, const double* b, const double* v, double beta, double* phi,
-                            double* gWT, double* gb, double* gv, double& loss_sum, double& res_sum,
-                            vmask& act) {
+                            double* gWT, double* gb, double* gv, double* count, double* r_out,
+                            double& loss_sum, double& res_sum) {
   const Index kb = neuron_block(d, Kp);
   const vdouble zero = {};
   vdouble fpart[kRowBlock];
@@ -131,6 +141,7 @@ inline void fused_row_block(const double* X, const double* y, Index m, Index d, 
   double res[kRowBlock];
   for (Index i = 0; i < m; ++i) {
     res[i] = beta + hsum(fpart[i]) - y[i];
+    r_out[i] = res[i];
     loss_sum += res[i] * res[i];
     res_sum += res[i];
   }
@@ -138,7 +149,7 @@ inline void fused_row_block(const double* X, const double* y, Index m, Index d, 
     const Index k_end = std::min(Kp, k_begin + kb);
     for_row_tiles(0, m, [&](Index i, auto R) {
       backward_tile<decltype(R)::value>(X + i * d, res + i, d, ld, k_begin, k_end, phi + i * ld, gWT, gb, gv,
-                                        act);
+                                        count);
     });
   }
 }
@@ -146,7 +157,7 @@ inline void fused_row_block(const double* X, const double* y, Index m, Index d, 
 }  // namespace
 
 void loss_and_gradient_into(const Network& net, const ConstMatrixRef& X, const ConstVectorRef& y,
-                            GradientWorkspace& ws, LossGradient& out) {
+                            LossConvention convention, GradientWorkspace& ws, LossGradient& out) {
   const Index n = X.rows(), d = net.d(), K = net.width(), Kp = ws.w_.Kp, ld = ws.w_.ld;
   const ParamLayout L(d, K);
   const RowChunks& ch = ws.chunks_;
@@ -162,6 +173,7 @@ void loss_and_gradient_into(const Network& net, const ConstMatrixRef& X, const C
   const double* Xd = X.data();
   if (X.outerStride() != d && n > 1) throw std::invalid_argument("X must be C-contiguous");
 
+  out.residuals.resize(n);
 #pragma omp parallel for schedule(dynamic) num_threads(ws.n_threads_)
   for (Index c = 0; c < ch.n_chunks; ++c) {
     double* phi = ws.thread_phi_[detail::thread_id()].data();
@@ -170,51 +182,52 @@ void loss_and_gradient_into(const Network& net, const ConstMatrixRef& X, const C
     double* gWT = acc.data();
     double* gb = gWT + d * ld;
     double* gv = gb + Kp;
+    double* count = gv + Kp;
     double loss_sum = 0.0, res_sum = 0.0;
-    vmask act = {};
     for (Index i = ch.begin(c); i < ch.end(c); i += kRowBlock) {
       const Index m = std::min(kRowBlock, ch.end(c) - i);
-      fused_row_block(Xd + i * d, y.data() + i, m, d, Kp, ld, WT, b, v, beta, phi, gWT, gb, gv, loss_sum,
-                      res_sum, act);
+      fused_row_block(Xd + i * d, y.data() + i, m, d, Kp, ld, WT, b, v, beta, phi, gWT, gb, gv, count,
+                      out.residuals.data() + i, loss_sum, res_sum);
     }
-    double active = 0.0;
-    for (int l = 0; l < kLanes; ++l) active += static_cast<double>(act[l]);
     ws.chunk_loss_[c] = loss_sum;
     ws.chunk_res_[c] = res_sum;
-    ws.chunk_active_[c] = active;
   }
 
   detail::reduce_in_order(ws.chunk_acc_, ws.acc_.data(), ws.acc_.size(), ws.n_threads_);
-  double loss_sum = 0.0, res_sum = 0.0, active = 0.0;
+  double loss_sum = 0.0, res_sum = 0.0;
   for (Index c = 0; c < ch.n_chunks; ++c) {
     loss_sum += ws.chunk_loss_[c];
     res_sum += ws.chunk_res_[c];
-    active += ws.chunk_active_[c];
   }
 
+  // The "half_mse" quantities times the convention's factor (1 or 2, exact).
   const double inv_n = 1.0 / static_cast<double>(n);
+  const double scale = loss_scale(convention);
   out.grad.resize(L.size());
   const double* gWT = ws.acc_.data();
   const double* gb = gWT + d * ld;
   const double* gv = gb + Kp;
+  const double* count = gv + Kp;
   for (Index k = 0; k < K; ++k) {
-    const double s = net.v[k] * inv_n;  // dL/dw_k and dL/db_k carry the factor v_k / n
+    const double s = scale * net.v[k] * inv_n;  // dL/dw_k and dL/db_k carry the factor v_k / n
     for (Index j = 0; j < d; ++j) out.grad[L.W() + k * d + j] = s * gWT[j * ld + k];
     out.grad[L.b() + k] = s * gb[k];
-    out.grad[L.v() + k] = inv_n * gv[k];
+    out.grad[L.v() + k] = scale * inv_n * gv[k];
   }
-  out.grad[L.beta()] = res_sum * inv_n;
-  out.loss = 0.5 * loss_sum * inv_n;
-  out.active_fraction = active * inv_n / static_cast<double>(K);
+  out.grad[L.beta()] = scale * res_sum * inv_n;
+  out.loss = scale * 0.5 * loss_sum * inv_n;
+  out.active_count = Eigen::Map<const Vector>(count, K);
+  out.active_fraction = out.active_count.sum() * inv_n / static_cast<double>(K);
 }
 
 LossGradient loss_and_gradient(const Network& net, const ConstMatrixRef& X, const ConstVectorRef& y,
-                               int n_threads) {
+                               LossConvention convention, int n_threads) {
   check_data(net, X, y);
   GradientWorkspace ws(X.rows(), net.d(), net.width(), n_threads);
   LossGradient out;
   const ContiguousRows rows(X);
-  loss_and_gradient_into(net, Eigen::Map<const RowMatrix>(rows.row(0), X.rows(), X.cols()), y, ws, out);
+  loss_and_gradient_into(net, Eigen::Map<const RowMatrix>(rows.row(0), X.rows(), X.cols()), y, convention, ws,
+                         out);
   return out;
 }
 

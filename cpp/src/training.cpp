@@ -23,75 +23,172 @@ void TrainOptions::check() const {
   if (max_loss && !(*max_loss > 0.0)) fail("max_loss must be positive");
   if (sharpness_every && *sharpness_every < 1) fail("sharpness_every must be at least 1");
   if (!(sharpness_tol > 0.0)) fail("sharpness_tol must be positive");
+  if (!(rare_share >= 0.0 && rare_share <= 1.0)) fail("rare_share must be between 0 and 1");
   check_num_threads(n_threads);
 }
 
-std::vector<std::string> TrainHistory::column_names(bool tracks_sharpness) {
-  std::vector<std::string> names = {"step",   "loss",   "grad_norm", "W_norm",
-                                    "b_norm", "v_norm", "beta",      "active_fraction"};
-  if (tracks_sharpness) {
+std::vector<std::string> TrainHistory::column_names(const HistoryColumns& columns) {
+  std::vector<std::string> names = {"step",   "loss", "grad_norm",       "W_norm",        "b_norm",
+                                    "v_norm", "beta", "active_fraction", "dead_fraction", "rare_fraction"};
+  if (columns.sharpness) {
     names.emplace_back("sharpness");
     names.emplace_back("sharpness_n_hvp");
   }
+  if (columns.test_mse) names.emplace_back("test_mse");
+  if (columns.clean_mse) names.emplace_back("clean_mse");
   return names;
 }
 
-double TrainHistory::bytes_per_row(bool tracks_sharpness) {
-  return 8.0 * static_cast<double>(column_names(tracks_sharpness).size());
+double TrainHistory::bytes_per_row(const HistoryColumns& columns) {
+  return 8.0 * static_cast<double>(column_names(columns).size());
 }
 
-void TrainHistory::reserve(std::size_t n, bool tracks_sharpness) {
-  tracking_ = tracks_sharpness;
+void TrainHistory::reserve(std::size_t n) {
+  for (auto* c : {&loss, &grad_norm, &W_norm, &b_norm, &v_norm, &beta, &active_fraction, &dead_fraction,
+                  &rare_fraction})
+    c->reserve(n);
   step.reserve(n);
-  loss.reserve(n);
-  grad_norm.reserve(n);
-  W_norm.reserve(n);
-  b_norm.reserve(n);
-  v_norm.reserve(n);
-  beta.reserve(n);
-  active_fraction.reserve(n);
-  if (tracks_sharpness) {
+  if (columns.sharpness) {
     sharpness.reserve(n);
     sharpness_n_hvp.reserve(n);
   }
+  if (columns.test_mse) test_mse.reserve(n);
+  if (columns.clean_mse) clean_mse.reserve(n);
+}
+
+TrainStart TrainResult::next_start() const {
+  TrainStart s;
+  s.net = net;
+  s.step = final_step;
+  s.recorded = !history.step.empty() && history.step.back() == final_step;
+  s.max_loss = max_loss;
+  s.sharpness_start = sharpness_vector;
+  return s;
 }
 
 namespace {
 
-// Appends one history row. With sharpness tracking on, the row also gets lambda_max and the
-// products its solve used (NaN and 0 where it was not computed).
-void record(TrainHistory& h, long step, const LossGradient& lg, double grad_norm,
-            const Eigen::Map<RowMatrix>& W, const Eigen::Map<Vector>& b, const Eigen::Map<Vector>& v,
-            double beta, bool track, double sharpness = std::numeric_limits<double>::quiet_NaN(),
-            long sharpness_hvps = 0) {
-  h.step.push_back(step);
-  h.loss.push_back(lg.loss);
-  h.grad_norm.push_back(grad_norm);
-  h.W_norm.push_back(W.norm());
-  h.b_norm.push_back(b.norm());
-  h.v_norm.push_back(v.norm());
-  h.beta.push_back(beta);
-  h.active_fraction.push_back(lg.active_fraction);
-  if (track) {
-    h.sharpness.push_back(sharpness);
-    h.sharpness_n_hvp.push_back(sharpness_hvps);
+// The sharpness lambda_max(H) along the trajectory: Lanczos on the cached Hessian at theta_t,
+// warm-started from the previous top eigenvector (consecutive iterates are close, so few
+// products are needed) and seeded by the step, so that a run done in pieces solves the same
+// problems as one done at once.
+class SharpnessTracker {
+ public:
+  SharpnessTracker(const TrainOptions& opt, const Vector& start, Index n, Index width)
+      : opt_(opt), cache_(cache_activations_by_default(n, width)) {
+    eo_.k = 1;
+    eo_.tol = opt.sharpness_tol;
+    eo_.start = start;
   }
+
+  // lambda_max at theta_t (NaN if the solve found nothing) and the products it used. Throws
+  // Interrupted when should_stop asks to stop; it is polled with the GD step t.
+  double at(long t, const Network& net, const Eigen::Map<const RowMatrix>& X, const ConstVectorRef& y,
+            const StopCallback& should_stop, long& hvps) {
+    HessianOperator op(net, RowMatrix(X), Vector(y), HessianPart::Full, opt_.loss, opt_.n_threads, cache_);
+    eo_.seed = static_cast<std::uint64_t>(t);
+    const StopCallback stop_at_step = [&](long) { return should_stop && should_stop(t); };
+    const EigResult er = lanczos_eigenpairs(op, eo_, stop_at_step);
+    hvps = er.n_hvp;
+    if (er.values.size() == 0) return std::numeric_limits<double>::quiet_NaN();
+    eo_.start = er.vectors.col(0);
+    return er.values[0];
+  }
+
+  const Vector& last_vector() const { return eo_.start; }
+
+ private:
+  const TrainOptions& opt_;
+  bool cache_;
+  EigOptions eo_;
+};
+
+// Writes the history rows: the quantities of one iterate, measured where they are recorded.
+class Recorder {
+ public:
+  Recorder(TrainHistory& h, const TrainOptions& opt, const Evaluation& ev, const ConstVectorRef& y, Index n)
+      : h_(h), opt_(opt), ev_(ev), y_(y), rare_count_(opt.rare_share * static_cast<double>(n)) {}
+
+  void operator()(long step, const Network& net, const LossGradient& lg, double grad_norm,
+                  double sharpness = std::numeric_limits<double>::quiet_NaN(), long sharpness_hvps = 0) {
+    h_.step.push_back(step);
+    h_.loss.push_back(lg.loss);
+    h_.grad_norm.push_back(grad_norm);
+    h_.W_norm.push_back(net.W.norm());
+    h_.b_norm.push_back(net.b.norm());
+    h_.v_norm.push_back(net.v.norm());
+    h_.beta.push_back(net.beta);
+    h_.active_fraction.push_back(lg.active_fraction);
+    const double K = static_cast<double>(lg.active_count.size());
+    const double dead = static_cast<double>((lg.active_count.array() == 0.0).count());
+    const double rare = static_cast<double>(
+        ((lg.active_count.array() > 0.0) && (lg.active_count.array() <= rare_count_)).count());
+    h_.dead_fraction.push_back(K > 0 ? dead / K : 0.0);
+    h_.rare_fraction.push_back(K > 0 ? rare / K : 0.0);
+    if (h_.columns.sharpness) {
+      h_.sharpness.push_back(sharpness);
+      h_.sharpness_n_hvp.push_back(sharpness_hvps);
+    }
+    if (h_.columns.test_mse) {
+      const Vector f = predict(net, ev_.X_test, opt_.n_threads);
+      h_.test_mse.push_back((f - ev_.y_test).squaredNorm() / static_cast<double>(f.size()));
+    }
+    if (h_.columns.clean_mse) {
+      // f(x_i) - y_clean_i = r_i + (y_i - y_clean_i), from the gradient pass's residuals.
+      h_.clean_mse.push_back((lg.residuals + y_ - ev_.y_clean).squaredNorm() /
+                             static_cast<double>(y_.size()));
+    }
+  }
+
+ private:
+  TrainHistory& h_;
+  const TrainOptions& opt_;
+  const Evaluation& ev_;
+  const ConstVectorRef& y_;
+  double rare_count_;
+};
+
+void check_evaluation(const Evaluation& ev, Index n, Index d) {
+  if (ev.X_test.rows() != ev.y_test.size())
+    throw std::invalid_argument("the test set has " + std::to_string(ev.X_test.rows()) + " points but " +
+                                std::to_string(ev.y_test.size()) + " test values");
+  if (ev.has_test() && ev.X_test.cols() != d)
+    throw std::invalid_argument("X_test has " + std::to_string(ev.X_test.cols()) +
+                                " columns, the network's inputs have " + std::to_string(d));
+  if (ev.has_clean() && ev.y_clean.size() != n)
+    throw std::invalid_argument("y_clean has " + std::to_string(ev.y_clean.size()) + " values, X has " +
+                                std::to_string(n) + " points");
+  if (!ev.X_test.allFinite() || !ev.y_test.allFinite() || !ev.y_clean.allFinite())
+    throw std::invalid_argument("the evaluation data (X_test, y_test, y_clean) must be finite");
 }
 
 }  // namespace
 
 TrainResult train(const Network& init, const ConstMatrixRef& X, const ConstVectorRef& y,
-                  const TrainOptions& opt, const StopCallback& should_stop) {
+                  const TrainOptions& options, const StopCallback& should_stop) {
+  TrainStart start;
+  start.net = init;
+  return train(start, X, y, options, Evaluation{}, should_stop);
+}
+
+TrainResult train(const TrainStart& start, const ConstMatrixRef& X, const ConstVectorRef& y,
+                  const TrainOptions& opt, const Evaluation& ev, const StopCallback& should_stop) {
+  const Network& init = start.net;
   check_data(init, X, y);
   opt.check();
+  check_evaluation(ev, X.rows(), init.d());
+  if (start.step < 0) throw std::invalid_argument("the start step must be non-negative");
   const ContiguousRows rows(X);
   const Eigen::Map<const RowMatrix> Xc(rows.row(0), X.rows(), X.cols());
 
   const Index n = X.rows(), d = init.d(), K = init.width();
   const ParamLayout L(d, K);
   const Index P = L.size();
+  if (start.sharpness_start.size() != 0 && start.sharpness_start.size() != P)
+    throw std::invalid_argument("the sharpness warm start has " + std::to_string(start.sharpness_start.size()) +
+                                " entries, expected P = " + std::to_string(P));
 
-  // The iterate lives in one flat vector; `net` views it through maps for the kernels.
+  // The iterate lives in one flat vector; `net` is loaded from it for the kernels.
   Vector theta = init.params();
   Vector previous = theta;
   Network net = init;
@@ -101,9 +198,6 @@ TrainResult train(const Network& init, const ConstMatrixRef& X, const ConstVecto
     net.v = th.segment(L.v(), K);
     net.beta = th[L.beta()];
   };
-  Eigen::Map<RowMatrix> W_view(theta.data() + L.W(), K, d);
-  Eigen::Map<Vector> b_view(theta.data() + L.b(), K);
-  Eigen::Map<Vector> v_view(theta.data() + L.v(), K);
 
   // Weight decay acts on W and v (and on b, beta when asked): mask of decayed entries.
   Vector decay_mask = Vector::Zero(P);
@@ -127,71 +221,61 @@ TrainResult train(const Network& init, const ConstMatrixRef& X, const ConstVecto
   };
 
   TrainResult res;
-  // Sharpness tracking: Lanczos on the cached Hessian at theta_t, warm-started from the previous
-  // top eigenvector (consecutive iterates are close, so few products are needed).
   const bool track = opt.sharpness_every.has_value();
-  res.history.reserve(static_cast<std::size_t>(std::min<long>(opt.steps / opt.record_every + 2, 1L << 16)),
-                      track);
+  res.history.columns = HistoryColumns{track, ev.has_test(), ev.has_clean()};
+  res.history.reserve(static_cast<std::size_t>(std::min<long>(opt.steps / opt.record_every + 2, 1L << 16)));
+  Recorder record(res.history, opt, ev, y, n);
+  SharpnessTracker sharpness(opt, start.sharpness_start, n, K);
   const long sharpness_every = opt.sharpness_every.value_or(0);
-  EigOptions eo;
-  eo.k = 1;
-  eo.tol = opt.sharpness_tol;
-  const bool cache = cache_activations_by_default(n, K);
-  auto sharpness_at = [&](long t, long& hvps) -> double {
-    HessianOperator op(net, RowMatrix(Xc), Vector(y), HessianPart::Full, opt.n_threads, cache);
-    eo.seed = static_cast<std::uint64_t>(t);
-    // Polled between products; it reports the GD step, not the product count, to the caller.
-    const StopCallback stop_at_step = [&](long) { return should_stop && should_stop(t); };
-    EigResult er = lanczos_eigenpairs(op, eo, stop_at_step);
-    hvps = er.n_hvp;
-    if (er.values.size() == 0) return std::numeric_limits<double>::quiet_NaN();
-    eo.start = er.vectors.col(0);
-    return er.values[0];
-  };
-  double max_loss = opt.max_loss.value_or(0.0);
+  double max_loss = opt.max_loss ? *opt.max_loss : start.max_loss.value_or(0.0);
   const double tol = opt.tol.value_or(0.0);
+  const long t0 = start.step, t_end = start.step + opt.steps;
+  res.final_step = t0;
 
-  for (long t = 0;; ++t) {
+  for (long t = t0;; ++t) {
     load(theta);
-    loss_and_gradient_into(net, Xc, y, ws, lg);
-    if (t == 0 && !(max_loss > 0.0)) max_loss = 1e8 * std::max(1.0, lg.loss);
+    loss_and_gradient_into(net, Xc, y, opt.loss, ws, lg);
+    if (t == t0 && !(max_loss > 0.0)) max_loss = 1e8 * std::max(1.0, lg.loss);
 
     const double gnorm = regularised_gradient_norm();
     const bool finite = std::isfinite(lg.loss) && std::isfinite(gnorm) && theta.allFinite();
     if (!finite || lg.loss > max_loss) {
       res.diverged = true;
       res.diverged_step = t;
-      if (t == 0) {
+      if (t == t0) {
         // theta_0 is what we return: describe it, and record it if its numbers are finite.
         res.final_loss = lg.loss;
         res.final_grad_norm = gnorm;
-        if (finite) record(res.history, 0, lg, gnorm, W_view, b_view, v_view, theta[L.beta()], track);
-      }
-      if (t > 0) {
+        if (finite && !start.recorded) record(t, net, lg, gnorm);
+      } else {
         theta = previous;
-        res.steps_run = t - 1;
+        res.steps_run = t - 1 - t0;
+        res.final_step = t - 1;
       }
       break;
     }
-    const bool last = t == opt.steps;
+    const bool last = t == t_end;
     const bool done = opt.tol.has_value() && gnorm <= tol;
-    const bool sharp_now = track && P > 1 && (t % sharpness_every == 0 || last || done);
-    if (t % opt.record_every == 0 || last || done || sharp_now) {
+    // A continued run's first iterate is the earlier run's last, already recorded.
+    const bool fresh = !(t == t0 && start.recorded);
+    const bool sharp_now = fresh && track && P > 1 && (t % sharpness_every == 0 || last || done);
+    if (fresh && (t % opt.record_every == 0 || last || done || sharp_now)) {
       long hvps = 0;
       double lam = std::numeric_limits<double>::quiet_NaN();
       if (sharp_now) {
         try {
-          lam = sharpness_at(t, hvps);
+          lam = sharpness.at(t, net, Xc, y, should_stop, hvps);
         } catch (const Interrupted&) {
           res.interrupted = true;
         }
       }
-      record(res.history, t, lg, gnorm, W_view, b_view, v_view, theta[L.beta()], track, lam, hvps);
+      record(t, net, lg, gnorm, lam, hvps);
       if (res.interrupted) break;
     }
     res.final_loss = lg.loss;
     res.final_grad_norm = gnorm;
-    res.steps_run = t;
+    res.steps_run = t - t0;
+    res.final_step = t;
     if (done) {
       res.converged = true;
       break;
@@ -213,18 +297,20 @@ TrainResult train(const Network& init, const ConstMatrixRef& X, const ConstVecto
     theta -= opt.lr * step_dir;
   }
 
-  // After divergence at step t > 0 the last finite iterate is theta_{t-1}; its loss is the last
-  // recorded-or-not finite loss, recompute it so final_loss describes `net`.
+  // After divergence at step t > t0 the last finite iterate is theta_{t-1}: recompute its loss so
+  // that final_loss describes `net`, and record it if it was not.
   load(theta);
-  if (res.diverged && res.diverged_step > 0) {
-    loss_and_gradient_into(net, Xc, y, ws, lg);
+  if (res.diverged && res.diverged_step > t0) {
+    loss_and_gradient_into(net, Xc, y, opt.loss, ws, lg);
     res.final_loss = lg.loss;
     res.final_grad_norm = regularised_gradient_norm();
-    if (res.history.step.empty() || res.history.step.back() != res.steps_run)
-      record(res.history, res.steps_run, lg, res.final_grad_norm, W_view, b_view, v_view, theta[L.beta()],
-             track);
+    const bool recorded = res.history.step.empty() ? (res.final_step == t0 && start.recorded)
+                                                   : res.history.step.back() == res.final_step;
+    if (!recorded) record(res.final_step, net, lg, res.final_grad_norm);
   }
   res.net = net;
+  res.max_loss = max_loss;
+  res.sharpness_vector = sharpness.last_vector();
   return res;
 }
 

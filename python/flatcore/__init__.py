@@ -18,6 +18,7 @@ from ._version import version as __version__
 from .network import INIT_SCHEMES, Network
 from .numerics import (
     HESSIAN_PARTS,
+    LOSSES,
     NeuronSide,
     NeuronSides,
     activation_rates,
@@ -27,6 +28,7 @@ from .numerics import (
     hvp,
     loss,
     loss_and_gradient,
+    loss_scale,
     neuron_sides,
     predict,
     trace_per_neuron,
@@ -48,8 +50,10 @@ __all__ = [
     "Network",
     "INIT_SCHEMES",
     "HESSIAN_PARTS",
+    "LOSSES",
     "predict",
     "loss",
+    "loss_scale",
     "loss_and_gradient",
     "gradient",
     "hessian",

@@ -18,6 +18,7 @@ __all__: list[str] = [
     "EigResult",
     "HESSIAN_PARTS",
     "HessianOperator",
+    "LOSSES",
     "LossGradient",
     "NeuronSide",
     "NeuronSides",
@@ -25,6 +26,7 @@ __all__: list[str] = [
     "TrainHistory",
     "TrainOptions",
     "TrainResult",
+    "TrainStart",
     "activation_cache_bytes",
     "activation_rates",
     "available_memory_bytes",
@@ -37,10 +39,13 @@ __all__: list[str] = [
     "gradient_workspace_bytes",
     "has_openmp",
     "hessian_trace",
+    "history_bytes_per_row",
+    "history_columns",
     "hvp",
     "lanczos_eigenpairs",
     "loss",
     "loss_and_gradient",
+    "loss_scale",
     "max_num_threads",
     "neuron_sides",
     "predict",
@@ -53,11 +58,15 @@ __all__: list[str] = [
 
 class LossGradient:
     @property
+    def active_count(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]: ...
+    @property
     def active_fraction(self) -> float: ...
     @property
     def grad(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]: ...
     @property
     def loss(self) -> float: ...
+    @property
+    def residuals(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]: ...
 
 class NeuronSide:
     @property
@@ -78,6 +87,8 @@ class TraceTerms:
     def A(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]: ...
     @property
     def B(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]: ...
+    @property
+    def beta(self) -> float: ...
 
 class HessianOperator:
     def __init__(
@@ -87,6 +98,7 @@ class HessianOperator:
         y: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"],
         *,
         part: str = "full",
+        loss: str = "half_mse",
         n_threads: typing.SupportsInt | typing.SupportsIndex | None = None,
         cache_activations: bool | None = None,
     ) -> None: ...
@@ -98,6 +110,8 @@ class HessianOperator:
     ) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]: ...
     @property
     def caches_activations(self) -> bool: ...
+    @property
+    def loss(self) -> str: ...
     @property
     def n_hvp(self) -> int: ...
     @property
@@ -113,12 +127,14 @@ class TrainOptions:
     """
 
     decay_biases: bool
+    loss: str
     def __getstate__(self) -> dict: ...
     def __init__(
         self,
         *,
         lr: typing.SupportsFloat | typing.SupportsIndex = 0.01,
         steps: typing.SupportsInt | typing.SupportsIndex = 1000,
+        loss: str = "half_mse",
         weight_decay: typing.SupportsFloat | typing.SupportsIndex = 0.0,
         decay_biases: bool = False,
         clip_grad_norm: typing.SupportsFloat | typing.SupportsIndex | None = None,
@@ -127,6 +143,7 @@ class TrainOptions:
         max_loss: typing.SupportsFloat | typing.SupportsIndex | None = None,
         sharpness_every: typing.SupportsInt | typing.SupportsIndex | None = None,
         sharpness_tol: typing.SupportsFloat | typing.SupportsIndex = 1e-10,
+        rare_share: typing.SupportsFloat | typing.SupportsIndex = 0.1,
         n_threads: typing.SupportsInt | typing.SupportsIndex | None = None,
     ) -> None: ...
     def __repr__(self) -> str: ...
@@ -153,6 +170,10 @@ class TrainOptions:
     @n_threads.setter
     def n_threads(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None: ...
     @property
+    def rare_share(self) -> float: ...
+    @rare_share.setter
+    def rare_share(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None: ...
+    @property
     def record_every(self) -> int: ...
     @record_every.setter
     def record_every(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None: ...
@@ -177,36 +198,46 @@ class TrainOptions:
     @weight_decay.setter
     def weight_decay(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None: ...
 
+class TrainStart:
+    """
+    Where a run starts: the network and, to carry on an earlier run, its state.
+    """
+    def __getstate__(self) -> dict: ...
+    def __init__(
+        self,
+        *,
+        net: flatcore.Network,
+        step: typing.SupportsInt | typing.SupportsIndex = 0,
+        recorded: bool = False,
+        max_loss: typing.SupportsFloat | typing.SupportsIndex | None = None,
+        sharpness_start: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"] | None = None,
+    ) -> None: ...
+    def __repr__(self) -> str: ...
+    def __setstate__(self, arg0: dict) -> None: ...
+    def as_dict(self) -> dict: ...
+    @property
+    def max_loss(self) -> float | None: ...
+    @property
+    def net(self) -> flatcore.Network: ...
+    @property
+    def recorded(self) -> bool: ...
+    @property
+    def sharpness_start(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]: ...
+    @property
+    def step(self) -> int: ...
+
 class TrainHistory:
-    @staticmethod
-    def bytes_per_row(tracks_sharpness: bool) -> float: ...
-    @staticmethod
-    def column_names(tracks_sharpness: bool) -> list[str]: ...
     def __len__(self) -> int: ...
-    @property
-    def W_norm(self) -> numpy.typing.NDArray[numpy.float64]: ...
-    @property
-    def active_fraction(self) -> numpy.typing.NDArray[numpy.float64]: ...
-    @property
-    def b_norm(self) -> numpy.typing.NDArray[numpy.float64]: ...
-    @property
-    def beta(self) -> numpy.typing.NDArray[numpy.float64]: ...
-    @property
-    def grad_norm(self) -> numpy.typing.NDArray[numpy.float64]: ...
-    @property
-    def loss(self) -> numpy.typing.NDArray[numpy.float64]: ...
-    @property
-    def sharpness(self) -> numpy.typing.NDArray[numpy.float64]: ...
-    @property
-    def sharpness_n_hvp(self) -> numpy.typing.NDArray[numpy.int64]: ...
-    @property
-    def step(self) -> numpy.typing.NDArray[numpy.int64]: ...
-    @property
-    def tracks_sharpness(self) -> bool: ...
-    @property
-    def v_norm(self) -> numpy.typing.NDArray[numpy.float64]: ...
+    def as_dict(self) -> dict:
+        """
+        The columns by name, in order, as arrays.
+        """
 
 class TrainResult:
+    def next_start(self) -> TrainStart:
+        """
+        Where a run that carries this one on starts.
+        """
     @property
     def converged(self) -> bool: ...
     @property
@@ -218,11 +249,17 @@ class TrainResult:
     @property
     def final_loss(self) -> float: ...
     @property
+    def final_step(self) -> int: ...
+    @property
     def history(self) -> TrainHistory: ...
     @property
     def interrupted(self) -> bool: ...
     @property
+    def max_loss(self) -> float: ...
+    @property
     def net(self) -> flatcore.Network: ...
+    @property
+    def sharpness_vector(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]: ...
     @property
     def steps_run(self) -> int: ...
 
@@ -322,6 +359,7 @@ def dense_hessian(
     y: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"],
     *,
     part: str = "full",
+    loss: str = "half_mse",
     n_threads: typing.SupportsInt | typing.SupportsIndex | None = None,
 ) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]: ...
 def dense_hessian_bytes(
@@ -341,8 +379,15 @@ def hessian_trace(
     y: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"],
     *,
     part: str = "full",
+    loss: str = "half_mse",
     n_threads: typing.SupportsInt | typing.SupportsIndex | None = None,
 ) -> float: ...
+def history_bytes_per_row(*, sharpness: bool = False, test_mse: bool = False, clean_mse: bool = False) -> float: ...
+def history_columns(*, sharpness: bool = False, test_mse: bool = False, clean_mse: bool = False) -> list[str]:
+    """
+    The names of a history's columns, in order, given which optional columns it has.
+    """
+
 def hvp(
     net: flatcore.Network,
     X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"],
@@ -350,6 +395,7 @@ def hvp(
     u: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"],
     *,
     part: str = "full",
+    loss: str = "half_mse",
     n_threads: typing.SupportsInt | typing.SupportsIndex | None = None,
 ) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]: ...
 def lanczos_eigenpairs(op: HessianOperator, options: EigOptions = ...) -> EigResult: ...
@@ -358,6 +404,7 @@ def loss(
     X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"],
     y: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"],
     *,
+    loss: str = "half_mse",
     n_threads: typing.SupportsInt | typing.SupportsIndex | None = None,
 ) -> float: ...
 def loss_and_gradient(
@@ -365,8 +412,14 @@ def loss_and_gradient(
     X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"],
     y: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"],
     *,
+    loss: str = "half_mse",
     n_threads: typing.SupportsInt | typing.SupportsIndex | None = None,
 ) -> LossGradient: ...
+def loss_scale(loss: str) -> float:
+    """
+    The convention's L, gradient and Hessian over the 'half_mse' ones: 1 or 2.
+    """
+
 def max_num_threads() -> int: ...
 def neuron_sides(
     net: flatcore.Network,
@@ -391,18 +444,36 @@ def trace_terms(
     net: flatcore.Network,
     X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"],
     *,
+    loss: str = "half_mse",
     n_threads: typing.SupportsInt | typing.SupportsIndex | None = None,
 ) -> TraceTerms: ...
+@typing.overload
+def train(
+    start: TrainStart,
+    X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"],
+    y: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"],
+    options: TrainOptions,
+    *,
+    X_test: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] | None = None,
+    y_test: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"] | None = None,
+    y_clean: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"] | None = None,
+    progress: typing.Any = None,
+) -> TrainResult: ...
+@typing.overload
 def train(
     net: flatcore.Network,
     X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"],
     y: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"],
     options: TrainOptions,
     *,
+    X_test: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] | None = None,
+    y_test: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"] | None = None,
+    y_clean: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"] | None = None,
     progress: typing.Any = None,
 ) -> TrainResult: ...
 
 EIG_STOPS: tuple = ("residual", "eigenvalue")
 EIG_WHICH: tuple = ("largest", "smallest")
 HESSIAN_PARTS: tuple = ("full", "gauss_newton", "residual")
+LOSSES: tuple = ("half_mse", "mse")
 build_flags: str = "openmp march=native"

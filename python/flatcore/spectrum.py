@@ -16,7 +16,7 @@ from . import _core
 from ._inputs import prepare
 from ._validation import as_float_array, as_int, as_scalar, check_choice, check_memory
 from .network import Network
-from .numerics import HESSIAN_PARTS, hessian
+from .numerics import HESSIAN_PARTS, LOSSES, hessian
 
 WHICH = (*tuple(_core.EIG_WHICH), "both")
 METHODS = ("auto", "lanczos", "dense")
@@ -90,17 +90,24 @@ class HessianLinearOperator(LinearOperator):
     Pickles (the compiled operator is rebuilt on arrival).
     """
 
-    def __init__(self, net: Network, X, y, part: str = "full", cache=None, n_threads=None):
+    def __init__(self, net: Network, X, y, part: str = "full", cache=None, n_threads=None, loss: str = "half_mse"):
         a = prepare(net, X, y, n_threads=n_threads)
         check_choice(part, "part", HESSIAN_PARTS)
+        check_choice(loss, "loss", LOSSES)
         if cache:
             check_memory(
                 _core.activation_cache_bytes(a.X.shape[0], a.net.width), "caching the activations", "pass cache=False"
             )
         self._op = _core.HessianOperator(
-            a.net, a.X, a.y, part=part, n_threads=a.n_threads, cache_activations=None if cache is None else bool(cache)
+            a.net,
+            a.X,
+            a.y,
+            part=part,
+            loss=loss,
+            n_threads=a.n_threads,
+            cache_activations=None if cache is None else bool(cache),
         )
-        self.net, self.X, self.y, self.part = a.net.copy(), a.X, a.y, part
+        self.net, self.X, self.y, self.part, self.loss = a.net.copy(), a.X, a.y, part, loss
         self.cache, self.n_threads = self._op.caches_activations, a.n_threads
         P = a.net.n_params
         super().__init__(dtype=np.float64, shape=(P, P))
@@ -136,21 +143,28 @@ class HessianLinearOperator(LinearOperator):
         return self._op
 
     def __reduce__(self):
-        return (HessianLinearOperator, (self.net, self.X, self.y, self.part, self.cache, self.n_threads))
+        return (
+            HessianLinearOperator,
+            (self.net, self.X, self.y, self.part, self.cache, self.n_threads, self.loss),
+        )
 
     def __repr__(self) -> str:
-        return f"HessianLinearOperator(P={self.shape[0]}, part={self.part!r}, n_hvp={self.n_hvp})"
+        return (
+            f"HessianLinearOperator(P={self.shape[0]}, part={self.part!r}, loss={self.loss!r}, n_hvp={self.n_hvp})"
+        )
 
 
-def hessian_operator(net: Network, X, y, *, part: str = "full", cache=None, n_threads=None):
+def hessian_operator(net: Network, X, y, *, part: str = "full", loss: str = "half_mse", cache=None, n_threads=None):
     """The Hessian as a matrix-free ``scipy.sparse.linalg.LinearOperator``.
+
+    ``part`` and ``loss`` (the convention, "half_mse" or "mse") as in :func:`flatcore.hessian`.
 
     ``cache`` keeps the n x width activations in memory so that each product skips recomputing
     them (default: always below 64 MiB, up to 512 MiB when that is less than a quarter of the
     memory available). Products are the same to the last bit either way; caching makes them
     faster (benchmarks/README.md).
     """
-    return HessianLinearOperator(net, X, y, part=part, cache=cache, n_threads=n_threads)
+    return HessianLinearOperator(net, X, y, part=part, cache=cache, n_threads=n_threads, loss=loss)
 
 
 def _choose_method(method, P, k_total):
@@ -173,6 +187,7 @@ def top_eigs(
     which: str = "largest",
     *,
     part: str = "full",
+    loss: str = "half_mse",
     tol: float = 1e-10,
     stop: str = "residual",
     method: str = "auto",
@@ -191,6 +206,9 @@ def top_eigs(
     which : {"largest", "smallest", "both"}
         Algebraically largest, smallest (negative curvature), or k from each end.
     part : {"full", "gauss_newton", "residual"}
+    loss : {"half_mse", "mse"}
+        The loss convention (docs/math.md, section 1.3); "mse" eigenvalues are twice the
+        "half_mse" ones, with the same eigenvectors.
     tol : float
         Relative tolerance, scaled by max(|lambda|, 1e3 eps ||H|| / tol) (||H|| estimated from
         the Ritz values: an eigenvalue near 0 is known only to the rounding level of H); what
@@ -230,6 +248,7 @@ def top_eigs(
     net, X, y = a.net, a.X, a.y
     check_choice(which, "which", WHICH)
     check_choice(part, "part", HESSIAN_PARTS)
+    check_choice(loss, "loss", LOSSES)
     P = net.n_params
     k = as_int(k, "k", minimum=1)
     k_total = 2 * k if which == "both" else k
@@ -250,10 +269,10 @@ def top_eigs(
     ends = ["largest", "smallest"] if which == "both" else [which]
 
     if chosen == "dense":
-        H = hessian(net, X, y, part=part, n_threads=a.n_threads)
+        H = hessian(net, X, y, part=part, loss=loss, n_threads=a.n_threads)
         parts = [_core.dense_eigenpairs(H, k=k, which=end) for end in ends]
     else:
-        op = _core.HessianOperator(net, X, y, part=part, n_threads=a.n_threads)
+        op = _core.HessianOperator(net, X, y, part=part, loss=loss, n_threads=a.n_threads)
         parts = [
             _core.lanczos_eigenpairs(
                 op,
@@ -285,6 +304,7 @@ def sharpness(
     y,
     *,
     part: str = "full",
+    loss: str = "half_mse",
     tol: float = 1e-10,
     stop: str = "residual",
     method: str = "auto",
@@ -298,12 +318,24 @@ def sharpness(
     well separated, but can be inaccurate when a second one is very close; the default, the
     residual rule, is accurate in every case.
 
-    GD at step size eta can only settle at minima with sharpness <= 2/eta. Returns a float, or the
+    ``loss`` is the convention ("half_mse" or "mse", whose sharpness is twice as large): GD at step
+    size eta on that loss can only settle at minima with sharpness <= 2/eta. Returns a float, or the
     full :class:`EigenResult` (residual norm, HVP count, converged flag) with ``return_result=True``.
     Raises RuntimeError if the solver did not converge (ask for the result to inspect it instead).
     """
     res = top_eigs(
-        net, X, y, 1, "largest", part=part, tol=tol, stop=stop, method=method, seed=seed, n_threads=n_threads
+        net,
+        X,
+        y,
+        1,
+        "largest",
+        part=part,
+        loss=loss,
+        tol=tol,
+        stop=stop,
+        method=method,
+        seed=seed,
+        n_threads=n_threads,
     )
     if return_result:
         return res
@@ -315,9 +347,9 @@ def sharpness(
     return float(res.values[0])
 
 
-def exact_spectrum(net: Network, X, y, *, part: str = "full", n_threads=None) -> np.ndarray:
+def exact_spectrum(net: Network, X, y, *, part: str = "full", loss: str = "half_mse", n_threads=None) -> np.ndarray:
     """All P eigenvalues (ascending) from the dense Hessian; for small P."""
-    return np.linalg.eigvalsh(hessian(net, X, y, part=part, n_threads=n_threads))
+    return np.linalg.eigvalsh(hessian(net, X, y, part=part, loss=loss, n_threads=n_threads))
 
 
 @dataclass
@@ -350,6 +382,7 @@ def spectral_density(
     n_probes: int = 10,
     lanczos_steps: int = 80,
     part: str = "full",
+    loss: str = "half_mse",
     seed: int = 0,
     n_threads=None,
 ) -> SpectralDensity:
@@ -362,7 +395,7 @@ def spectral_density(
     """
     n_probes = as_int(n_probes, "n_probes", minimum=1)
     lanczos_steps = as_int(lanczos_steps, "lanczos_steps", minimum=1)
-    op = hessian_operator(net, X, y, part=part, n_threads=n_threads)
+    op = hessian_operator(net, X, y, part=part, loss=loss, n_threads=n_threads)
     P = op.shape[0]
     m = min(lanczos_steps, P)
     rng = np.random.default_rng(seed)

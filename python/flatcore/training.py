@@ -9,8 +9,9 @@ import numpy as np
 
 from . import _core
 from ._inputs import prepare
-from ._validation import as_int, as_scalar, check_memory
+from ._validation import as_float_array, as_int, as_scalar, check_choice, check_memory
 from .network import Network
+from .numerics import LOSSES
 
 
 class History:
@@ -19,13 +20,21 @@ class History:
     Columns (each a NumPy array of the same length):
 
     - ``step``: the GD step t (theta_t is the iterate after t updates)
-    - ``loss``: L(theta_t), without the weight-decay term
+    - ``loss``: L(theta_t) in the run's loss convention, without the weight-decay term
     - ``grad_norm``: ||grad L_lambda(theta_t)|| (weight decay included, before clipping)
     - ``W_norm``, ``b_norm``, ``v_norm``: ||W||_F, ||b||, ||v||; ``beta``: the output bias
     - ``active_fraction``: mean over neurons and points of 1[w_k . x_i > b_k]
-    - with ``sharpness_every``: ``sharpness`` (lambda_max of the Hessian; NaN where not computed)
-      and ``sharpness_n_hvp`` (the Hessian-vector products that eigensolve used; 0 where not computed)
+    - ``dead_fraction``: the share of neurons active on no training point
+    - ``rare_fraction``: the share of neurons active on at least one training point and on at
+      most a share ``rare_share`` (default 10%) of them, the shattered neurons of the paper
+    - with ``sharpness_every``: ``sharpness`` (lambda_max of the Hessian of the run's loss; NaN
+      where not computed) and ``sharpness_n_hvp`` (the Hessian-vector products that eigensolve
+      used; 0 where not computed)
+    - with ``test``: ``test_mse``, mean_j (f(x_j) - y_test_j)^2 over the test set
+    - with ``y_clean``: ``clean_mse``, mean_i (f(x_i) - y_clean_i)^2 at the training points, the
+      error against the noiseless target that the theory bounds
 
+    The two MSE columns are plain means of squares whatever the loss convention.
     ``history["loss"]`` gives a column, ``history.to_pandas()`` a DataFrame, ``history.to_dict()``
     plain lists (what a results store takes).
     """
@@ -41,8 +50,23 @@ class History:
 
     @classmethod
     def _from_core(cls, history) -> History:
-        names = _core.TrainHistory.column_names(history.tracks_sharpness)
-        return cls({name: getattr(history, name) for name in names})
+        return cls(history.as_dict())
+
+    def _then(self, later: History) -> History:
+        """This history followed by ``later``'s rows; a column one of them lacks is NaN there (0 if integer)."""
+        names = list(self._columns) + [c for c in later.columns if c not in self._columns]
+
+        def column(h: History, name: str, like: np.ndarray) -> np.ndarray:
+            if name in h:
+                return h[name]
+            fill = 0 if like.dtype.kind in "iu" else np.nan
+            return np.full(len(h), fill, dtype=like.dtype)
+
+        out = {}
+        for name in names:
+            like = self._columns[name] if name in self._columns else later[name]
+            out[name] = np.concatenate([column(self, name, like), column(later, name, like)])
+        return History(out)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -102,8 +126,10 @@ class TrainResult:
     net : Network
         The final iterate; after a divergence, the last iterate whose loss was finite.
     history : History
+        For a run carried on from an earlier result, that result's history followed by this
+        run's rows.
     steps_run : int
-        Number of GD updates that produced ``net``.
+        Number of GD updates that produced ``net``, counted from the first run's starting point.
     converged : bool
         ``tol`` was given and ||grad L_lambda|| <= tol was reached.
     diverged : bool
@@ -111,9 +137,13 @@ class TrainResult:
     final_loss, final_grad_norm : float
         L and ||grad L_lambda|| at ``net``.
     config : dict
-        The settings of the run (lr, steps, weight_decay, ...; None for settings left off).
+        The settings of the run (lr, steps, loss, weight_decay, ...; None for settings left off).
+        For a run done in pieces, the last piece's settings, with ``steps`` the sum over pieces.
     seconds : float
-        Wall-clock time of the run.
+        Wall-clock time of the run (of all its pieces).
+    resume : TrainStart
+        Where ``train(result, ...)`` carries the run on: the step, the divergence threshold and
+        the sharpness solver's warm start.
     """
 
     net: Network
@@ -126,6 +156,7 @@ class TrainResult:
     final_grad_norm: float
     config: dict = field(default_factory=dict)
     seconds: float = 0.0
+    resume: object = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         status = (
@@ -137,13 +168,41 @@ class TrainResult:
         )
 
 
+def _evaluation(net: Network, n: int, test, y_clean) -> dict:
+    """The checked evaluation arrays for the core: X_test, y_test and y_clean (each may be None)."""
+    out: dict = {"X_test": None, "y_test": None, "y_clean": None}
+    if test is not None:
+        try:
+            X_test, y_test = test
+        except (TypeError, ValueError):
+            raise TypeError("test must be a pair (X_test, y_test) of test points and their target values") from None
+        X_test = as_float_array(X_test, "X_test", (1, 2))
+        if X_test.ndim == 1 and net.d == 1:
+            X_test = X_test.reshape(-1, 1)
+        if X_test.ndim != 2 or X_test.shape[1] != net.d:
+            raise ValueError(f"X_test must have shape (m, {net.d}); got {X_test.shape}")
+        if X_test.shape[0] == 0:
+            raise ValueError("the test set has no points")
+        y_test = as_float_array(y_test, "y_test", 1)
+        if y_test.shape[0] != X_test.shape[0]:
+            raise ValueError(f"y_test has {y_test.shape[0]} values but X_test has {X_test.shape[0]} points")
+        out["X_test"], out["y_test"] = X_test, y_test
+    if y_clean is not None:
+        y_clean = as_float_array(y_clean, "y_clean", 1)
+        if y_clean.shape[0] != n:
+            raise ValueError(f"y_clean has {y_clean.shape[0]} values but X has {n} points")
+        out["y_clean"] = y_clean
+    return out
+
+
 def train(
-    net: Network,
+    net: Network | TrainResult,
     X,
     y,
     lr,
     steps,
     *,
+    loss: str = "half_mse",
     weight_decay=0.0,
     decay_biases: bool = False,
     clip_grad_norm=None,
@@ -152,29 +211,45 @@ def train(
     max_loss=None,
     sharpness_every=None,
     sharpness_tol: float = 1e-10,
+    test=None,
+    y_clean=None,
+    rare_share: float = 0.1,
     n_threads=None,
     progress: bool = False,
 ) -> TrainResult:
-    """Full-batch gradient descent on L(theta) = 1/(2n) sum_i (f(x_i) - y_i)^2.
+    """Full-batch gradient descent on L(theta) = 1/(2n) sum_i (f(x_i) - y_i)^2 (or 1/n, ``loss="mse"``).
 
     Each step: ``theta <- theta - lr * (clip(grad L) + weight_decay * theta_decayed)``, where
-    ``theta_decayed`` is W and v (and b, beta if ``decay_biases``) (docs/math.md, section 2.2).
-    This is PyTorch's SGD with ``weight_decay`` after ``clip_grad_norm_`` (which divides by
-    ``norm + 1e-6``; flatcore clips to exactly ``clip_grad_norm``) when the biases are put in a
-    parameter group without weight decay; PyTorch's default decays every parameter, biases
-    included, which is ``decay_biases=True`` here. The whole loop runs in C++ with the GIL
+    ``theta_decayed`` is W and v, and also b and beta with ``decay_biases=True``
+    (docs/math.md, section 2.2). With ``loss="mse"`` and ``decay_biases=True`` this is step for
+    step PyTorch's ``torch.optim.SGD(params, lr, weight_decay=weight_decay)`` on ``MSELoss``
+    (after ``clip_grad_norm_``, which divides by ``norm + 1e-6`` where flatcore clips to exactly
+    ``clip_grad_norm``): PyTorch's SGD decays every parameter it is given, biases included; the
+    default here, like the paper's analysis, decays only the weights W and v (in PyTorch: biases
+    in a parameter group with ``weight_decay=0``). The whole loop runs in C++ with the GIL
     released; Ctrl-C raises KeyboardInterrupt within a fraction of a second.
 
     Parameters
     ----------
-    net : Network
-        Starting point (not modified).
+    net : Network or TrainResult
+        Starting point (not modified). A :class:`TrainResult` carries that run on: the step count,
+        the history and the sharpness solver's warm start continue without a seam, so a long run
+        can be done in pieces (the result equals the run done at once when the pieces end on
+        multiples of ``record_every`` and ``sharpness_every``; otherwise each piece's last step is
+        an extra history row). The settings may change between pieces.
     X : array, shape (n, d)
     y : array, shape (n,)
     lr : float
         Step size eta > 0.
     steps : int
-        Maximum number of updates (>= 0).
+        Maximum number of updates (>= 0) in this call.
+    loss : {"half_mse", "mse"}
+        The loss convention (docs/math.md, section 1.3): "half_mse" (the paper's,
+        L = 1/(2n) sum r^2) or "mse" (PyTorch's ``MSELoss``, L = 1/n sum r^2, whose gradient is
+        twice as large). The loss, gradient norm and sharpness in the history are those of this
+        L, so 2/lr is the stability threshold in either. GD on "mse" at step eta with weight decay
+        lambda is GD on "half_mse" at step 2 eta with weight decay lambda/2 and clipping norm
+        ``clip_grad_norm / 2``.
     weight_decay : float
         lambda >= 0 in L + lambda/2 (||W||_F^2 + ||v||^2).
     decay_biases : bool
@@ -187,7 +262,8 @@ def train(
     tol : float, optional
         Stop early, with ``converged=True``, once ||grad L_lambda|| <= tol.
     max_loss : float, optional
-        A loss above this counts as divergence. Default ``1e8 * max(1, L(theta_0))``.
+        A loss above this counts as divergence. Default ``1e8 * max(1, L(theta_0))`` (for a run
+        carried on, the earlier run's threshold).
     sharpness_every : int, optional
         Also compute the sharpness lambda_max(H) every this many steps (and at the last step),
         without leaving C++: Lanczos on the Hessian at theta_t, warm-started from the previous top
@@ -197,6 +273,14 @@ def train(
     sharpness_tol : float
         Relative tolerance of those eigensolves (default 1e-10; the residual rule of
         :func:`flatcore.top_eigs`).
+    test : (X_test, y_test), optional
+        A test set, typically fresh points of the same law with their noiseless target values:
+        adds the history column ``test_mse``.
+    y_clean : array, shape (n,), optional
+        The noiseless target values at the training points: adds the column ``clean_mse``.
+        :func:`flatcore.data.draw` gives both (``test=(ds.X_test, ds.y_test), y_clean=ds.y_clean``).
+    rare_share : float
+        The threshold of the ``rare_fraction`` column (default 0.1).
     n_threads : int, optional
         Threads for the core (default :func:`flatcore.get_num_threads`); results do not depend on it.
     progress : bool
@@ -206,6 +290,11 @@ def train(
     -------
     TrainResult
     """
+    earlier = net if isinstance(net, TrainResult) else None
+    if earlier is not None:
+        if earlier.resume is None:
+            raise ValueError("this TrainResult does not say where its run stopped; train from its net instead")
+        net = earlier.net
     a = prepare(net, X, y, n_threads=n_threads)
     steps = as_int(steps, "steps", minimum=0, maximum=2**62)
     if record_every is None:
@@ -215,6 +304,7 @@ def train(
     options = _core.TrainOptions(
         lr=as_scalar(lr, "lr", positive=True),
         steps=steps,
+        loss=check_choice(loss, "loss", LOSSES),
         weight_decay=as_scalar(weight_decay, "weight_decay", nonnegative=True),
         decay_biases=bool(decay_biases),
         clip_grad_norm=as_scalar(clip_grad_norm, "clip_grad_norm", positive=True, allow_none=True),
@@ -223,14 +313,28 @@ def train(
         max_loss=as_scalar(max_loss, "max_loss", positive=True, allow_none=True),
         sharpness_every=sharpness_every,
         sharpness_tol=as_scalar(sharpness_tol, "sharpness_tol", positive=True),
+        rare_share=as_scalar(rare_share, "rare_share", nonnegative=True),
         n_threads=a.n_threads,
     )
+    evaluation = _evaluation(a.net, a.X.shape[0], test, y_clean)
     rows = steps // record_every + 2
     check_memory(
-        rows * _core.TrainHistory.bytes_per_row(sharpness_every is not None),
+        rows
+        * _core.history_bytes_per_row(
+            sharpness=sharpness_every is not None,
+            test_mse=evaluation["X_test"] is not None,
+            clean_mse=evaluation["y_clean"] is not None,
+        ),
         f"a history of {rows} rows",
         "record less often (a larger record_every)",
     )
+    if earlier is not None:
+        resume = earlier.resume
+        if resume.net.n_params != a.net.n_params:  # a TrainResult edited by hand
+            raise ValueError("the result's resume state does not match its network")
+        start = _core.TrainStart(**{**resume.as_dict(), "net": a.net})
+    else:
+        start = _core.TrainStart(net=a.net)
 
     bar = None
     callback = None
@@ -238,24 +342,30 @@ def train(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=steps, unit="step", desc="GD", leave=False)
+        first = start.step
 
         def callback(step):
-            bar.n = int(step)
+            bar.n = int(step) - first
             bar.refresh()
 
-    start = time.perf_counter()
+    began = time.perf_counter()
     try:
-        out = _core.train(a.net, a.X, a.y, options, progress=callback)
+        out = _core.train(start, a.X, a.y, options, progress=callback, **evaluation)
     finally:
         if bar is not None:
             bar.close()
-    seconds = time.perf_counter() - start
+    seconds = time.perf_counter() - began
     config = options.as_dict()
     del config["n_threads"]  # results do not depend on it
+    history = History._from_core(out.history)
+    if earlier is not None:
+        history = earlier.history._then(history)
+        config["steps"] += int(earlier.config.get("steps", 0))
+        seconds += earlier.seconds
     return TrainResult(
         net=out.net,
-        history=History._from_core(out.history),
-        steps_run=int(out.steps_run),
+        history=history,
+        steps_run=int(out.final_step),
         converged=bool(out.converged),
         diverged=bool(out.diverged),
         diverged_step=out.diverged_step,
@@ -263,4 +373,5 @@ def train(
         final_grad_norm=float(out.final_grad_norm),
         config=config,
         seconds=seconds,
+        resume=out.next_start(),
     )

@@ -8,6 +8,7 @@
 
 #include "flatcore/interrupt.hpp"
 #include "flatcore/network.hpp"
+#include "flatcore/numerics.hpp"
 #include "flatcore/resources.hpp"
 
 namespace flatcore {
@@ -20,12 +21,15 @@ const char* part_name(HessianPart part);
 std::vector<std::string> part_names();
 HessianPart parse_part(const std::string& name);
 
-// H = (1/n) sum_i g_i g_i^T + (1/n) sum_i r_i Hf_i, or one of its two parts. P x P, symmetric.
+// H = (1/n) sum_i g_i g_i^T + (1/n) sum_i r_i Hf_i, or one of its two parts; twice that for
+// LossConvention::Mse. P x P, symmetric.
 // `should_stop` (optional) is polled between row blocks; the result is then incomplete and
 // `stopped` is set.
 Eigen::MatrixXd dense_hessian(const Network& net, const ConstMatrixRef& X, const ConstVectorRef& y,
-                              HessianPart part = HessianPart::Full, int n_threads = default_num_threads(),
-                              const StopCallback& should_stop = nullptr, bool* stopped = nullptr);
+                              HessianPart part = HessianPart::Full,
+                              LossConvention convention = LossConvention::HalfMse,
+                              int n_threads = default_num_threads(), const StopCallback& should_stop = nullptr,
+                              bool* stopped = nullptr);
 // Bytes dense_hessian allocates for P parameters: the matrix and its working buffers.
 double dense_hessian_bytes(Index n_params, Index width);
 
@@ -47,7 +51,8 @@ class HessianOperator {
   using Scalar = double;  // what an eigensolver written against the operator expects
 
   HessianOperator(Network net, RowMatrix X, Vector y, HessianPart part = HessianPart::Full,
-                  int n_threads = default_num_threads(), bool cache_activations = true);
+                  LossConvention convention = LossConvention::HalfMse, int n_threads = default_num_threads(),
+                  bool cache_activations = true);
   ~HessianOperator();
   HessianOperator(const HessianOperator&) = delete;
   HessianOperator& operator=(const HessianOperator&) = delete;
@@ -61,6 +66,7 @@ class HessianOperator {
   const Vector& residuals() const;
   const Network& network() const;
   HessianPart part() const;
+  LossConvention convention() const;
   bool caches_activations() const;
   long n_hvp() const;  // products computed so far
 
@@ -72,6 +78,7 @@ class HessianOperator {
 // H u (one product; builds an operator without caching).
 Vector hessian_vector_product(const Network& net, const ConstMatrixRef& X, const ConstVectorRef& y,
                               const ConstVectorRef& u, HessianPart part = HessianPart::Full,
+                              LossConvention convention = LossConvention::HalfMse,
                               int n_threads = default_num_threads());
 
 }  // namespace flatcore
