@@ -130,3 +130,28 @@ def test_training_matches_torch_sgd(clip):
     if clip is not None:
         assert clipped >= 10  # clipping was active
     np.testing.assert_allclose(res.net.params(), expected, rtol=rtol, atol=rtol * np.abs(expected).max())
+
+
+def test_mse_training_matches_torch_mseloss_and_sgd():
+    """train(loss="mse", decay_biases=True) = torch.nn.MSELoss with torch.optim.SGD(weight_decay)
+    on every parameter, PyTorch's defaults, step for step (the train docstring's promise)."""
+    X, y = fc.data.regression(100, 3, seed=8)
+    net = fc.Network.init(3, 16, seed=9)
+    lr, wd, steps = 0.05, 1e-2, 40
+    res = fc.train(net, X, y, lr=lr, steps=steps, loss="mse", weight_decay=wd, decay_biases=True, record_every=1)
+
+    Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
+    params = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in (net.W, net.b, net.v, net.beta)]
+    W, b, v, beta = params
+    opt = torch.optim.SGD(params, lr=lr, weight_decay=wd)
+    mse = torch.nn.MSELoss()
+    losses = []
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = mse(torch.relu(Xt @ W.T - b) @ v + beta, yt)
+        losses.append(loss.item())
+        loss.backward()
+        opt.step()
+    expected = np.concatenate([W.detach().numpy().ravel(), b.detach().numpy(), v.detach().numpy(), [beta.item()]])
+    np.testing.assert_allclose(res.net.params(), expected, rtol=1e-10, atol=1e-10 * np.abs(expected).max())
+    np.testing.assert_allclose(res.history["loss"][:steps], losses, rtol=1e-10)

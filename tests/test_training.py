@@ -523,3 +523,114 @@ def test_progress_reports_gd_steps_while_tracking_sharpness():
     assert len(heard) >= 2, "the run was too short to be polled"
     assert heard == sorted(heard) and 0 <= heard[0] and heard[-1] <= 300
     assert heard[-1] >= 50
+
+
+# -------------------------------------------------------------------------------------------------
+# What a run records besides the loss: test and clean MSE, dead and rarely active neurons
+# -------------------------------------------------------------------------------------------------
+def _noisy_problem(seed=0):
+    X, f = fc.data.regression(120, 3, noise=0.0, seed=seed)
+    y = f + 0.5 * np.random.default_rng(seed + 100).standard_normal(f.shape[0])
+    X_test, f_test = fc.data.regression(70, 3, noise=0.0, seed=seed + 1)
+    return fc.Network.init(3, 40, seed=seed + 2), X, y, f, X_test, f_test
+
+
+@pytest.mark.parametrize("loss", ["half_mse", "mse"])
+def test_recorded_test_and_clean_mse_equal_a_direct_evaluation(loss):
+    net, X, y, f, X_test, f_test = _noisy_problem()
+    res = fc.train(net, X, y, 0.1, 40, loss=loss, record_every=10, test=(X_test, f_test), y_clean=f)
+    h = res.history
+    assert {"test_mse", "clean_mse"} <= set(h.columns) and list(h["step"]) == [0, 10, 20, 30, 40]
+    for j, t in enumerate(h["step"]):
+        net_t = fc.train(net, X, y, 0.1, int(t), loss=loss).net  # theta_t, run again to step t
+        assert h["test_mse"][j] == pytest.approx(np.mean((net_t(X_test) - f_test) ** 2), rel=1e-12)
+        assert h["clean_mse"][j] == pytest.approx(np.mean((net_t(X) - f) ** 2), rel=1e-10)
+    # The recorded columns do not change the trajectory.
+    np.testing.assert_array_equal(res.net.params(), fc.train(net, X, y, 0.1, 40, loss=loss).net.params())
+    # clean_mse is not the loss: the loss contains the label noise.
+    assert h["clean_mse"][-1] < 2 * h["loss"][-1] / fc.loss_scale(loss)
+
+
+def test_evaluation_sets_are_checked():
+    net, X, y, f, X_test, f_test = _noisy_problem()
+    with pytest.raises(ValueError, match="X_test must have shape"):
+        fc.train(net, X, y, 0.1, 1, test=(X_test[:, :2], f_test))
+    with pytest.raises(ValueError, match="y_test has 3 values"):
+        fc.train(net, X, y, 0.1, 1, test=(X_test, f_test[:3]))
+    with pytest.raises(ValueError, match="y_clean has 5 values"):
+        fc.train(net, X, y, 0.1, 1, y_clean=f[:5])
+    with pytest.raises(TypeError, match="pair"):
+        fc.train(net, X, y, 0.1, 1, test=X_test)
+    with pytest.raises(ValueError, match="NaN"):
+        fc.train(net, X, y, 0.1, 1, y_clean=np.full_like(f, np.nan))
+
+
+def test_dead_and_rare_fractions_come_from_the_activation_rates():
+    X, y = fc.data.regression(200, 4, seed=3)
+    net = fc.Network.init(4, 60, seed=4)
+    # Push some neurons off the data (dead) and some to its edge (rarely active).
+    net.b[:10] = 5.0
+    net.b[10:20] = 0.8 * np.linalg.norm(net.W[10:20], axis=1)
+    for rare_share in (0.1, 0.3):
+        res = fc.train(net, X, y, 0.01, 3, rare_share=rare_share, record_every=3)
+        rates = fc.activation_rates(res.net, X)
+        assert res.history["dead_fraction"][-1] == np.mean(rates == 0)
+        assert res.history["rare_fraction"][-1] == np.mean((rates > 0) & (rates <= rare_share))
+        assert res.history["active_fraction"][-1] == pytest.approx(rates.mean(), rel=1e-14)
+        assert res.history["dead_fraction"][-1] >= 10 / 60
+    assert res.history["rare_fraction"][0] > 0
+
+
+def test_the_gradient_pass_counts_active_points_and_keeps_the_residuals(problem):
+    from flatcore import _core
+
+    out = _core.loss_and_gradient(problem.net, problem.X, problem.y)
+    n = problem.X.shape[0]
+    np.testing.assert_array_equal(out.active_count, np.rint(fc.activation_rates(problem.net, problem.X) * n))
+    np.testing.assert_allclose(out.residuals, problem.net(problem.X) - problem.y, rtol=1e-13, atol=1e-13)
+
+
+# -------------------------------------------------------------------------------------------------
+# A run carried on from an earlier result
+# -------------------------------------------------------------------------------------------------
+def test_a_run_in_pieces_equals_the_run_at_once():
+    net, X, y, f, X_test, f_test = _noisy_problem(1)
+    kw = dict(record_every=5, sharpness_every=10, test=(X_test, f_test), y_clean=f, clip_grad_norm=1.0)
+    once = fc.train(net, X, y, 0.2, 60, **kw)
+    first = fc.train(net, X, y, 0.2, 20, **kw)
+    pieces = fc.train(fc.train(first, X, y, 0.2, 30, **kw), X, y, 0.2, 10, **kw)
+    np.testing.assert_array_equal(pieces.net.params(), once.net.params())
+    assert pieces.history.columns == once.history.columns
+    for name in once.history.columns:
+        np.testing.assert_array_equal(pieces.history[name], once.history[name], err_msg=name)
+    assert pieces.steps_run == 60 and pieces.config["steps"] == 60 and first.steps_run == 20
+    assert pieces.final_loss == once.final_loss
+
+
+def test_a_piece_ending_off_the_record_grid_adds_its_row():
+    X, y = fc.data.regression(80, 2, seed=2)
+    net = fc.Network.init(2, 10, seed=3)
+    once = fc.train(net, X, y, 0.1, 30, record_every=10)
+    pieces = fc.train(fc.train(net, X, y, 0.1, 13, record_every=10), X, y, 0.1, 17, record_every=10)
+    assert list(pieces.history["step"]) == [0, 10, 13, 20, 30]
+    np.testing.assert_array_equal(pieces.net.params(), once.net.params())
+    keep = pieces.history["step"] != 13
+    np.testing.assert_array_equal(pieces.history["loss"][keep], once.history["loss"])
+
+
+def test_carrying_on_with_other_columns_fills_the_gaps():
+    X, y = fc.data.regression(80, 2, seed=2)
+    net = fc.Network.init(2, 10, seed=3)
+    first = fc.train(net, X, y, 0.1, 4, record_every=2)
+    later = fc.train(first, X, y, 0.1, 4, record_every=2, sharpness_every=2, test=(X, y))
+    h = later.history
+    assert list(h["step"]) == [0, 2, 4, 6, 8]
+    assert np.isnan(h["sharpness"][:3]).all() and np.isfinite(h["sharpness"][3:]).all()
+    assert (h["sharpness_n_hvp"][:3] == 0).all() and h["sharpness_n_hvp"].dtype.kind == "i"
+    assert np.isnan(h["test_mse"][:3]).all() and np.isfinite(h["test_mse"][3:]).all()
+    assert later.resume.step == 8 and later.resume.recorded
+    # The result pickles, resume state included, and carries on after a round trip.
+    again = pickle.loads(pickle.dumps(later))
+    np.testing.assert_array_equal(
+        fc.train(again, X, y, 0.1, 2).net.params(), fc.train(later, X, y, 0.1, 2).net.params()
+    )

@@ -149,9 +149,7 @@ class HessianLinearOperator(LinearOperator):
         )
 
     def __repr__(self) -> str:
-        return (
-            f"HessianLinearOperator(P={self.shape[0]}, part={self.part!r}, loss={self.loss!r}, n_hvp={self.n_hvp})"
-        )
+        return f"HessianLinearOperator(P={self.shape[0]}, part={self.part!r}, loss={self.loss!r}, n_hvp={self.n_hvp})"
 
 
 def hessian_operator(net: Network, X, y, *, part: str = "full", loss: str = "half_mse", cache=None, n_threads=None):

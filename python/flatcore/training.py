@@ -53,7 +53,10 @@ class History:
         return cls(history.as_dict())
 
     def _then(self, later: History) -> History:
-        """This history followed by ``later``'s rows; a column one of them lacks is NaN there (0 if integer)."""
+        """The rows of this history, then those of ``later``.
+
+        A column one of them lacks is NaN there (0 for an integer column).
+        """
         names = list(self._columns) + [c for c in later.columns if c not in self._columns]
 
         def column(h: History, name: str, like: np.ndarray) -> np.ndarray:

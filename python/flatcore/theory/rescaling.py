@@ -13,7 +13,7 @@ import numpy as np
 
 from .._validation import as_float_array, check_data
 from ..network import Network, as_network
-from ..numerics import trace_terms
+from ..numerics import loss_scale, trace_terms
 
 __all__ = ["rescale", "min_trace", "balance_for_min_trace"]
 
@@ -45,8 +45,10 @@ def rescale(net: Network, alpha) -> Network:
     return Network(alpha[:, None] * net.W, alpha * net.b, net.v / alpha, net.beta)
 
 
-def min_trace(net: Network, X, y=None, *, n_threads=None) -> float:
+def min_trace(net: Network, X, y=None, *, loss: str = "half_mse", n_threads=None) -> float:
     """Rescaling-invariant flatness ``min_alpha tr H = 1 + sum_k 2 sqrt(A_k B_k)`` (docs/math.md, section 8).
+
+    For ``loss="mse"`` (whose Hessian is twice the "half_mse" one) the value is doubled.
 
     ``A_k = mean_i phi_ik^2``, ``B_k = v_k^2 mean_i a_ik (||x_i||^2 + 1)``. It is an infimum over
     per-neuron rescalings alpha_k > 0, attained at ``alpha_k^2 = sqrt(B_k / A_k)`` when every neuron
@@ -58,6 +60,8 @@ def min_trace(net: Network, X, y=None, *, n_threads=None) -> float:
     X : array, shape (n, d)
     y : array, shape (n,), optional
         tr H does not depend on the labels: accepted, checked, unused.
+    loss : {"half_mse", "mse"}
+        The loss convention.
     n_threads : int, optional
         Threads of the compiled core (default: flatcore's thread setting).
 
@@ -69,7 +73,7 @@ def min_trace(net: Network, X, y=None, *, n_threads=None) -> float:
     if y is not None:
         check_data(net, X, y)
     A, B = trace_terms(net, X, n_threads=n_threads)
-    return float(1.0 + 2.0 * np.sum(np.sqrt(A * B)))
+    return float(loss_scale(loss) * (1.0 + 2.0 * np.sum(np.sqrt(A * B))))
 
 
 def balance_for_min_trace(net: Network, X, *, n_threads=None) -> Network:

@@ -9,7 +9,11 @@ For every theta and every data set, with R = max_i ||x_i|| and gtilde over the e
 
     V_g(theta) <= 1/eta - 1/2 + sqrt(1 + R^2) sqrt(2 L(theta)) / 2
 
-(:func:`stability_bound`).
+(:func:`stability_bound`). Both take the loss convention (``loss="half_mse"``, the default and
+the form above, or ``"mse"``, L = 1/n sum r^2, whose Hessian is twice as large): in the "mse"
+terms the inequality reads ``lambda_max >= 2 (1 + 2 sum ...) - 2 sqrt(1 + R^2) sqrt(L)`` and the
+bound for GD at step eta on that loss is ``1/(2 eta) - 1/2 + sqrt(1 + R^2) sqrt(L) / 2``
+(docs/math.md, sections 1.3 and 7.3).
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validation import as_scalar, check_data
+from .._validation import as_scalar, check_choice, check_data
 from ..network import Network, as_network
-from ..numerics import loss, neuron_sides
+from ..numerics import LOSSES, loss, loss_scale, neuron_sides
 from ..spectrum import sharpness
 from ._gtilde import neuron_gtilde
 
@@ -76,13 +80,14 @@ class StabilityInequality:
         return bool(self.slack >= -1e-9 * self.scale)
 
 
-def _radius_and_loss(net, X, y):
-    """R = max_i ||x_i|| and L(theta)."""
+def _radius_and_loss(net, X, y, convention: str):
+    """R = max_i ||x_i||, L(theta) in the convention, and the "half_mse" L (what the proofs use)."""
     R = float(np.sqrt(np.max(np.einsum("nd,nd->n", X, X))))
-    return R, float(loss(net, X, y))
+    L = float(loss(net, X, y, loss=convention))
+    return R, L, L / loss_scale(convention)
 
 
-def stability_inequality(net: Network, X, y, *, lambda_max=None) -> StabilityInequality:
+def stability_inequality(net: Network, X, y, *, lambda_max=None, loss: str = "half_mse") -> StabilityInequality:
     """Check ``lambda_max(H) >= 1 + 2 sum_k |v_k| ||w_k|| gtilde(u_k, t_k) - sqrt(1+R^2) sqrt(2L)``.
 
     docs/math.md, section 7: the inequality holds for every theta and every data set, with
@@ -94,8 +99,12 @@ def stability_inequality(net: Network, X, y, *, lambda_max=None) -> StabilityIne
     X : array, shape (n, d)
     y : array, shape (n,)
     lambda_max : float, optional
-        The top Hessian eigenvalue if already known. Default: ``flatcore.sharpness(net, X, y)``
-        (to a relative 1e-10).
+        The top eigenvalue of the Hessian of the ``loss`` convention's L if already known.
+        Default: ``flatcore.sharpness(net, X, y, loss=loss)`` (to a relative 1e-10).
+    loss : {"half_mse", "mse"}
+        The loss convention. For "mse" every term of the inequality is twice the "half_mse" one
+        (``lhs``, ``rhs``, ``slack`` and ``residual_term`` are in "mse" terms, ``loss`` is the
+        "mse" L; ``weighted_sum`` and ``terms`` do not depend on it).
 
     Returns
     -------
@@ -109,12 +118,14 @@ def stability_inequality(net: Network, X, y, *, lambda_max=None) -> StabilityIne
     """
     net = as_network(net)
     X, y = check_data(net, X, y)
-    lam = sharpness(net, X, y) if lambda_max is None else as_scalar(lambda_max, "lambda_max")
+    convention = check_choice(loss, "loss", LOSSES)
+    c = loss_scale(convention)
+    lam = sharpness(net, X, y, loss=convention) if lambda_max is None else as_scalar(lambda_max, "lambda_max")
     terms = np.abs(net.v) * neuron_gtilde(neuron_sides(net, X).active)
     weighted = float(terms.sum())
-    R, L = _radius_and_loss(net, X, y)
-    residual = float(np.sqrt(1.0 + R * R) * np.sqrt(2.0 * L))
-    rhs = 1.0 + 2.0 * weighted - residual
+    R, L, L_half = _radius_and_loss(net, X, y, convention)
+    residual = float(c * np.sqrt(1.0 + R * R) * np.sqrt(2.0 * L_half))
+    rhs = c * (1.0 + 2.0 * weighted) - residual
     return StabilityInequality(
         lhs=lam, rhs=rhs, slack=lam - rhs, weighted_sum=weighted, residual_term=residual, R=R, loss=L, terms=terms
     )
@@ -154,7 +165,7 @@ class StabilityBound:
     loss: float
 
 
-def stability_bound(net: Network, X, y, lr) -> StabilityBound:
+def stability_bound(net: Network, X, y, lr, *, loss: str = "half_mse") -> StabilityBound:
     """V_g (empirical g) and its stable-minima bound ``1/eta - 1/2 + sqrt(1 + R^2) sqrt(2 L) / 2``.
 
     docs/math.md, section 7: from ``lambda_max >= 1 + 2 sum_k |v_k| ||w_k|| gtilde - sqrt(1+R^2) sqrt(2L)``
@@ -167,6 +178,11 @@ def stability_bound(net: Network, X, y, lr) -> StabilityBound:
     y : array, shape (n,)
     lr : float
         Step size eta > 0.
+    loss : {"half_mse", "mse"}
+        The loss convention that GD at step ``lr`` descends. Stability at step eta on "mse" is
+        stability at step 2 eta on "half_mse", so the bound is then
+        ``1/(2 eta) - 1/2 + sqrt(1 + R^2) sqrt(2 L_half) / 2`` with ``L_half = L / 2``; ``loss`` in
+        the result is the "mse" L.
 
     Returns
     -------
@@ -175,13 +191,15 @@ def stability_bound(net: Network, X, y, lr) -> StabilityBound:
     net = as_network(net)
     X, y = check_data(net, X, y)
     lr = as_scalar(lr, "lr", positive=True)
+    convention = check_choice(loss, "loss", LOSSES)
     active, inactive = neuron_sides(net, X)
     plus, minus = neuron_gtilde(active), neuron_gtilde(inactive)
     # V_g as in vg_contributions(net, X), from the same pass over the data
     nz = np.linalg.norm(net.W, axis=1) > 0
     vg = float(np.sum(np.where(nz, np.abs(net.v) * np.minimum(plus, minus), 0.0)))
     weighted = float(np.sum(np.abs(net.v) * plus))
-    R, L = _radius_and_loss(net, X, y)
-    bound = 1.0 / lr - 0.5 + 0.5 * np.sqrt(1.0 + R * R) * np.sqrt(2.0 * L)
+    R, L, L_half = _radius_and_loss(net, X, y, convention)
+    eta_half = loss_scale(convention) * lr  # the "half_mse" step with the same dynamics
+    bound = 1.0 / eta_half - 0.5 + 0.5 * np.sqrt(1.0 + R * R) * np.sqrt(2.0 * L_half)
     holds = vg <= bound + 1e-12 * max(abs(bound), vg, 1.0)
     return StabilityBound(vg=vg, bound=float(bound), holds=bool(holds), weighted_sum=weighted, lr=lr, R=R, loss=L)
