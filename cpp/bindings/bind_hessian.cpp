@@ -83,7 +83,8 @@ void bind_hessian(py::module_& m) {
            py::arg("cache_activations") = py::none())
       .def_property_readonly("size", &HessianOperator::rows)
       .def_property_readonly("part", [](const HessianOperator& op) { return part_name(op.part()); })
-      .def_property_readonly("loss", [](const HessianOperator& op) { return convention_name(op.convention()); })
+      .def_property_readonly("loss",
+                             [](const HessianOperator& op) { return convention_name(op.convention()); })
       .def_property_readonly("n_hvp", &HessianOperator::n_hvp)
       .def_property_readonly("caches_activations", &HessianOperator::caches_activations)
       .def_property_readonly("residuals", &HessianOperator::residuals)

@@ -6,8 +6,8 @@ namespace flatcore::bindings {
 void bind_numerics(py::module_& m) {
   m.attr("LOSSES") = py::tuple(py::cast(convention_names()));
   m.def(
-      "loss_scale", [](const std::string& loss) { return loss_scale(parse_convention(loss)); }, py::arg("loss"),
-      "The convention's L, gradient and Hessian over the 'half_mse' ones: 1 or 2.");
+      "loss_scale", [](const std::string& loss) { return loss_scale(parse_convention(loss)); },
+      py::arg("loss"), "The convention's L, gradient and Hessian over the 'half_mse' ones: 1 or 2.");
 
   py::class_<LossGradient>(m, "LossGradient")
       .def_readonly("loss", &LossGradient::loss)

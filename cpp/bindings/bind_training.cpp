@@ -69,10 +69,11 @@ py::dict history_dict(const TrainHistory& h) {
 }
 
 TrainResult train_from(const TrainStart& start, const ConstMatrixArg& X, const ConstVectorArg& y,
-                       const TrainOptions& options, std::optional<RowMatrix> X_test, std::optional<Vector> y_test,
-                       std::optional<Vector> y_clean, py::object progress) {
+                       const TrainOptions& options, std::optional<RowMatrix> X_test,
+                       std::optional<Vector> y_test, std::optional<Vector> y_clean, py::object progress) {
   Evaluation ev;
-  if (X_test.has_value() != y_test.has_value()) throw std::invalid_argument("give X_test and y_test together");
+  if (X_test.has_value() != y_test.has_value())
+    throw std::invalid_argument("give X_test and y_test together");
   if (X_test) {
     ev.X_test = std::move(*X_test);
     ev.y_test = std::move(*y_test);
@@ -95,10 +96,11 @@ void bind_training(py::module_& m) {
       py::class_<TrainOptions>(
           m, "TrainOptions",
           "Settings of a gradient-descent run (keyword arguments; unset optional settings are off).")
-          .def(py::init([](double lr, long steps, const std::string& loss, double weight_decay, bool decay_biases,
-                           std::optional<double> clip_grad_norm, long record_every, std::optional<double> tol,
-                           std::optional<double> max_loss, std::optional<long> sharpness_every,
-                           double sharpness_tol, double rare_share, std::optional<int> n_threads) {
+          .def(py::init([](double lr, long steps, const std::string& loss, double weight_decay,
+                           bool decay_biases, std::optional<double> clip_grad_norm, long record_every,
+                           std::optional<double> tol, std::optional<double> max_loss,
+                           std::optional<long> sharpness_every, double sharpness_tol, double rare_share,
+                           std::optional<int> n_threads) {
                  TrainOptions o;
                  o.lr = lr;
                  o.steps = steps;
@@ -214,8 +216,9 @@ void bind_training(py::module_& m) {
         return train_from(start, X, y, options, std::move(X_test), std::move(y_test), std::move(y_clean),
                           std::move(progress));
       },
-      py::arg("net"), py::arg("X"), py::arg("y"), py::arg("options"), py::kw_only(), py::arg("X_test") = py::none(),
-      py::arg("y_test") = py::none(), py::arg("y_clean") = py::none(), py::arg("progress") = py::none());
+      py::arg("net"), py::arg("X"), py::arg("y"), py::arg("options"), py::kw_only(),
+      py::arg("X_test") = py::none(), py::arg("y_test") = py::none(), py::arg("y_clean") = py::none(),
+      py::arg("progress") = py::none());
 }
 
 }  // namespace flatcore::bindings

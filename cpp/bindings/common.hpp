@@ -52,7 +52,8 @@ auto on_data(R (*f)(const Network&, const ConstMatrixRef&, const ConstVectorRef&
 }
 template <class R>
 auto on_inputs(R (*f)(const Network&, const ConstMatrixRef&, LossConvention, int)) {
-  return [f](const Network& net, const ConstMatrixArg& X, const std::string& loss, std::optional<int> n_threads) {
+  return [f](const Network& net, const ConstMatrixArg& X, const std::string& loss,
+             std::optional<int> n_threads) {
     const LossConvention c = parse_convention(loss);
     const int nt = threads(n_threads);
     py::gil_scoped_release release;

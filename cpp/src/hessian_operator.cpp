@@ -180,8 +180,8 @@ void HessianOperator::State::unpack(const ProductWorkspace& ws, double* out) con
   out[L.beta()] = ws.total[ProductWorkspace::size(wt) - 1] * inv_n;
 }
 
-HessianOperator::HessianOperator(Network net, RowMatrix X, Vector y, HessianPart part, LossConvention convention,
-                                 int n_threads, bool cache_activations) {
+HessianOperator::HessianOperator(Network net, RowMatrix X, Vector y, HessianPart part,
+                                 LossConvention convention, int n_threads, bool cache_activations) {
   check_data(net, X, y);
   state_ = std::make_unique<State>(std::move(net), std::move(X), std::move(y), part, convention, n_threads);
   state_->compute_residuals(cache_activations);

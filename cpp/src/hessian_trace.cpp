@@ -6,7 +6,8 @@
 
 namespace flatcore {
 
-TraceTerms trace_terms(const Network& net, const ConstMatrixRef& X, LossConvention convention, int n_threads) {
+TraceTerms trace_terms(const Network& net, const ConstMatrixRef& X, LossConvention convention,
+                       int n_threads) {
   const Index K = net.width(), d = net.d();
   // mean_i phi_ik^2 (K) | mean_i a_ik (||x_i||^2 + 1) (K)
   auto add = [&](double* acc, const double* x, const double* phi, Index m, Index ld) {

@@ -185,7 +185,8 @@ TrainResult train(const TrainStart& start, const ConstMatrixRef& X, const ConstV
   const ParamLayout L(d, K);
   const Index P = L.size();
   if (start.sharpness_start.size() != 0 && start.sharpness_start.size() != P)
-    throw std::invalid_argument("the sharpness warm start has " + std::to_string(start.sharpness_start.size()) +
+    throw std::invalid_argument("the sharpness warm start has " +
+                                std::to_string(start.sharpness_start.size()) +
                                 " entries, expected P = " + std::to_string(P));
 
   // The iterate lives in one flat vector; `net` is loaded from it for the kernels.

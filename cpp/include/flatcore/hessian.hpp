@@ -28,8 +28,8 @@ HessianPart parse_part(const std::string& name);
 Eigen::MatrixXd dense_hessian(const Network& net, const ConstMatrixRef& X, const ConstVectorRef& y,
                               HessianPart part = HessianPart::Full,
                               LossConvention convention = LossConvention::HalfMse,
-                              int n_threads = default_num_threads(), const StopCallback& should_stop = nullptr,
-                              bool* stopped = nullptr);
+                              int n_threads = default_num_threads(),
+                              const StopCallback& should_stop = nullptr, bool* stopped = nullptr);
 // Bytes dense_hessian allocates for P parameters: the matrix and its working buffers.
 double dense_hessian_bytes(Index n_params, Index width);
 

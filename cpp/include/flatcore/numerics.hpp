@@ -28,9 +28,7 @@ const char* convention_name(LossConvention convention);
 std::vector<std::string> convention_names();
 LossConvention parse_convention(const std::string& name);
 // The convention's L, gradient and Hessian over the "half_mse" ones: 1 or 2.
-inline double loss_scale(LossConvention convention) {
-  return convention == LossConvention::Mse ? 2.0 : 1.0;
-}
+inline double loss_scale(LossConvention convention) { return convention == LossConvention::Mse ? 2.0 : 1.0; }
 
 // The kernels' vector width in doubles (8: AVX-512, 4: AVX2, 2: SSE2 or generic) and what
 // provides it ("avx512", "avx", "sse2" or "generic").

@@ -17,11 +17,13 @@ struct TraceTerms {
   double beta = 1.0;
 };
 TraceTerms trace_terms(const Network& net, const ConstMatrixRef& X,
-                       LossConvention convention = LossConvention::HalfMse, int n_threads = default_num_threads());
+                       LossConvention convention = LossConvention::HalfMse,
+                       int n_threads = default_num_threads());
 
 // tr H, exact. The residual part has a zero diagonal, so tr(H) = tr(Gauss-Newton part).
 double hessian_trace(const Network& net, const ConstMatrixRef& X, const ConstVectorRef& y,
-                     HessianPart part = HessianPart::Full, LossConvention convention = LossConvention::HalfMse,
+                     HessianPart part = HessianPart::Full,
+                     LossConvention convention = LossConvention::HalfMse,
                      int n_threads = default_num_threads());
 
 }  // namespace flatcore

@@ -14,19 +14,19 @@ namespace flatcore {
 
 // What a run does. Optional settings are off when empty.
 struct TrainOptions {
-  double lr = 0.01;                          // step size eta > 0
-  long steps = 1000;                         // GD updates at most (>= 0)
+  double lr = 0.01;                               // step size eta > 0
+  long steps = 1000;                              // GD updates at most (>= 0)
   LossConvention loss = LossConvention::HalfMse;  // the L that GD descends (numerics.hpp)
-  double weight_decay = 0.0;                 // lambda in L + lambda/2 (||W||^2 + ||v||^2)
-  bool decay_biases = false;                 // also decay b and beta
-  std::optional<double> clip_grad_norm;      // rescale grad L (before weight decay) to at most this norm
-  long record_every = 1;                     // a history row every this many steps (and the last)
-  std::optional<double> tol;                 // stop once ||grad L_lambda|| <= tol
-  std::optional<double> max_loss;            // a loss above this is divergence (default 1e8 max(1, L_0))
-  std::optional<long> sharpness_every;       // lambda_max(H) every this many steps (and the last)
-  double sharpness_tol = 1e-10;              // relative tolerance of those eigensolves (residual rule)
-  double rare_share = 0.1;                   // a neuron active on at most this share of the points
-                                             // (and on one at least) is rarely active
+  double weight_decay = 0.0;                      // lambda in L + lambda/2 (||W||^2 + ||v||^2)
+  bool decay_biases = false;                      // also decay b and beta
+  std::optional<double> clip_grad_norm;           // rescale grad L (before weight decay) to at most this norm
+  long record_every = 1;                          // a history row every this many steps (and the last)
+  std::optional<double> tol;                      // stop once ||grad L_lambda|| <= tol
+  std::optional<double> max_loss;                 // a loss above this is divergence (default 1e8 max(1, L_0))
+  std::optional<long> sharpness_every;            // lambda_max(H) every this many steps (and the last)
+  double sharpness_tol = 1e-10;                   // relative tolerance of those eigensolves (residual rule)
+  double rare_share = 0.1;                        // a neuron active on at most this share of the points
+                                                  // (and on one at least) is rarely active
   int n_threads = default_num_threads();
 
   // Throws std::invalid_argument naming the first setting out of its range.
@@ -36,8 +36,8 @@ struct TrainOptions {
 // Where a run starts: theta_0, and to carry on an earlier run, where that one stopped.
 struct TrainStart {
   Network net;
-  long step = 0;          // the GD step of net: history rows and eigensolver seeds count from it
-  bool recorded = false;  // net's row is already in the earlier history: not recorded again
+  long step = 0;                   // the GD step of net: history rows and eigensolver seeds count from it
+  bool recorded = false;           // net's row is already in the earlier history: not recorded again
   std::optional<double> max_loss;  // the earlier run's divergence threshold (default: from L(net))
   Vector sharpness_start;          // warm start of the first sharpness solve (empty: none)
 };
