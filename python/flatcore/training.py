@@ -159,7 +159,7 @@ class TrainResult:
     final_grad_norm: float
     config: dict = field(default_factory=dict)
     seconds: float = 0.0
-    resume: object = field(default=None, repr=False)
+    resume: _core.TrainStart | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         status = (
