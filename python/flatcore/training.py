@@ -294,8 +294,10 @@ def train(
     TrainResult
     """
     earlier = net if isinstance(net, TrainResult) else None
+    resume = None
     if earlier is not None:
-        if earlier.resume is None:
+        resume = earlier.resume
+        if resume is None:
             raise ValueError("this TrainResult does not say where its run stopped; train from its net instead")
         net = earlier.net
     a = prepare(net, X, y, n_threads=n_threads)
@@ -331,8 +333,7 @@ def train(
         f"a history of {rows} rows",
         "record less often (a larger record_every)",
     )
-    if earlier is not None:
-        resume = earlier.resume
+    if resume is not None:
         if resume.net.n_params != a.net.n_params:  # a TrainResult edited by hand
             raise ValueError("the result's resume state does not match its network")
         start = _core.TrainStart(**{**resume.as_dict(), "net": a.net})
