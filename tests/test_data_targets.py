@@ -4,7 +4,8 @@ Each target is checked against an independent computation of its formula (hand-w
 other closed forms, flatcore.Network for RandomReLU), its random parameters against their laws by
 Monte Carlo over many seeds (tolerances of 6 standard errors: a false failure has probability
 below 1e-8 per check), and as a value (equality, hash, repr, pickling, seeding) with its refusal
-of bad input. Statistical tests use fixed seeds, so they are deterministic.
+of bad input. draw is checked for shapes, the noise law, the independence of its three streams and
+its checks. Statistical tests use fixed seeds, so they are deterministic.
 """
 
 from __future__ import annotations
@@ -416,3 +417,121 @@ def test_targets_bad_input():
         t(np.zeros((2, 3), dtype=complex))
     with pytest.raises(FloatingPointError, match="overflowed float64"):
         data.SingleIndex(3, "square", direction=[1, 0, 0])(np.array([[1e200, 0.0, 0.0]]))
+
+
+# =================================================================================================
+# Data sets
+# =================================================================================================
+@given(targets(), st.integers(1, 50), st.integers(1, 50), st.floats(0.0, 10.0), seeds)
+def test_draw_shapes_and_streams(t, n, n_test, noise, seed):
+    """Shapes and dtypes; y_clean = target(X) and y_test = target(X_test) exactly; the training points
+    do not depend on n_test, noise or the target, the noise z = (y - y_clean)/noise not on the law
+    or the noise level, the test points not on n, noise or the target; the same seed gives the same
+    bits (also as a SeedSequence)."""
+    law = data.UniformBall(t.d)
+    ds = data.draw(law, t, n, n_test=n_test, noise=noise, seed=seed)
+    assert isinstance(ds, data.Dataset)
+    assert ds.X.shape == (n, t.d) and ds.X_test.shape == (n_test, t.d)
+    assert ds.y.shape == ds.y_clean.shape == (n,) and ds.y_test.shape == (n_test,)
+    assert all(a.dtype == np.float64 for a in ds)
+    np.testing.assert_array_equal(ds.y_clean, t(ds.X))
+    np.testing.assert_array_equal(ds.y_test, t(ds.X_test))
+    other = data.draw(law, data.Smooth(t.d), n, n_test=n_test + 7, noise=1.0, seed=seed)
+    np.testing.assert_array_equal(other.X, ds.X)
+    z = other.y - other.y_clean
+    np.testing.assert_allclose(ds.y - ds.y_clean, noise * z, rtol=1e-12, atol=1e-12 * (1 + np.abs(ds.y_clean).max()))
+    gauss = data.draw(data.Gaussian(t.d), t, n, n_test=n_test, noise=1.0, seed=seed)
+    np.testing.assert_allclose(gauss.y - gauss.y_clean, z, rtol=0, atol=1e-15 * (1 + np.abs(gauss.y).max()))
+    np.testing.assert_array_equal(
+        data.draw(law, data.Smooth(t.d), n + 3, n_test=n_test, noise=2.0, seed=seed).X_test, ds.X_test
+    )
+    again = data.draw(law, t, n, n_test=n_test, noise=noise, seed=np.random.SeedSequence(seed))
+    for a, b in zip(ds, again):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("sigma", [0.1, 1.0, 3.0])
+def test_draw_noise_is_gaussian_with_sigma(sigma):
+    """y - y_clean over 20000 points: mean 0 within 6 standard errors, standard deviation sigma within
+    6 standard errors of the sample standard deviation (sigma / sqrt(2n)); noise 0 gives y = y_clean."""
+    n = 20_000
+    ds = data.draw(data.Radial(3, 0.5), data.RandomReLU(3, seed=1), n, noise=sigma, seed=16)
+    r = ds.y - ds.y_clean
+    assert abs(r.mean()) <= 6 * sigma / np.sqrt(n)
+    assert abs(r.std() - sigma) <= 6 * sigma / np.sqrt(2 * n)
+    clean = data.draw(data.Radial(3, 0.5), data.RandomReLU(3, seed=1), 100, seed=16)
+    np.testing.assert_array_equal(clean.y, clean.y_clean)
+
+
+def test_draw_independence():
+    """The streams look independent: train and test points, and the data of two seeds, are
+    uncorrelated coordinate by coordinate (|r| <= 6/sqrt(n)); the test points follow the law
+    (E||X||^2 = d/(d+2) for the unit ball, 6 standard errors)."""
+    n, d = 5000, 3
+    a = data.draw(data.UniformBall(d), data.Linear(d), n, n_test=n, noise=1.0, seed=17)
+    b = data.draw(data.UniformBall(d), data.Linear(d), n, n_test=n, noise=1.0, seed=18)
+    pairs = [(a.X[:, j], a.X_test[:, j]) for j in range(d)] + [(a.X[:, j], b.X[:, j]) for j in range(d)]
+    pairs += [(a.y - a.y_clean, b.y - b.y_clean), (a.y - a.y_clean, a.X[:, 0])]
+    for u, v in pairs:
+        assert abs(np.corrcoef(u, v)[0, 1]) <= 6 / np.sqrt(n)
+    assert mean_within(np.sum(a.X_test**2, axis=1), d / (d + 2))
+
+
+def test_draw_seeds():
+    """A Generator (or a BitGenerator) as seed is drawn from and advanced; the default n_test is 1000;
+    two seeds, two data sets."""
+    law, t = data.UniformBall(2), data.Smooth(2)
+    rng = np.random.default_rng(3)
+    first = data.draw(law, t, 10, seed=rng)
+    second = data.draw(law, t, 10, seed=rng)
+    assert not np.array_equal(first.X, second.X)
+    np.testing.assert_array_equal(first.X, data.draw(law, t, 10, seed=np.random.default_rng(3)).X)
+    assert first.X_test.shape == (1000, 2)
+    assert not np.array_equal(data.draw(law, t, 10, seed=1).X, data.draw(law, t, 10, seed=2).X)
+    bits = np.random.PCG64(4)
+    assert not np.array_equal(data.draw(law, t, 10, seed=bits).X, data.draw(law, t, 10, seed=bits).X)
+
+
+class TwoColumns:
+    """A user's law: d and sample(n, seed) only."""
+
+    d = 2
+
+    def sample(self, n, seed=0):
+        return np.random.default_rng(seed).uniform(-1, 1, size=(n, 2))
+
+
+class WrongShape(TwoColumns):
+    def sample(self, n, seed=0):
+        return np.zeros((n, 3))
+
+
+def test_draw_with_user_objects():
+    """A user's law and target, and a Network as the target (a teacher)."""
+    net = fc.Network.init(2, 5, seed=0)
+    ds = data.draw(TwoColumns(), net, 30, n_test=20, seed=1)
+    np.testing.assert_array_equal(ds.y, net(ds.X))
+    ds = data.draw(TwoColumns(), Constant(), 30, n_test=20, noise=0.5, seed=1)
+    np.testing.assert_array_equal(ds.y_test, np.ones(20))
+
+
+def test_draw_bad_input():
+    law, t = data.UniformBall(3), data.Linear(3)
+    with pytest.raises(ValueError, match=r"law and target dimensions differ: law.d = 3, target.d = 2"):
+        data.draw(law, data.Smooth(2), 10)
+    with pytest.raises(ValueError, match="n must be at least 1"):
+        data.draw(law, t, 0)
+    with pytest.raises(ValueError, match="n_test must be at least 1"):
+        data.draw(law, t, 10, n_test=0)
+    with pytest.raises(ValueError, match="noise must be non-negative"):
+        data.draw(law, t, 10, noise=-0.1)
+    with pytest.raises(ValueError, match="noise must be finite"):
+        data.draw(law, t, 10, noise=np.nan)
+    with pytest.raises(TypeError, match="seed must be"):
+        data.draw(law, t, 10, seed=1.5)
+    with pytest.raises(TypeError, match="law must have a dimension d and sample"):
+        data.draw("uniform_ball", t, 10)
+    with pytest.raises(TypeError, match="target must have a dimension d and __call__"):
+        data.draw(law, "linear", 10)
+    with pytest.raises(ValueError, match=r"law.sample\(n, seed\) must have shape \(10, 2\)"):
+        data.draw(WrongShape(), Constant(), 10)

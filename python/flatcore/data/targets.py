@@ -1,4 +1,4 @@
-"""Regression targets as objects (docs/math.md, section 5.7).
+"""Regression targets as objects, and seeded train/test data sets (docs/math.md, section 5.7).
 
 A target is a fixed function f* of x in R^d: it has a dimension ``d`` and is called on a float64
 array of shape (n, d), returning the n values f*(x_i). Targets are frozen values, like the laws of
@@ -16,8 +16,9 @@ their own ``seed``, so a target is the same function on every machine and for ev
 :class:`Smooth`         f*(x) = sin(2 x_1) + ||x||^2 / 2
 =====================  ===================================================================
 
-The first shortcuts :func:`target` (a target by name) and :func:`regression` (unit-ball data) are
-kept unchanged.
+:func:`draw` makes a data set from a law and a target: training points with Gaussian label noise,
+their noiseless values, and a fresh test sample with noiseless values. The older shortcuts
+:func:`target` (a target by name) and :func:`regression` (unit-ball data) are kept unchanged.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable, Optional, Protocol, runtime_checkable
+from typing import Callable, NamedTuple, Optional, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -43,6 +44,8 @@ __all__ = [
     "Hoelder",
     "Smooth",
     "LINKS",
+    "Dataset",
+    "draw",
     "TARGETS",
     "target",
     "regression",
@@ -535,6 +538,119 @@ class Smooth(_Target):
 
 
 # =================================================================================================
+# Data sets
+# =================================================================================================
+class Dataset(NamedTuple):
+    """A regression data set from :func:`draw`.
+
+    Attributes
+    ----------
+    X : ndarray, shape (n, d)
+        Training points.
+    y : ndarray, shape (n,)
+        Noisy labels ``f*(X) + noise * N(0, 1)``.
+    y_clean : ndarray, shape (n,)
+        The noiseless values ``f*(X)`` at the training points.
+    X_test : ndarray, shape (n_test, d)
+        A fresh sample of the same law.
+    y_test : ndarray, shape (n_test,)
+        The noiseless values ``f*(X_test)``.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    y_clean: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+
+
+def _seed_sequence(seed) -> np.random.SeedSequence:
+    """The SeedSequence behind ``seed`` (a Generator is drawn from and advanced)."""
+    if isinstance(seed, np.random.SeedSequence):
+        return seed
+    if isinstance(seed, np.random.Generator):
+        return np.random.SeedSequence([int(a) for a in seed.integers(0, 2**63, size=4)])
+    generator(seed)  # the checks and the error message of every seed in flatcore.data
+    if isinstance(seed, np.random.BitGenerator):
+        return np.random.SeedSequence([int(a) for a in np.random.Generator(seed).integers(0, 2**63, size=4)])
+    return np.random.SeedSequence(seed)
+
+
+def _check_values(values, what: str, n: int) -> np.ndarray:
+    values = as_float_array(values, what, 1)
+    if values.shape != (n,):
+        raise ValueError(f"{what} must have shape ({n},); got {values.shape}")
+    return values
+
+
+def _check_points(X, what: str, n: int, d: int) -> np.ndarray:
+    X = as_float_array(X, what, 2)
+    if X.shape != (n, d):
+        raise ValueError(f"{what} must have shape ({n}, {d}); got {X.shape}")
+    return X
+
+
+def draw(law, target, n: int, *, n_test: int = 1000, noise: float = 0.0, seed=0) -> Dataset:
+    """A seeded regression data set: n training points with noisy labels and a noiseless test set.
+
+    ``X`` is ``law.sample(n)``, ``y = f*(X) + noise * z`` with z standard normal, and the test set
+    is a fresh sample of the law with its noiseless values (docs/math.md, section 5.7). Train it as
+    ``train(net, ds.X, ds.y, lr, steps, test=(ds.X_test, ds.y_test), y_clean=ds.y_clean)``.
+
+    Parameters
+    ----------
+    law : Law
+        Anything with ``d`` and a seeded ``sample(n, seed)`` (:mod:`flatcore.data.laws`); it is given
+        a :class:`numpy.random.Generator` as seed.
+    target : Target
+        Anything with ``d`` that maps an (n, d) array to n values (the targets of this module, a
+        :class:`flatcore.Network`); ``target.d`` must equal ``law.d``.
+    n : int
+        Number of training points, >= 1.
+    n_test : int
+        Number of test points, >= 1 (default 1000: a relative standard error of about 4.5% on a
+        test MSE, from the sqrt(2/n_test) of a Gaussian error).
+    noise : float
+        Standard deviation sigma of the Gaussian label noise, >= 0 (default 0).
+    seed : optional
+        Anything :func:`numpy.random.default_rng` accepts (default 0); a Generator is drawn from
+        and advanced.
+
+    Returns
+    -------
+    Dataset
+        ``(X, y, y_clean, X_test, y_test)``, float64.
+
+    Notes
+    -----
+    Draw order: ``seed`` makes one :class:`numpy.random.SeedSequence`, which spawns three
+    independent children: the first gives the training points, the second the noise z, the third
+    the test points. So the training points do not depend on n_test, noise or the target, the
+    noise z does not depend on the law, the target or sigma (the labels for two noise levels differ
+    by a multiple of the same z), and the test points do not depend on n. Different seeds give
+    independent data sets. The random parameters of a target come from the target's own seed,
+    not from this one.
+    """
+    for obj, name, needs in ((law, "law", "sample"), (target, "target", "__call__")):
+        if not hasattr(obj, "d") or not (callable(obj) if needs == "__call__" else hasattr(obj, needs)):
+            raise TypeError(f"{name} must have a dimension d and {needs}; got {type(obj).__name__} {obj!r}")
+    d = as_int(law.d, "law.d", minimum=1)
+    if as_int(target.d, "target.d", minimum=1) != d:
+        raise ValueError(f"law and target dimensions differ: law.d = {d}, target.d = {target.d}")
+    n = as_int(n, "n", minimum=1)
+    n_test = as_int(n_test, "n_test", minimum=1)
+    noise = as_scalar(noise, "noise", nonnegative=True)
+    points, noise_stream, test = _seed_sequence(seed).spawn(3)
+
+    X = _check_points(law.sample(n, np.random.default_rng(points)), "law.sample(n, seed)", n, d)
+    y_clean = _check_values(target(X), "target(X)", n)
+    y = y_clean + noise * np.random.default_rng(noise_stream).standard_normal(n)
+    X_test = _check_points(law.sample(n_test, np.random.default_rng(test)), "law.sample(n_test, seed)", n_test, d)
+    y_test = _check_values(target(X_test), "target(X_test)", n_test)
+    return Dataset(X, y, y_clean, X_test, y_test)
+
+
+# =================================================================================================
 # Targets by name, and unit-ball data sets (the first interface, kept bit for bit)
 # =================================================================================================
 TARGETS = ("smooth", "linear")
@@ -571,7 +687,8 @@ def regression(
     """A regression data set: X uniform in the unit ball, ``y = f*(X) + N(0, noise^2)``.
 
     X is ``UniformBall(d).sample(n, rng)`` and the label noise is drawn after it from the same
-    generator ``rng = numpy.random.default_rng(seed)``.
+    generator ``rng = numpy.random.default_rng(seed)``. :func:`draw` makes data sets from any law
+    and target, with a test set.
 
     Parameters
     ----------
