@@ -5,11 +5,16 @@
   ``sample(n, seed)``; the isotropic ones also give the tail of their one-dimensional marginal
   (:class:`MarginalTail`). :class:`Law` and :class:`IsotropicLaw` say what a law object offers;
   :func:`uniform_ball` is the shortcut ``UniformBall(d, radius).sample(n, seed)``.
-- :mod:`flatcore.data.targets`: the noiseless targets (:func:`target`) and noisy regression data
-  sets with X uniform in the unit ball (:func:`regression`).
+- :mod:`flatcore.data.targets`: regression targets as objects (:class:`Linear`,
+  :class:`SingleIndex`, :class:`MultiIndex`, :class:`RandomReLU`, :class:`SmoothRadial`,
+  :class:`Hoelder`, :class:`Smooth`), each with ``d`` and called on an (n, d) array; the protocol
+  :class:`Target`; :func:`draw`, a seeded :class:`Dataset` of training points with Gaussian label
+  noise and a noiseless test set from any law and target; and the first shortcuts, the targets by
+  name (:func:`target`) and unit-ball data sets (:func:`regression`).
 
 >>> from flatcore import data
 >>> X = data.Radial(5, alpha=0.3).sample(1000, seed=0)
+>>> ds = data.draw(data.UniformBall(5), data.SingleIndex(5, "tanh", seed=1), 256, noise=0.5, seed=0)
 >>> X, y = data.regression(256, 5, target_kind="linear", noise=1.0, seed=0)
 """
 
@@ -23,7 +28,18 @@ from .laws import Radial as Radial
 from .laws import UniformBall as UniformBall
 from .laws import UniformSphere as UniformSphere
 from .laws import uniform_ball as uniform_ball
+from .targets import LINKS as LINKS
 from .targets import TARGETS as TARGETS
+from .targets import Dataset as Dataset
+from .targets import Hoelder as Hoelder
+from .targets import Linear as Linear
+from .targets import MultiIndex as MultiIndex
+from .targets import RandomReLU as RandomReLU
+from .targets import SingleIndex as SingleIndex
+from .targets import Smooth as Smooth
+from .targets import SmoothRadial as SmoothRadial
+from .targets import Target as Target
+from .targets import draw as draw
 from .targets import regression as regression
 from .targets import target as target
 
