@@ -1,6 +1,7 @@
 // The compiled module flatcore._core. Users import flatcore, whose Python layer checks every
 // argument and then calls these thin wrappers (keyword arguments past the data).
 #include "common.hpp"
+#include "flatcore/finite.hpp"
 #include "flatcore/numerics.hpp"
 
 namespace flatcore::bindings {
@@ -37,6 +38,15 @@ void bind_resources(py::module_& m) {
 PYBIND11_MODULE(_core, m) {
   namespace fb = flatcore::bindings;
   m.doc() = "flatcore's compiled core (use the flatcore package instead of this module)";
+  // Finite inputs whose result overflows float64: Python's FloatingPointError, as the Python
+  // layer's own checks raise (flatcore._validation.check_result).
+  pybind11::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const flatcore::NonFiniteError& e) {
+      PyErr_SetString(PyExc_FloatingPointError, e.what());
+    }
+  });
   fb::bind_resources(m);
   fb::bind_numerics(m);
   fb::bind_hessian(m);

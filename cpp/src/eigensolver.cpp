@@ -8,6 +8,7 @@
 #include <numeric>
 #include <random>
 
+#include "flatcore/finite.hpp"
 #include "names.hpp"
 
 namespace flatcore {
@@ -29,31 +30,69 @@ EigStop parse_stop(const std::string& name) { return kStop.parse(name); }
 
 namespace {
 
-// What Spectra applies: H, or (I - Q Q^T) H (I - Q Q^T) when Q (orthonormal columns, the
-// eigenvectors found so far) is given. The stop callback is polled before each product.
+constexpr const char* kProductOverflow =
+    "a Hessian-vector product overflowed float64 (inf or NaN) although the network and the data are "
+    "finite: the Hessian's entries are too large at this scale of the data and the weights; rescale "
+    "them (e.g. divide X by its largest norm, or the weights by a constant)";
+
+// Products whose largest entry lies outside [2^-200, 2^200] are scaled by a power of two, so that
+// the squares in the solvers' norms and in the tridiagonal eigensolver neither overflow nor
+// underflow: a finite Hessian then has finite eigenvalues at any scale. Powers of two are exact (but
+// for entries pushed below 2^-1022), so the scaled solve gives the unscaled one's bits; the results
+// are multiplied back at the end.
+constexpr double kScaleLimit = 0x1.0p200;
+
+// The factor the solvers' products are multiplied by, shared by the operators of one solve: chosen
+// at the first non-zero product (zero products look the same at any scale), then fixed.
+struct Scaling {
+  double factor = 0.0;  // 0: not chosen yet
+  double unscale() const { return factor > 0.0 ? 1.0 / factor : 1.0; }
+  // A power of two bringing the largest entry m of a matrix to [1, 2) when m is extreme, else 1.
+  static double for_max_entry(double m) {
+    return (m > kScaleLimit || m < 1.0 / kScaleLimit) ? std::ldexp(1.0, -std::ilogb(m)) : 1.0;
+  }
+};
+
+// What the solvers apply: H, or (I - Q Q^T) H (I - Q Q^T) when Q (orthonormal columns, the
+// eigenvectors found so far) is given, times the solve's Scaling. The stop callback is polled
+// before each product; a non-finite product throws NonFiniteError at once.
 class SolverOperator {
  public:
   using Scalar = double;
-  SolverOperator(const HessianOperator& op, const StopCallback& stop, const Eigen::MatrixXd* Q = nullptr)
-      : op_(op), stop_(stop), Q_(Q) {}
+  SolverOperator(const HessianOperator& op, const StopCallback& stop, Scaling& scaling,
+                 const Eigen::MatrixXd* Q = nullptr)
+      : op_(op), stop_(stop), scaling_(scaling), Q_(Q) {}
   Index rows() const { return op_.rows(); }
   Index cols() const { return op_.cols(); }
   void perform_op(const double* x, double* y) const {
     if (stop_ && stop_(op_.n_hvp())) throw Interrupted();
+    Eigen::Map<Vector> ym(y, rows());
     if (!Q_) {
       op_.perform_op(x, y);
-      return;
+    } else {
+      const Eigen::Map<const Vector> xm(x, rows());
+      Vector t = xm - *Q_ * (Q_->transpose() * xm);
+      op_.perform_op(t.data(), y);
+      ym -= *Q_ * (Q_->transpose() * ym);
     }
-    const Eigen::Map<const Vector> xm(x, rows());
-    Vector t = xm - *Q_ * (Q_->transpose() * xm);
-    Eigen::Map<Vector> ym(y, rows());
-    op_.perform_op(t.data(), y);
-    ym -= *Q_ * (Q_->transpose() * ym);
+    if (!ym.allFinite()) throw NonFiniteError(kProductOverflow);
+    if (scaling_.factor == 0.0) {
+      const double m = ym.cwiseAbs().maxCoeff();
+      if (m > 0.0) scaling_.factor = Scaling::for_max_entry(m);
+    }
+    if (scaling_.factor > 0.0 && scaling_.factor != 1.0) {
+      ym *= scaling_.factor;
+      if (!ym.allFinite())  // scaled up for a tiny first product, and this one is huge
+        throw NonFiniteError(
+            "the Hessian's entries span too many orders of magnitude for float64 (a product below 1e-60 "
+            "and another more than 1e308 times larger); rescale the data or the weights");
+    }
   }
 
  private:
   const HessianOperator& op_;
   const StopCallback& stop_;
+  Scaling& scaling_;
   const Eigen::MatrixXd* Q_;
 };
 
@@ -114,7 +153,7 @@ EigResult lanczos_single(const SolverOperator& A, bool largest, double tol, EigS
   const Index P = A.rows();
   const Index m_max = std::min<Index>(P, 64);
   Eigen::MatrixXd Q(P, m_max);
-  Vector alpha(m_max), beta(m_max), w(P), x = start / start.norm();
+  Vector alpha(m_max), beta(m_max), w(P), x = start / safe_norm(start);
   EigResult res;
   res.values.resize(1);
   res.vectors.resize(P, 1);
@@ -128,7 +167,7 @@ EigResult lanczos_single(const SolverOperator& A, bool largest, double tol, EigS
       alpha[j] = Q.col(j).dot(w);
       // Full reorthogonalisation (twice is enough, Kahan-Parlett) keeps Q orthonormal.
       for (int pass = 0; pass < 2; ++pass) w -= Q.leftCols(j + 1) * (Q.leftCols(j + 1).transpose() * w);
-      beta[j] = w.norm();
+      beta[j] = safe_norm(w);
       Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> tri;
       tri.computeFromTridiagonal(alpha.head(j + 1), beta.head(j), Eigen::ComputeEigenvectors);
       const Index pick = largest ? j : 0;  // eigenvalues come in ascending order
@@ -159,7 +198,7 @@ EigResult lanczos_single(const SolverOperator& A, bool largest, double tol, EigS
                         beta[j] <= 1e-14 * std::max(spread, std::abs(alpha[j])) || j + 1 == P;
       if (done || j + 1 == m_max) {
         x = Q.leftCols(j + 1) * tri.eigenvectors().col(pick);
-        x /= x.norm();
+        x /= safe_norm(x);
         res.values[0] = theta;
         res.vectors.col(0) = x;
         res.residual_norms[0] = residual;
@@ -196,13 +235,18 @@ EigResult lanczos_eigenpairs(const HessianOperator& op, const EigOptions& opt,
   if (opt.start.size() != 0 && opt.start.size() != P)
     throw std::invalid_argument("the start vector has " + std::to_string(opt.start.size()) +
                                 " entries, expected P = " + std::to_string(P));
+  if (opt.start.size() != 0 && !opt.start.allFinite())
+    throw std::invalid_argument("the start vector contains NaN or Inf");
   const long before = op.n_hvp();
-  SolverOperator plain(op, should_stop);
+  // The solvers work on H times scaling.factor; every value, residual and bound is multiplied back
+  // at the end.
+  Scaling scaling;
+  SolverOperator plain(op, should_stop, scaling);
   Vector start = seeded_start_vector(P, opt.seed);
-  if (opt.start.size() == P && opt.start.norm() > 0) {
+  if (opt.start.size() == P && safe_norm(opt.start) > 0) {
     // A warm start that is already an eigenvector spans an invariant Krylov space and stalls
     // Lanczos; a small random admixture keeps the space growing at almost no cost.
-    start = opt.start / opt.start.norm() + 1e-2 * start / start.norm();
+    start = opt.start / safe_norm(opt.start) + 1e-2 * start / start.norm();
   }
   const bool largest = opt.which == EigWhich::Largest;
   auto better = [&](double a, double b) { return largest ? a > b : a < b; };
@@ -219,6 +263,8 @@ EigResult lanczos_eigenpairs(const HessianOperator& op, const EigOptions& opt,
       res.converged = p.converged && p.values.size() == opt.k;
       res.n_restarts = p.restarts;
     } catch (const Interrupted&) {
+      throw;
+    } catch (const NonFiniteError&) {
       throw;
     } catch (const std::exception& e) {
       // Spectra gives up on degenerate Krylov spaces (e.g. the zero operator, which the residual
@@ -239,13 +285,15 @@ EigResult lanczos_eigenpairs(const HessianOperator& op, const EigOptions& opt,
       const Index k2 = std::min(opt.k, P - m - 1);
       if (k2 < 1) break;
       const Eigen::MatrixXd Q = res.vectors;
-      SolverOperator deflated(op, should_stop, &Q);
+      SolverOperator deflated(op, should_stop, scaling, &Q);
       Vector s2 = seeded_start_vector(P, opt.seed + 1000003ULL * (pass + 1));
       s2 -= Q * (Q.transpose() * s2);
       Pairs extra;
       try {
         extra = run_spectra(deflated, k2, default_ncv(k2, P, 0), s2, opt.which, opt.tol, opt.max_restarts);
       } catch (const Interrupted&) {
+        throw;
+      } catch (const NonFiniteError&) {
         throw;
       } catch (const std::exception&) {
         break;
@@ -289,6 +337,17 @@ EigResult lanczos_eigenpairs(const HessianOperator& op, const EigOptions& opt,
     for (Index j = 0; j < m; ++j)
       if (!(res.residual_norms[j] <= std::max(1e3 * opt.tol, 1e-6) * scale)) res.converged = false;
   }
+  const double unscale = scaling.unscale();
+  if (unscale != 1.0) {
+    res.values *= unscale;
+    res.residual_norms *= unscale;
+    res.error_bounds *= unscale;
+  }
+  if (!res.values.allFinite() || !res.residual_norms.allFinite() || !res.error_bounds.allFinite() ||
+      !res.vectors.allFinite())
+    throw NonFiniteError(
+        "the Hessian's eigenvalues exceed float64's range (about 1.8e308) although its products are "
+        "finite; rescale the data or the weights");
   res.n_hvp = op.n_hvp() - before;
   return res;
 }
@@ -296,7 +355,18 @@ EigResult lanczos_eigenpairs(const HessianOperator& op, const EigOptions& opt,
 EigResult dense_eigenpairs(const Eigen::MatrixXd& H, Index k, EigWhich which) {
   const Index P = H.rows();
   if (k < 1 || k > P) throw std::invalid_argument("k must be between 1 and P");
-  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(H);
+  if (!H.allFinite())
+    throw NonFiniteError(
+        "the Hessian contains inf or NaN (float64 overflow): its entries are too large at this scale of "
+        "the data and the weights; rescale them");
+  // An extreme H is solved scaled by a power of two (exact), so that the residuals' squares neither
+  // overflow nor underflow; the values and residuals are multiplied back.
+  const double m = H.cwiseAbs().maxCoeff();
+  const double factor = m > 0.0 ? Scaling::for_max_entry(m) : 1.0;
+  Eigen::MatrixXd scaled;
+  if (factor != 1.0) scaled = H * factor;
+  const Eigen::MatrixXd& Hs = factor != 1.0 ? scaled : H;
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(Hs);
   if (es.info() != Eigen::Success) throw std::runtime_error("dense eigendecomposition failed");
   EigResult res;
   res.values.resize(k);
@@ -306,7 +376,16 @@ EigResult dense_eigenpairs(const Eigen::MatrixXd& H, Index k, EigWhich which) {
     res.values[j] = es.eigenvalues()[idx];
     res.vectors.col(j) = es.eigenvectors().col(idx);
   }
-  res.residual_norms = (H * res.vectors - res.vectors * res.values.asDiagonal()).colwise().norm().transpose();
+  res.residual_norms =
+      (Hs * res.vectors - res.vectors * res.values.asDiagonal()).colwise().norm().transpose();
+  if (factor != 1.0) {
+    res.values /= factor;
+    res.residual_norms /= factor;
+  }
+  if (!res.values.allFinite() || !res.residual_norms.allFinite())
+    throw NonFiniteError(
+        "the Hessian's eigenvalues exceed float64's range (about 1.8e308) although its entries are finite; "
+        "rescale the data or the weights");
   res.error_bounds = res.residual_norms;
   res.converged = true;
   return res;

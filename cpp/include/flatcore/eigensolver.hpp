@@ -59,11 +59,14 @@ struct EigResult {
 // the C++ standard fixes, so the same seed gives the same vector on every platform.
 Vector seeded_start_vector(Index size, std::uint64_t seed);
 
-// Throws Interrupted when should_stop asks to stop (polled before each product).
+// Throws Interrupted when should_stop asks to stop (polled before each product), NonFiniteError
+// (flatcore/finite.hpp) at the first product that is not finite. Products with extreme entries are
+// scaled by a power of two before the solver sees them, so a finite Hessian gives finite results.
 EigResult lanczos_eigenpairs(const HessianOperator& op, const EigOptions& options,
                              const StopCallback& should_stop = nullptr);
 
 // All eigenpairs of a dense symmetric matrix, returning the k requested in the same form.
+// NonFiniteError if H is not finite; an extreme H is solved scaled by a power of two.
 EigResult dense_eigenpairs(const Eigen::MatrixXd& H, Index k, EigWhich which);
 
 }  // namespace flatcore
