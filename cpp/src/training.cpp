@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "flatcore/eigensolver.hpp"
+#include "flatcore/finite.hpp"
 #include "flatcore/hessian.hpp"
 #include "forward.hpp"
 #include "gradient_workspace.hpp"
@@ -68,6 +69,15 @@ TrainStart TrainResult::next_start() const {
 
 namespace {
 
+// mean_i e_i^2 without overflow in the squares when the mean itself is in range.
+double mean_square(const Vector& e) {
+  const double n = static_cast<double>(e.size());
+  const double s = e.squaredNorm();
+  if (std::isfinite(s)) return s / n;
+  const double rms = safe_norm(e) / std::sqrt(n);
+  return rms * rms;
+}
+
 // The sharpness lambda_max(H) along the trajectory: Lanczos on the cached Hessian at theta_t,
 // warm-started from the previous top eigenvector (consecutive iterates are close, so few
 // products are needed) and seeded by the step, so that a run done in pieces solves the same
@@ -88,7 +98,12 @@ class SharpnessTracker {
     HessianOperator op(net, RowMatrix(X), Vector(y), HessianPart::Full, opt_.loss, opt_.n_threads, cache_);
     eo_.seed = static_cast<std::uint64_t>(t);
     const StopCallback stop_at_step = [&](long) { return should_stop && should_stop(t); };
-    const EigResult er = lanczos_eigenpairs(op, eo_, stop_at_step);
+    EigResult er;
+    try {
+      er = lanczos_eigenpairs(op, eo_, stop_at_step);
+    } catch (const NonFiniteError& e) {
+      throw NonFiniteError("the sharpness at step " + std::to_string(t) + ": " + e.what());
+    }
     hvps = er.n_hvp;
     if (er.values.size() == 0) return std::numeric_limits<double>::quiet_NaN();
     eo_.start = er.vectors.col(0);
@@ -114,9 +129,9 @@ class Recorder {
     h_.step.push_back(step);
     h_.loss.push_back(lg.loss);
     h_.grad_norm.push_back(grad_norm);
-    h_.W_norm.push_back(net.W.norm());
-    h_.b_norm.push_back(net.b.norm());
-    h_.v_norm.push_back(net.v.norm());
+    h_.W_norm.push_back(safe_norm(net.W));
+    h_.b_norm.push_back(safe_norm(net.b));
+    h_.v_norm.push_back(safe_norm(net.v));
     h_.beta.push_back(net.beta);
     h_.active_fraction.push_back(lg.active_fraction);
     const double K = static_cast<double>(lg.active_count.size());
@@ -131,12 +146,11 @@ class Recorder {
     }
     if (h_.columns.test_mse) {
       const Vector f = predict(net, ev_.X_test, opt_.n_threads);
-      h_.test_mse.push_back((f - ev_.y_test).squaredNorm() / static_cast<double>(f.size()));
+      h_.test_mse.push_back(mean_square(f - ev_.y_test));
     }
     if (h_.columns.clean_mse) {
       // f(x_i) - y_clean_i = r_i + (y_i - y_clean_i), from the gradient pass's residuals.
-      h_.clean_mse.push_back((lg.residuals + y_ - ev_.y_clean).squaredNorm() /
-                             static_cast<double>(y_.size()));
+      h_.clean_mse.push_back(mean_square(lg.residuals + y_ - ev_.y_clean));
     }
   }
 
@@ -214,11 +228,12 @@ TrainResult train(const TrainStart& start, const ConstMatrixRef& X, const ConstV
   LossGradient lg;
   lg.grad.resize(P);
   Vector full_grad(P), step_dir(P);
-  // ||grad L_lambda|| at the current theta, from the gradient of L in lg.
+  // ||grad L_lambda|| at the current theta, from the gradient of L in lg (finite for a finite
+  // gradient: safe_norm).
   auto regularised_gradient_norm = [&]() {
-    if (!decays) return lg.grad.norm();
+    if (!decays) return safe_norm(lg.grad);
     full_grad = lg.grad + opt.weight_decay * decay_mask.cwiseProduct(theta);
-    return full_grad.norm();
+    return safe_norm(full_grad);
   };
 
   TrainResult res;
@@ -290,7 +305,7 @@ TrainResult train(const TrainStart& start, const ConstMatrixRef& X, const ConstV
     // theta <- theta - lr (clip(grad L) + lambda * decayed(theta))
     step_dir = lg.grad;
     if (opt.clip_grad_norm) {
-      const double gn = lg.grad.norm();
+      const double gn = safe_norm(lg.grad);
       if (gn > *opt.clip_grad_norm) step_dir *= *opt.clip_grad_norm / gn;
     }
     if (decays) step_dir += opt.weight_decay * decay_mask.cwiseProduct(theta);
