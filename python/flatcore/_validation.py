@@ -110,15 +110,38 @@ def as_int(
     return value
 
 
-def check_result(value, what: str):
-    """Raise FloatingPointError instead of returning a non-finite result (overflow)."""
+RESCALE_ADVICE = "the parameters or the data are too large in magnitude: rescale them"
+
+
+def check_result(value, what: str, advice: str = RESCALE_ADVICE):
+    """Raise FloatingPointError instead of returning a non-finite result (overflow).
+
+    The message names ``what`` overflowed and ends with ``advice`` (what to do about it).
+    """
     arr = np.asarray(value)
     if not np.isfinite(arr).all():
-        raise FloatingPointError(
-            f"{what} overflowed float64 (inf or NaN) although every input is finite; the parameters "
-            "or the data are too large in magnitude: rescale them"
-        )
+        raise FloatingPointError(f"{what} overflowed float64 (inf or NaN) although every input is finite; {advice}")
     return value
+
+
+def row_norms(root: np.ndarray, M: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
+    """``root`` = sqrt(extra_k^2 + sum_j M_kj^2) (computed plainly by the caller), made overflow-safe.
+
+    The plain sum of squares overflows for entries above about 1e154 and loses entries below about
+    1e-154, although the norm itself is in range. The rows where that may have happened (root not
+    finite, or below 1e-140) are recomputed scaled by their largest entry; the others keep the
+    caller's bits. Returns a new array.
+    """
+    root = np.array(root, dtype=np.float64, copy=True)
+    redo = ~np.isfinite(root) | (root < 1e-140)
+    if np.any(redo):
+        Mr = M[redo]
+        er = np.zeros(Mr.shape[0]) if extra is None else np.broadcast_to(extra, root.shape)[redo]
+        m = np.maximum(np.max(np.abs(Mr), axis=1, initial=0.0), np.abs(er))
+        safe = np.where(m > 0, m, 1.0)
+        Ms, es = Mr / safe[:, None], er / safe
+        root[redo] = m * np.sqrt(es * es + np.einsum("kd,kd->k", Ms, Ms))
+    return root
 
 
 def check_data(net, X, y=None):

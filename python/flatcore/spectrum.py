@@ -3,6 +3,11 @@
 Every eigen-solve returns an :class:`EigenResult` that says how far to trust it (residual norms,
 number of Hessian-vector products, a converged flag) and is reproducible: the start vector comes
 from ``seed`` through a generator whose output the C++ standard fixes.
+
+Every result is finite. A Hessian whose entries are finite but extreme (say 1e200) is handled by
+scaling the solvers' products by a power of two, which is exact; where a product itself overflows
+float64 (data or weights far too large, e.g. X * 1e200) the solve stops at once with a
+FloatingPointError saying so, never with NaN values next to ``converged=True``.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from scipy.sparse.linalg import LinearOperator
 
 from . import _core
 from ._inputs import prepare
-from ._validation import as_float_array, as_int, as_scalar, check_choice, check_memory
+from ._validation import as_float_array, as_int, as_scalar, check_choice, check_memory, check_result
 from .network import Network
 from .numerics import HESSIAN_PARTS, LOSSES, hessian
 
@@ -23,6 +28,17 @@ METHODS = ("auto", "lanczos", "dense")
 STOPS = tuple(_core.EIG_STOPS)
 # Below this many parameters "auto" uses the dense eigendecomposition (exact and fast there).
 DENSE_AUTO_MAX_PARAMS = 256
+# Seeds of the compiled solvers are unsigned 64-bit integers.
+MAX_SEED = 2**64 - 1
+# Products whose largest entry lies outside [2^-200, 2^200] are scaled by a power of two (exact)
+# before the Python Lanczos of spectral_density sees them, as the compiled solvers do.
+_SCALE_LIMIT = 2.0**200
+
+
+def _read_only_copy(a: np.ndarray) -> np.ndarray:
+    a = np.array(a, dtype=np.float64, order="C", copy=True)
+    a.setflags(write=False)
+    return a
 
 
 @dataclass
@@ -87,7 +103,12 @@ class HessianLinearOperator(LinearOperator):
     (``scipy.sparse.linalg.eigsh(op, k=1, which="LA")``). The residuals (and, when cached, the
     n x width activations) are computed once; each product then costs about one gradient.
     ``n_hvp`` counts the products so far. Symmetric, so ``op.T`` and ``op.H`` are ``op``.
-    Pickles (the compiled operator is rebuilt on arrival).
+    Pickles (the compiled operator is rebuilt on arrival). The operator keeps its own read-only
+    copies of X and y (``op.X``, ``op.y``): editing the caller's arrays later changes neither the
+    products nor a pickled copy.
+
+    Products take real directions only (a complex one is refused with a TypeError, as
+    :func:`flatcore.hvp` does) and raise FloatingPointError where they overflow float64.
     """
 
     def __init__(self, net: Network, X, y, part: str = "full", cache=None, n_threads=None, loss: str = "half_mse"):
@@ -107,22 +128,21 @@ class HessianLinearOperator(LinearOperator):
             n_threads=a.n_threads,
             cache_activations=None if cache is None else bool(cache),
         )
-        self.net, self.X, self.y, self.part, self.loss = a.net.copy(), a.X, a.y, part, loss
+        # The compiled operator holds copies of X and y; so does this object, for pickling (the
+        # caller's arrays may change later).
+        self.X, self.y = _read_only_copy(a.X), _read_only_copy(a.y)
+        self.net, self.part, self.loss = a.net.copy(), part, loss
         self.cache, self.n_threads = self._op.caches_activations, a.n_threads
         P = a.net.n_params
         super().__init__(dtype=np.float64, shape=(P, P))
 
     def _matvec(self, u):
-        u = np.ascontiguousarray(np.asarray(u, dtype=np.float64).reshape(-1))
-        if not np.isfinite(u).all():
-            raise ValueError("the direction contains NaN or Inf")
-        return self._op.matvec(u)
+        u = np.ascontiguousarray(as_float_array(u, "the direction u", (1, 2)).reshape(-1))
+        return check_result(self._op.matvec(u), "the Hessian-vector product")
 
     def _matmat(self, U):
-        U = np.asfortranarray(np.asarray(U, dtype=np.float64))
-        if not np.isfinite(U).all():
-            raise ValueError("the directions contain NaN or Inf")
-        return self._op.matmat(U)
+        U = np.asfortranarray(as_float_array(U, "the directions U", 2))
+        return check_result(self._op.matmat(U), "the Hessian-vector products")
 
     _rmatvec = _matvec
     _rmatmat = _matmat
@@ -227,7 +247,7 @@ def top_eigs(
         activations cached; ``"dense"``: full eigendecomposition; ``"auto"``: dense when
         P <= 256 or k is close to P, else Lanczos.
     seed : int
-        Seeds the Lanczos start vector (results are reproducible bit for bit).
+        Seeds the Lanczos start vector (results are reproducible bit for bit); 0 <= seed < 2**64.
     max_restarts : int
         Lanczos restarts at most before giving up (``converged=False``).
     ncv : int, optional
@@ -241,6 +261,14 @@ def top_eigs(
     Returns
     -------
     EigenResult
+        Finite values and residuals.
+
+    Raises
+    ------
+    FloatingPointError
+        When the Hessian overflows float64 (its products, or its dense entries, are inf or NaN
+        although the network and the data are finite): rescale the data or the weights. A finite
+        Hessian, however large its entries, gives finite eigenpairs.
     """
     a = prepare(net, X, y, n_threads=n_threads)
     net, X, y = a.net, a.X, a.y
@@ -254,7 +282,9 @@ def top_eigs(
         raise ValueError(f"k = {k} asks for {k_total} eigenpairs but the Hessian is only {P} x {P}")
     tol = as_scalar(tol, "tol", positive=True)
     check_choice(stop, "stop", STOPS)
-    seed = as_int(seed, "seed", minimum=0)
+    seed = as_int(seed, "seed")
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be in [0, 2**64) (it seeds a 64-bit generator); got {seed}")
     max_restarts = as_int(max_restarts, "max_restarts", minimum=1)
     ncv = as_int(ncv, "ncv", minimum=2, allow_none=True)
     if v0 is not None:
@@ -265,6 +295,9 @@ def top_eigs(
             raise ValueError("v0 must not be the zero vector")
     chosen = _choose_method(method, P, k_total)
     ends = ["largest", "smallest"] if which == "both" else [which]
+    if chosen == "lanczos":  # the Krylov basis and Spectra's work arrays: a few P x ncv matrices
+        basis = min(max(ncv or 0, 2 * k + 1, 20, 64 if k == 1 else 0), P)
+        check_memory(8.0 * 3 * P * basis, f"a Lanczos basis of {P} x {basis} entries", "use a smaller ncv")
 
     if chosen == "dense":
         H = hessian(net, X, y, part=part, loss=loss, n_threads=a.n_threads)
@@ -281,6 +314,9 @@ def top_eigs(
             for end in ends
         ]
 
+    for p in parts:  # the core raises first; a last guard that no NaN passes as a number
+        check_result(p.values, "the eigenvalues")
+        check_result(p.residual_norms, "the eigenpairs' residuals")
     return EigenResult(
         values=np.concatenate([p.values for p in parts]),
         vectors=np.concatenate([p.vectors for p in parts], axis=1),
@@ -319,7 +355,9 @@ def sharpness(
     ``loss`` is the convention ("half_mse" or "mse", whose sharpness is twice as large): GD at step
     size eta on that loss can only settle at minima with sharpness <= 2/eta. Returns a float, or the
     full :class:`EigenResult` (residual norm, HVP count, converged flag) with ``return_result=True``.
-    Raises RuntimeError if the solver did not converge (ask for the result to inspect it instead).
+    Raises RuntimeError if the solver did not converge (ask for the result to inspect it instead),
+    FloatingPointError if the Hessian overflows float64 at this scale of the data and the weights
+    (see :func:`top_eigs`).
     """
     res = top_eigs(
         net,
@@ -346,8 +384,12 @@ def sharpness(
 
 
 def exact_spectrum(net: Network, X, y, *, part: str = "full", loss: str = "half_mse", n_threads=None) -> np.ndarray:
-    """All P eigenvalues (ascending) from the dense Hessian; for small P."""
-    return np.linalg.eigvalsh(hessian(net, X, y, part=part, loss=loss, n_threads=n_threads))
+    """All P eigenvalues (ascending) from the dense Hessian; for small P.
+
+    Raises FloatingPointError where the Hessian or its eigenvalues overflow float64.
+    """
+    H = hessian(net, X, y, part=part, loss=loss, n_threads=n_threads)
+    return check_result(np.linalg.eigvalsh(H), "the Hessian's eigenvalues")
 
 
 @dataclass
@@ -365,11 +407,17 @@ class SpectralDensity:
     n_hvp: int
 
     def smoothed(self, grid, sigma: float) -> np.ndarray:
-        """Density on ``grid`` with each node replaced by a Gaussian of width ``sigma``."""
+        """Density on ``grid`` with each node replaced by a Gaussian of width ``sigma``.
+
+        Raises FloatingPointError where the density overflows float64 (a ``sigma`` so small that
+        1 / sigma does).
+        """
         grid = as_float_array(grid, "grid", 1)
         sigma = as_scalar(sigma, "sigma", positive=True)
-        diff = (grid[:, None] - self.nodes[None, :]) / sigma
-        return (np.exp(-0.5 * diff**2) @ self.weights) / (sigma * np.sqrt(2 * np.pi))
+        with np.errstate(over="ignore", under="ignore"):  # far nodes: exp(-inf) = 0, as it should
+            diff = (grid[:, None] - self.nodes[None, :]) / sigma
+            density = (np.exp(-0.5 * diff**2) @ self.weights) / (sigma * np.sqrt(2 * np.pi))
+        return check_result(density, "the smoothed density", f"sigma = {sigma} is too small: use a larger one")
 
 
 def spectral_density(
@@ -390,13 +438,22 @@ def spectral_density(
     reorthogonalisation give a Gaussian quadrature rule whose nodes are Ritz values and whose
     weights are the squared first components of the Ritz vectors. Cost: n_probes * lanczos_steps
     Hessian-vector products. For small P, :func:`exact_spectrum` gives every eigenvalue.
+
+    ``seed`` is anything :func:`numpy.random.default_rng` accepts. A Hessian with extreme but finite
+    entries is handled by scaling its products by a power of two (exact), so the nodes are finite;
+    where the products overflow float64 it raises FloatingPointError.
     """
     n_probes = as_int(n_probes, "n_probes", minimum=1)
     lanczos_steps = as_int(lanczos_steps, "lanczos_steps", minimum=1)
     op = hessian_operator(net, X, y, part=part, loss=loss, n_threads=n_threads)
     P = op.shape[0]
     m = min(lanczos_steps, P)
-    rng = np.random.default_rng(seed)
+    check_memory(8.0 * P * (m + 4), f"the Lanczos basis of {P} x {m} entries", "use fewer lanczos_steps")
+    try:
+        rng = np.random.default_rng(seed)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"seed must be something numpy.random.default_rng accepts; got {seed!r} ({exc})") from None
+    scale = 0.0  # the power of two the products are multiplied by: chosen at the first non-zero one
     nodes, weights = [], []
     for _ in range(n_probes):
         q = rng.choice([-1.0, 1.0], size=P) / np.sqrt(P)
@@ -405,7 +462,14 @@ def spectral_density(
         Q[:, 0] = q
         steps = m
         for j in range(m):
-            w = op.matvec(Q[:, j])
+            w = op.matvec(Q[:, j])  # FloatingPointError if the product overflows
+            if scale == 0.0:
+                top = float(np.max(np.abs(w)))
+                if top > 0.0:
+                    extreme = top > _SCALE_LIMIT or top < 1.0 / _SCALE_LIMIT
+                    scale = float(np.ldexp(1.0, -int(np.frexp(top)[1]) + 1)) if extreme else 1.0
+            if scale not in (0.0, 1.0):
+                w *= scale
             alpha[j] = Q[:, j] @ w
             w -= Q[:, : j + 1] @ (Q[:, : j + 1].T @ w)  # full reorthogonalisation, twice
             w -= Q[:, : j + 1] @ (Q[:, : j + 1].T @ w)
@@ -418,8 +482,12 @@ def spectral_density(
                 Q[:, j + 1] = w / b
         T = np.diag(alpha[:steps]) + np.diag(beta[: steps - 1], 1) + np.diag(beta[: steps - 1], -1)
         theta, S = np.linalg.eigh(T)
-        nodes.append(theta)
+        nodes.append(theta / scale if scale not in (0.0, 1.0) else theta)
         weights.append(S[0, :] ** 2 / n_probes)
     return SpectralDensity(
-        nodes=np.concatenate(nodes), weights=np.concatenate(weights), n_probes=n_probes, lanczos_steps=m, n_hvp=op.n_hvp
+        nodes=check_result(np.concatenate(nodes), "the spectral density's nodes (eigenvalues)"),
+        weights=np.concatenate(weights),
+        n_probes=n_probes,
+        lanczos_steps=m,
+        n_hvp=op.n_hvp,
     )
