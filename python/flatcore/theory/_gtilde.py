@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import as_int
+from .._validation import as_int, row_norms
 from ..data import IsotropicLaw
 from ._checks import CHUNK_ELEMENTS, as_directions, as_law, as_samples, as_thresholds, broadcast_ut
 
@@ -22,9 +22,11 @@ def neuron_gtilde(side) -> np.ndarray:
 
     On the active side this is ``mean_i phi_ik ||mean_i a_ik (x_i, -1)|| = ||w_k|| gtilde(u_k, t_k)``
     (docs/math.md, section 7), on the other side ``||w_k|| gtilde(-u_k, -t_k)``; for w_k = 0 it is
-    the continuous extension (a constant neuron).
+    the continuous extension (a constant neuron). The root is overflow-safe (the product may still
+    overflow where the true value exceeds float64's range: the public functions check).
     """
-    return side.excess * np.sqrt(side.share * side.share + np.einsum("kd,kd->k", side.moment, side.moment))
+    root = np.sqrt(side.share * side.share + np.einsum("kd,kd->k", side.moment, side.moment))
+    return side.excess * row_norms(root, side.moment, side.share)
 
 
 def isotropic_gtilde(law, t: np.ndarray) -> np.ndarray:
@@ -70,7 +72,7 @@ def sample_gtilde(X, U, t, *, both_sides: bool, want_se: bool):
             A = excess.sum(axis=1) / n  # E[(u.X - t)_+]
             P = maskf.sum(axis=1) / n  # P(u.X > t)
             B = (maskf @ X) / n  # E[X 1(u.X > t)]
-            root = np.sqrt(P * P + np.einsum("md,md->m", B, B))
+            root = row_norms(np.sqrt(P * P + np.einsum("md,md->m", B, B)), B, P)
             g_out[lo:hi] = A * root
             if se_out is not None:
                 # delta method: gtilde = A * root(P, B); linearise in the per-sample terms

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import as_float_array, as_int, as_scalar
+from .._validation import as_float_array, as_int, as_scalar, check_memory
 from ..data import UniformSphere
 from ..network import Network
 from ._checks import as_dim
@@ -42,7 +42,8 @@ def boundary_packing(d, eps, *, amplitude=1.0, signs=None, max_neurons=1000, n_c
     d : int
         Dimension, >= 1.
     eps : float
-        Cap height, in (0, 1].
+        Cap height, in (0, 1], and at least about 1.1e-16 (so that the thresholds ``1 - eps``
+        differ from 1 in float64).
     amplitude : float
         |v_j|, > 0 (default 1).
     signs : array of +-1, optional
@@ -66,21 +67,28 @@ def boundary_packing(d, eps, *, amplitude=1.0, signs=None, max_neurons=1000, n_c
     eps = as_scalar(eps, "eps", positive=True)
     if eps > 1.0:
         raise ValueError(f"eps must be in (0, 1] (the cap height, b = 1 - eps >= 0); got {eps}")
+    if 1.0 - eps == 1.0:
+        raise ValueError(
+            f"eps = {eps!r} is below float64's resolution at 1: the thresholds b = 1 - eps would be exactly 1 "
+            "(no neuron active anywhere on the ball); use eps >= 1.2e-16"
+        )
     amplitude = as_scalar(amplitude, "amplitude", positive=True)
     max_neurons = as_int(max_neurons, "max_neurons", minimum=1)
     rng = np.random.default_rng(seed)
-    theta0 = np.arccos(1.0 - eps)
+    theta0 = np.arccos(1.0 - eps)  # of the caps the thresholds b = 1 - eps (rounded) give: > 0
     cos_min = np.cos(min(2.0 * theta0, np.pi))
     if d == 1:
         U = np.array([[1.0], [-1.0]])[:max_neurons]
     elif d == 2:
         m = max(1, min(max_neurons, int(np.floor(np.pi / theta0 + 1e-12))))
+        _check_size(m, d)
         ang = 2.0 * np.pi * np.arange(m) / m
         U = np.stack([np.cos(ang), np.sin(ang)], axis=1)
     else:
         if n_candidates is None:
             n_candidates = 50 * max_neurons
         n_candidates = as_int(n_candidates, "n_candidates", minimum=1)
+        _check_size(min(max_neurons, n_candidates), d)
         thr = cos_min - 1e-12
         sphere = UniformSphere(d)
         kept = np.empty((0, d))
@@ -112,3 +120,10 @@ def boundary_packing(d, eps, *, amplitude=1.0, signs=None, max_neurons=1000, n_c
         if not np.all(np.abs(s) == 1.0):
             raise ValueError("signs must be +1 or -1")
     return Network(U, np.full(K, 1.0 - eps), amplitude * s, 0.0)
+
+
+def _check_size(neurons: int, d: int) -> None:
+    """Refuse (MemoryError) a packing of this many neurons that the machine could not hold."""
+    # the directions, the network's arrays and their copies
+    what = f"a packing of up to {neurons} neurons in d={d}"
+    check_memory(8.0 * 4 * neurons * (d + 2), what, "use a smaller max_neurons")

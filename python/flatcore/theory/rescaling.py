@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import as_float_array, check_data
+from .._validation import as_float_array, check_data, check_result
 from ..network import Network, as_network
 from ..numerics import loss_scale, trace_terms
 
@@ -42,7 +42,15 @@ def rescale(net: Network, alpha) -> Network:
     if np.any(alpha <= 0):
         raise ValueError("alpha must be positive (a negative alpha would flip the ReLU, zero is not invertible)")
     alpha = np.broadcast_to(alpha.reshape(-1), (net.width,))
-    return Network(alpha[:, None] * net.W, alpha * net.b, net.v / alpha, net.beta)
+    advice = "alpha is too large or too small for these weights"
+    with np.errstate(over="ignore"):
+        W, b, v = alpha[:, None] * net.W, alpha * net.b, net.v / alpha
+    return Network(
+        check_result(W, "alpha * W", advice),
+        check_result(b, "alpha * b", advice),
+        check_result(v, "v / alpha", advice),
+        net.beta,
+    )
 
 
 def min_trace(net: Network, X, y=None, *, loss: str = "half_mse", n_threads=None) -> float:
@@ -68,12 +76,26 @@ def min_trace(net: Network, X, y=None, *, loss: str = "half_mse", n_threads=None
     Returns
     -------
     float
+        Finite; FloatingPointError where the value exceeds float64's range (data or weights too
+        large in magnitude: rescale them).
     """
     net = as_network(net)
     if y is not None:
         check_data(net, X, y)
     A, B = trace_terms(net, X, n_threads=n_threads)
-    return float(loss_scale(loss) * (1.0 + 2.0 * np.sum(np.sqrt(A * B))))
+    with np.errstate(over="ignore"):
+        value = loss_scale(loss) * (1.0 + 2.0 * np.sum(_sqrt_product(A, B)))
+    return float(check_result(value, "the minimal trace"))
+
+
+def _sqrt_product(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """sqrt(A_k B_k), finite whenever it is in range (A B itself may overflow or underflow)."""
+    with np.errstate(over="ignore", under="ignore"):
+        prod = A * B
+    root = np.sqrt(prod)
+    redo = ~np.isfinite(prod) | ((prod < 1e-280) & (A > 0) & (B > 0))
+    root[redo] = np.sqrt(A[redo]) * np.sqrt(B[redo])
+    return root
 
 
 def balance_for_min_trace(net: Network, X, *, n_threads=None) -> Network:
@@ -100,5 +122,9 @@ def balance_for_min_trace(net: Network, X, *, n_threads=None) -> Network:
     A, B = trace_terms(net, X, n_threads=n_threads)
     alpha = np.ones(net.width)
     ok = (A > 0) & (B > 0)
-    alpha[ok] = (B[ok] / A[ok]) ** 0.25
+    with np.errstate(over="ignore", under="ignore"):
+        alpha[ok] = (B[ok] / A[ok]) ** 0.25
+    # where B / A leaves float64's range, the fourth roots separately
+    redo = ok & (~np.isfinite(alpha) | (alpha == 0))
+    alpha[redo] = np.sqrt(np.sqrt(B[redo])) / np.sqrt(np.sqrt(A[redo]))
     return rescale(net, alpha)

@@ -14,6 +14,10 @@ the form above, or ``"mse"``, L = 1/n sum r^2, whose Hessian is twice as large):
 terms the inequality reads ``lambda_max >= 2 (1 + 2 sum ...) - 2 sqrt(1 + R^2) sqrt(L)`` and the
 bound for GD at step eta on that loss is ``1/(2 eta) - 1/2 + sqrt(1 + R^2) sqrt(L) / 2``
 (docs/math.md, sections 1.3 and 7.3).
+
+Every number returned is finite: a step size so small that 1/eta overflows float64 is refused
+(ValueError), and terms that overflow because the data or the weights are too large raise
+FloatingPointError.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validation import as_scalar, check_choice, check_data
+from .._validation import as_scalar, check_choice, check_data, check_result, row_norms
 from ..network import Network, as_network
 from ..numerics import LOSSES, loss, loss_scale, neuron_sides
 from ..spectrum import sharpness
@@ -82,9 +86,15 @@ class StabilityInequality:
 
 def _radius_and_loss(net, X, y, convention: str):
     """R = max_i ||x_i||, L(theta) in the convention, and the "half_mse" L (what the proofs use)."""
-    R = float(np.sqrt(np.max(np.einsum("nd,nd->n", X, X))))
+    with np.errstate(over="ignore", under="ignore"):
+        R = float(np.max(row_norms(np.sqrt(np.einsum("nd,nd->n", X, X)), X)))
     L = float(loss(net, X, y, loss=convention))
     return R, L, L / loss_scale(convention)
+
+
+def _sqrt_1_plus_square(R: float) -> float:
+    """sqrt(1 + R^2) without overflow (it equals R in float64 beyond 1e150)."""
+    return float(np.sqrt(1.0 + R * R)) if R < 1e150 else R
 
 
 def stability_inequality(net: Network, X, y, *, lambda_max=None, loss: str = "half_mse") -> StabilityInequality:
@@ -121,13 +131,17 @@ def stability_inequality(net: Network, X, y, *, lambda_max=None, loss: str = "ha
     convention = check_choice(loss, "loss", LOSSES)
     c = loss_scale(convention)
     lam = sharpness(net, X, y, loss=convention) if lambda_max is None else as_scalar(lambda_max, "lambda_max")
-    terms = np.abs(net.v) * neuron_gtilde(neuron_sides(net, X).active)
-    weighted = float(terms.sum())
-    R, L, L_half = _radius_and_loss(net, X, y, convention)
-    residual = float(c * np.sqrt(1.0 + R * R) * np.sqrt(2.0 * L_half))
-    rhs = c * (1.0 + 2.0 * weighted) - residual
+    with np.errstate(over="ignore", invalid="ignore"):
+        terms = np.abs(net.v) * neuron_gtilde(neuron_sides(net, X).active)
+        weighted = float(terms.sum())
+        R, L, L_half = _radius_and_loss(net, X, y, convention)
+        residual = float(c * _sqrt_1_plus_square(R) * np.sqrt(2.0 * L_half))
+        rhs = c * (1.0 + 2.0 * weighted) - residual
+        slack = lam - rhs
+    check_result(terms, "the weighted sum's terms")
+    check_result([weighted, residual, rhs, slack], "a term of the stability inequality")
     return StabilityInequality(
-        lhs=lam, rhs=rhs, slack=lam - rhs, weighted_sum=weighted, residual_term=residual, R=R, loss=L, terms=terms
+        lhs=lam, rhs=rhs, slack=slack, weighted_sum=weighted, residual_term=residual, R=R, loss=L, terms=terms
     )
 
 
@@ -177,7 +191,7 @@ def stability_bound(net: Network, X, y, lr, *, loss: str = "half_mse") -> Stabil
     X : array, shape (n, d)
     y : array, shape (n,)
     lr : float
-        Step size eta > 0.
+        Step size eta > 0, large enough that 1/eta is finite in float64 (about 5.6e-309 or more).
     loss : {"half_mse", "mse"}
         The loss convention that GD at step ``lr`` descends. Stability at step eta on "mse" is
         stability at step 2 eta on "half_mse", so the bound is then
@@ -192,14 +206,21 @@ def stability_bound(net: Network, X, y, lr, *, loss: str = "half_mse") -> Stabil
     X, y = check_data(net, X, y)
     lr = as_scalar(lr, "lr", positive=True)
     convention = check_choice(loss, "loss", LOSSES)
-    active, inactive = neuron_sides(net, X)
-    plus, minus = neuron_gtilde(active), neuron_gtilde(inactive)
-    # V_g as in vg_contributions(net, X), from the same pass over the data
-    nz = np.linalg.norm(net.W, axis=1) > 0
-    vg = float(np.sum(np.where(nz, np.abs(net.v) * np.minimum(plus, minus), 0.0)))
-    weighted = float(np.sum(np.abs(net.v) * plus))
-    R, L, L_half = _radius_and_loss(net, X, y, convention)
     eta_half = loss_scale(convention) * lr  # the "half_mse" step with the same dynamics
-    bound = 1.0 / eta_half - 0.5 + 0.5 * np.sqrt(1.0 + R * R) * np.sqrt(2.0 * L_half)
+    if not np.isfinite(1.0 / eta_half):
+        raise ValueError(
+            f"lr = {lr!r} is so small that the bound 1/lr overflows float64; use lr >= 1e-307 "
+            "(any smaller step is stable for every network: the bound is then infinite)"
+        )
+    active, inactive = neuron_sides(net, X)
+    with np.errstate(over="ignore", invalid="ignore"):
+        plus, minus = neuron_gtilde(active), neuron_gtilde(inactive)
+        # V_g as in vg_contributions(net, X), from the same pass over the data
+        nz = np.any(net.W != 0, axis=1)
+        vg = float(np.sum(np.where(nz, np.abs(net.v) * np.minimum(plus, minus), 0.0)))
+        weighted = float(np.sum(np.abs(net.v) * plus))
+        R, L, L_half = _radius_and_loss(net, X, y, convention)
+        bound = 1.0 / eta_half - 0.5 + 0.5 * _sqrt_1_plus_square(R) * np.sqrt(2.0 * L_half)
+    check_result([vg, weighted, bound], "V_g or its stability bound")
     holds = vg <= bound + 1e-12 * max(abs(bound), vg, 1.0)
     return StabilityBound(vg=vg, bound=float(bound), holds=bool(holds), weighted_sum=weighted, lr=lr, R=R, loss=L)

@@ -7,13 +7,16 @@ V_g(theta) is the representation cost whose infimum over the representations of 
 function-space seminorm |f_theta|_{V_g}, so it bounds that seminorm from above. The path norm is
 what weight decay controls at a balanced solution; unlike V_g it gets no discount for neurons
 whose kink sits near the edge of the data.
+
+Both are finite or raise FloatingPointError: they overflow float64 only where the true value
+exceeds its range (weights or data too large in magnitude: rescale them).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_data
+from .._validation import check_data, check_result, row_norms
 from ..network import Network, as_network
 from ..numerics import neuron_sides
 from ._checks import as_law
@@ -34,7 +37,15 @@ def path_norm(net: Network) -> float:
     float
     """
     net = as_network(net)
-    return float(np.sum(np.abs(net.v) * np.linalg.norm(net.W, axis=1)))
+    with np.errstate(over="ignore"):
+        value = np.sum(np.abs(net.v) * _weight_norms(net.W))
+    return float(check_result(value, "the path norm"))
+
+
+def _weight_norms(W: np.ndarray) -> np.ndarray:
+    """||w_k|| for each row of W, finite whenever the true norm is."""
+    with np.errstate(over="ignore", under="ignore"):
+        return row_norms(np.linalg.norm(W, axis=1), W)
 
 
 def vg_contributions(net: Network, X=None, *, law=None, n_samples=200_000, seed=0) -> np.ndarray:
@@ -68,20 +79,23 @@ def vg_contributions(net: Network, X=None, *, law=None, n_samples=200_000, seed=
     net = as_network(net)
     if X is not None and law is not None:
         raise ValueError("give either X (empirical g) or law (population g), not both")
-    wnorm = np.linalg.norm(net.W, axis=1)
+    wnorm = _weight_norms(net.W)
     nz = wnorm > 0
     out = np.zeros(net.width)
     if X is not None:
         X = check_data(net, X)
         active, inactive = neuron_sides(net, X)
-        plus, minus = neuron_gtilde(active), neuron_gtilde(inactive)
-        out[nz] = np.abs(net.v[nz]) * np.minimum(plus[nz], minus[nz])
-        return out
+        with np.errstate(over="ignore", invalid="ignore"):
+            plus, minus = neuron_gtilde(active), neuron_gtilde(inactive)
+            out[nz] = np.abs(net.v[nz]) * np.minimum(plus[nz], minus[nz])
+        return check_result(out, "the terms of V_g")
     law = as_law(law, net.d, "the network's inputs")
     if np.any(nz):
+        with np.errstate(over="ignore"):  # |t| beyond float64 is a neuron active everywhere or nowhere
+            t = np.clip(net.b[nz] / wnorm[nz], -np.finfo(np.float64).max, np.finfo(np.float64).max)
         g, _, _ = population_gtilde(
             net.W[nz] / wnorm[nz, None],
-            net.b[nz] / wnorm[nz],
+            t,
             law,
             "auto",
             n_samples,
@@ -90,8 +104,9 @@ def vg_contributions(net: Network, X=None, *, law=None, n_samples=200_000, seed=
             want_se=False,
             where="the network's inputs",
         )
-        out[nz] = np.abs(net.v[nz]) * wnorm[nz] * g
-    return out
+        with np.errstate(over="ignore", invalid="ignore"):
+            out[nz] = np.abs(net.v[nz]) * wnorm[nz] * g
+    return check_result(out, "the terms of V_g")
 
 
 def vg_norm(net: Network, X=None, *, law=None, n_samples=200_000, seed=0) -> float:
@@ -112,4 +127,6 @@ def vg_norm(net: Network, X=None, *, law=None, n_samples=200_000, seed=0) -> flo
     -------
     float
     """
-    return float(np.sum(vg_contributions(net, X, law=law, n_samples=n_samples, seed=seed)))
+    with np.errstate(over="ignore"):
+        value = np.sum(vg_contributions(net, X, law=law, n_samples=n_samples, seed=seed))
+    return float(check_result(value, "V_g"))

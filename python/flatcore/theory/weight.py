@@ -23,6 +23,9 @@ For a unit direction ``u`` in R^d and a threshold ``t`` (a neuron k has ``u_k = 
 Directions ``u`` must be unit vectors (to a relative 1e-8; they are then renormalised exactly): a
 non-unit u is refused rather than silently normalised, because the matching threshold would have
 to be rescaled too (pass ``w / ||w||`` and ``b / ||w||``).
+
+Every function returns finite values or raises FloatingPointError: g grows like the square of the
+data's scale, so data of magnitude beyond about 1e154 can make it overflow float64 (rescale X).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._validation import check_result
 from ..data import UniformBall
 from ._checks import as_dim, as_directions, as_samples, as_thresholds, broadcast_ut
 from ._gtilde import isotropic_gtilde, population_gtilde, sample_gtilde
@@ -46,6 +50,11 @@ __all__ = [
 ]
 
 
+_RESCALE_X = "the sample X is too large in magnitude: rescale it (g scales like its square)"
+_RESCALE_T = "the thresholds t are too large in magnitude for the law"
+_RESCALE_LAW = "the thresholds t or the law's scale are too large in magnitude: rescale them"
+
+
 def _as_output(out: np.ndarray):
     return float(out) if out.ndim == 0 else out
 
@@ -55,8 +64,10 @@ def _empirical(X, u, t, both_sides: bool) -> np.ndarray | float:
     X = as_samples(X)
     u = as_directions(u, X.shape[1])
     U, tt, shape = broadcast_ut(u, as_thresholds(t))
-    gp, gm, _, _ = sample_gtilde(X, U, tt, both_sides=both_sides, want_se=False)
-    return _as_output((np.minimum(gp, gm) if both_sides else gp).reshape(shape))
+    with np.errstate(over="ignore", invalid="ignore"):
+        gp, gm, _, _ = sample_gtilde(X, U, tt, both_sides=both_sides, want_se=False)
+    out = (np.minimum(gp, gm) if both_sides else gp).reshape(shape)
+    return _as_output(check_result(out, "the empirical weight " + ("g" if both_sides else "gtilde"), _RESCALE_X))
 
 
 # =================================================================================================
@@ -86,7 +97,7 @@ def gtilde_uniform_ball(t, d) -> np.ndarray | float:
         difference m1 - t P cancels there).
     """
     t = as_thresholds(t)
-    return _as_output(isotropic_gtilde(UniformBall(as_dim(d)), t))
+    return _as_output(check_result(isotropic_gtilde(UniformBall(as_dim(d)), t), "gtilde", _RESCALE_T))
 
 
 def g_uniform_ball(t, d) -> np.ndarray | float:
@@ -109,7 +120,7 @@ def g_uniform_ball(t, d) -> np.ndarray | float:
     float or ndarray, shape of ``t``
     """
     t = as_thresholds(t)
-    return _as_output(isotropic_gtilde(UniformBall(as_dim(d)), np.abs(t)))
+    return _as_output(check_result(isotropic_gtilde(UniformBall(as_dim(d)), np.abs(t)), "g", _RESCALE_T))
 
 
 # =================================================================================================
@@ -222,7 +233,10 @@ def gtilde_population(u, t, law=None, *, method="auto", n_samples=200_000, seed=
         m1(t) = E[u.X 1(u.X > t)]), the same for every u. Monte Carlo uses the sample version of
         ``E[(u.X - t)_+] sqrt(P^2 + ||E[X 1(u.X > t)]||^2)`` and a delta-method standard error.
     """
-    g, se, how = population_gtilde(u, t, law, method, n_samples, seed, both_sides=False)
+    with np.errstate(over="ignore", invalid="ignore"):
+        g, se, how = population_gtilde(u, t, law, method, n_samples, seed, both_sides=False)
+    check_result(g, "the population gtilde", _RESCALE_LAW)
+    check_result(se, "the standard error of the population gtilde", _RESCALE_LAW)
     return PopulationG(_as_output(g), _as_output(se), how)
 
 
@@ -242,5 +256,8 @@ def g_population(u, t, law=None, *, method="auto", n_samples=200_000, seed=0) ->
         ``(g, stderr, method)``, floats for one (u, t), else arrays of the broadcast shape. By
         Monte Carlo both sides come from the same sample and ``stderr`` is that of the smaller one.
     """
-    g, se, how = population_gtilde(u, t, law, method, n_samples, seed, both_sides=True)
+    with np.errstate(over="ignore", invalid="ignore"):
+        g, se, how = population_gtilde(u, t, law, method, n_samples, seed, both_sides=True)
+    check_result(g, "the population g", _RESCALE_LAW)
+    check_result(se, "the standard error of the population g", _RESCALE_LAW)
     return PopulationG(_as_output(g), _as_output(se), how)
