@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core, _threads
-from ._validation import as_float_array, as_int, as_scalar, check_data, check_finite, check_result
+from ._validation import as_float_array, as_int, as_scalar, check_data, check_finite, check_memory, check_result
 
 INIT_SCHEMES = ("pytorch", "kaiming", "kaiming_uniform")
 
@@ -68,12 +68,19 @@ class Network:
           biases as in ``"pytorch"``.
 
         ``seed`` is anything :func:`numpy.random.default_rng` accepts; the same seed gives the
-        same network on every machine.
+        same network on every machine. A size the machine cannot hold is refused (MemoryError)
+        before anything is allocated.
         """
         d = as_int(d, "d", minimum=1)
         width = as_int(width, "width", minimum=1)
         if scheme not in INIT_SCHEMES:
             raise ValueError(f"scheme must be one of {INIT_SCHEMES}; got {scheme!r}")
+        # The draws and the network's copies of them: at most two (width, d) arrays at once.
+        check_memory(
+            8.0 * (2.0 * width * d + 4.0 * width),
+            f"a network with d={d} and width={width} ({width * (d + 2) + 1} parameters)",
+            "use fewer neurons",
+        )
         rng = np.random.default_rng(seed)
         bound_in, bound_out = 1.0 / np.sqrt(d), 1.0 / np.sqrt(width)
         if scheme == "pytorch":

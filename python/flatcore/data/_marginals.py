@@ -25,7 +25,8 @@ def ball_tail(t: np.ndarray, dd: float):
     t = np.asarray(t, dtype=np.float64)
     a = np.abs(t)
     inside = a < 1.0
-    x = np.where(inside, (1.0 - a) * (1.0 + a), 0.0)  # 1 - t^2 without cancellation
+    ai = np.where(inside, a, 0.0)  # (1 - a)(1 + a) would overflow for |t| beyond 1e154
+    x = np.where(inside, (1.0 - ai) * (1.0 + ai), 0.0)  # 1 - t^2 without cancellation
     half_upper = 0.5 * special.betainc((dd + 1.0) / 2.0, 0.5, x)  # P(S > |t|)
     P = np.where(t >= 0, half_upper, 1.0 - half_upper)
     P = np.where(inside, P, np.where(t >= 1.0, 0.0, 1.0))
@@ -53,9 +54,11 @@ def gaussian_tail(t: np.ndarray):
     """P, m1 and E[(S - t)_+] for S ~ N(0, 1), the latter through erfcx to limit cancellation."""
     t = np.asarray(t, dtype=np.float64)
     P = special.ndtr(-t)
-    m1 = np.exp(-0.5 * t * t) / np.sqrt(2.0 * np.pi)
+    # beyond |t| ~ 40 the densities underflow to 0, as they should; t^2 may overflow on the way
+    tc = np.clip(t, -1e10, 1e10)
+    m1 = np.exp(-0.5 * tc * tc) / np.sqrt(2.0 * np.pi)
     # E[(S-t)_+] = phi(t) - t Phi(-t) = exp(-t^2/2) [1/sqrt(2 pi) - (t/2) erfcx(t/sqrt 2)] for t > 0
-    pos = np.maximum(t, 0.0)
+    pos = np.maximum(tc, 0.0)
     excess_pos = np.exp(-0.5 * pos * pos) * (1.0 / np.sqrt(2.0 * np.pi) - 0.5 * pos * special.erfcx(pos / np.sqrt(2.0)))
     excess = np.where(t > 0, excess_pos, m1 - t * P)
     return P, m1, excess

@@ -29,7 +29,7 @@ from typing import ClassVar, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
-from .._validation import as_float_array, as_int, as_scalar
+from .._validation import as_float_array, as_int, as_scalar, check_memory
 from . import _marginals
 from ._random import directions, generator
 
@@ -142,6 +142,9 @@ class _Sampler:
         ndarray, shape (n, d)
         """
         n = as_int(n, "n", minimum=1)
+        # the sample and the draws it is made of (a few arrays of its size at most)
+        d = self.d  # type: ignore[attr-defined]  # every law has d (a field or a property)
+        check_memory(8.0 * 3 * n * (d + 1), f"a sample of n={n} points in d={d}", "draw fewer points")
         return self._draw(n, generator(seed))
 
     def _draw(self, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -230,10 +233,15 @@ class UniformBall(_Isotropic):
         return self.radius * r * g / norms
 
     def _marginal(self, t):
-        s = t / self.radius
+        with np.errstate(over="ignore"):
+            s = t / self.radius
+        # Beyond the support (|s| >= 1) nothing depends on s; far beyond it, t / radius may
+        # overflow: there P is 0 or 1, m1 = 0 and E[(S - t)_+] is 0 or -t.
+        far_below = s < -2.0
+        s = np.clip(s, -2.0, 2.0)
         P, m1 = _marginals.ball_tail(s, float(self.d))
         excess = m1 - s * P
-        return P, self.radius * m1, self.radius * excess
+        return P, self.radius * m1, np.where(far_below, -t, self.radius * excess)
 
 
 @dataclass(frozen=True)

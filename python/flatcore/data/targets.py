@@ -672,13 +672,22 @@ def target(X, target_kind: str = "smooth") -> np.ndarray:
     Returns
     -------
     ndarray, shape (n,)
+
+    Raises
+    ------
+    FloatingPointError
+        When a value overflows float64 (X too large for the target).
     """
+    check_choice(target_kind, "target_kind", TARGETS)
     X = as_float_array(X, "X", 2)
-    if target_kind == "smooth":
-        return Smooth(X.shape[1])._eval(X)
-    if target_kind == "linear":
-        return X.sum(axis=1) / np.sqrt(X.shape[1])
-    raise ValueError(f"target_kind must be one of {TARGETS}; got {target_kind!r}")
+    if X.shape[1] == 0:
+        raise ValueError(f"X has no columns (shape {X.shape}): the targets need d >= 1")
+    with np.errstate(over="ignore", invalid="ignore"):
+        if target_kind == "smooth":
+            values = Smooth(X.shape[1])._eval(X)
+        else:
+            values = X.sum(axis=1) / np.sqrt(X.shape[1])
+    return check_result(values, f"the target {target_kind!r} at X", "X is too large in magnitude: rescale it")
 
 
 def regression(
