@@ -5,6 +5,10 @@
 Loss, gradient, closed-form Hessian, Hessian-vector products, exact trace and whole full-batch
 gradient-descent runs, computed by a C++/Eigen core with OpenMP.
 
+Every public function returns finite numbers or raises: bad arguments give a ValueError or
+TypeError naming them, and a result that overflows float64 (finite inputs too large in magnitude)
+a FloatingPointError saying what overflowed and to rescale the data or the weights.
+
 >>> import flatcore as fc
 >>> X, y = fc.data.regression(256, 5, seed=0)
 >>> net = fc.Network.init(d=5, width=256, seed=0)

@@ -8,7 +8,8 @@ L = 1/(2n) sum_i r_i^2, the paper's) or ``loss="mse"`` (L = 1/n sum_i r_i^2, PyT
 twice the "half_mse" ones (docs/math.md, section 1.3).
 
 Pure functions of explicit arguments: ``loss(net, X, y)``, ``gradient(net, X, y)``, ...
-All results are float64 and do not depend on the number of threads.
+All results are float64, finite (a FloatingPointError where a value overflows float64) and do not
+depend on the number of threads.
 """
 
 from __future__ import annotations
@@ -218,4 +219,7 @@ def neuron_sides(net: Network, X, *, n_threads=None) -> NeuronSides:
     """
     a = prepare_inputs(net, X, n_threads=n_threads)
     sides = _core.neuron_sides(a.net, a.X, n_threads=a.n_threads)
+    for s in (sides.active, sides.inactive):
+        check_result(s.excess, "the neurons' mean excess")
+        check_result(s.moment, "the neurons' side moments")
     return NeuronSides(*(NeuronSide(s.excess, s.share, s.moment) for s in (sides.active, sides.inactive)))
