@@ -9,7 +9,7 @@ import numpy as np
 
 from . import _core
 from ._inputs import prepare
-from ._validation import as_float_array, as_int, as_scalar, check_choice, check_memory
+from ._validation import as_float_array, as_int, as_scalar, check_choice, check_memory, check_result
 from .network import Network
 from .numerics import LOSSES
 
@@ -292,6 +292,14 @@ def train(
     Returns
     -------
     TrainResult
+
+    Raises
+    ------
+    FloatingPointError
+        When the loss or the gradient at the starting network already overflows float64 (as
+        :func:`flatcore.loss` would say; rescale the data or the weights), or the tracked
+        sharpness does (the Hessian's entries overflow). A loss that becomes non-finite later is a
+        divergence, reported in the result with its step.
     """
     earlier = net if isinstance(net, TrainResult) else None
     resume = None
@@ -359,6 +367,8 @@ def train(
         if bar is not None:
             bar.close()
     seconds = time.perf_counter() - began
+    if out.diverged and out.diverged_step == start.step:
+        check_result([out.final_loss, out.final_grad_norm], "the loss or its gradient at the starting network")
     config = options.as_dict()
     del config["n_threads"]  # results do not depend on it
     history = History._from_core(out.history)
