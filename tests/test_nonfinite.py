@@ -197,6 +197,18 @@ def test_train_with_clipping_of_an_overflowing_gradient_norm(net, data):
     assert np.linalg.norm(res.net.v - big.v) == pytest.approx(1e-3, rel=1e-9)
 
 
+def test_train_refuses_a_starting_point_that_overflows(net, data):
+    """y * 1e300: the loss at theta_0 overflows, as fc.loss says; train once returned 'diverged at
+    step 0' with final_loss=inf. A loss above max_loss at step 0 is still a divergence."""
+    X, y = data
+    with pytest.raises(FloatingPointError, match=r"the loss overflowed float64.*rescale"):
+        fc.loss(net, X, y * 1e300)
+    with pytest.raises(FloatingPointError, match=r"starting network overflowed float64.*rescale"):
+        fc.train(net, X, y * 1e300, lr=0.1, steps=3)
+    res = fc.train(net, X, y, lr=0.1, steps=3, max_loss=1e-30)
+    assert res.diverged and res.diverged_step == 0 and np.isfinite(res.final_loss)
+
+
 def test_train_sharpness_overflow_is_named(net, data):
     """A finite loss whose Hessian overflows (W x 1e200, v x 1e-200): the sharpness cannot be
     measured; train says so, with the step, instead of recording NaN as a value."""
@@ -394,3 +406,29 @@ def test_law_sample_refuses_a_size_before_allocating(little_memory):
         UniformBall(3).sample(10**8)
     with pytest.raises(MemoryError, match="sample of n="):
         fc.data.regression(10**8, 3)
+
+
+def test_noise_that_overflows_the_labels():
+    with pytest.raises(FloatingPointError, match=r"noisy labels y overflowed float64.*noise is too large"):
+        fc.data.regression(10, 3, noise=1e308)
+    with pytest.raises(FloatingPointError, match=r"noisy labels y overflowed float64.*noise is too large"):
+        fc.data.draw(UniformBall(3), fc.data.Smooth(3), 10, noise=1e308)
+
+
+def test_sample_of_a_ball_near_float64s_limit():
+    """radius 1e308: radius * r * g overflowed before the division by ||g||; the points are in
+    the ball, so finite, and the same draw as the unit ball's, scaled."""
+    big = UniformBall(3, radius=1e308).sample(50, seed=0)
+    assert np.isfinite(big).all()
+    assert np.all(np.linalg.norm(big / 1e308, axis=1) <= 1.0 + 1e-15)
+    np.testing.assert_allclose(big / 1e308, UniformBall(3).sample(50, seed=0), rtol=1e-14)
+
+
+def test_lanczos_counts_beyond_int64(data):
+    """max_restarts and ncv beyond the core's 64-bit integers: a ValueError naming them."""
+    X, y = data
+    net = fc.Network.init(3, 100, seed=0)
+    with pytest.raises(ValueError, match="max_restarts must be at most"):
+        fc.top_eigs(net, X, y, max_restarts=2**70)
+    with pytest.raises(ValueError, match="ncv must be at most"):
+        fc.top_eigs(net, X, y, k=2, ncv=2**70)

@@ -285,8 +285,8 @@ def top_eigs(
     seed = as_int(seed, "seed")
     if not 0 <= seed <= MAX_SEED:
         raise ValueError(f"seed must be in [0, 2**64) (it seeds a 64-bit generator); got {seed}")
-    max_restarts = as_int(max_restarts, "max_restarts", minimum=1)
-    ncv = as_int(ncv, "ncv", minimum=2, allow_none=True)
+    max_restarts = as_int(max_restarts, "max_restarts", minimum=1, maximum=2**62)
+    ncv = as_int(ncv, "ncv", minimum=2, maximum=2**62, allow_none=True)
     if v0 is not None:
         v0 = as_float_array(v0, "v0", 1)
         if v0.shape[0] != P:

@@ -29,7 +29,7 @@ from typing import ClassVar, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
-from .._validation import as_float_array, as_int, as_scalar, check_memory
+from .._validation import as_float_array, as_int, as_scalar, check_memory, check_result
 from . import _marginals
 from ._random import directions, generator
 
@@ -145,7 +145,9 @@ class _Sampler:
         # the sample and the draws it is made of (a few arrays of its size at most)
         d = self.d  # type: ignore[attr-defined]  # every law has d (a field or a property)
         check_memory(8.0 * 3 * n * (d + 1), f"a sample of n={n} points in d={d}", "draw fewer points")
-        return self._draw(n, generator(seed))
+        with np.errstate(over="ignore", invalid="ignore"):
+            X = self._draw(n, generator(seed))
+        return check_result(X, f"a sample of {self!r}", "the law's scale is too large: use a smaller one")
 
     def _draw(self, n: int, rng: np.random.Generator) -> np.ndarray:
         raise NotImplementedError
@@ -230,7 +232,12 @@ class UniformBall(_Isotropic):
         norms = np.linalg.norm(g, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
         r = rng.uniform(size=(n, 1)) ** (1.0 / self.d)
-        return self.radius * r * g / norms
+        with np.errstate(over="ignore", invalid="ignore"):
+            x = self.radius * r * g / norms
+        bad = ~np.isfinite(x).all(axis=1)
+        if np.any(bad):  # a radius near float64's limit: radius * r * g overflows before / norms
+            x[bad] = self.radius * (r[bad] * (g[bad] / norms[bad]))
+        return x
 
     def _marginal(self, t):
         with np.errstate(over="ignore"):

@@ -644,7 +644,9 @@ def draw(law, target, n: int, *, n_test: int = 1000, noise: float = 0.0, seed=0)
 
     X = _check_points(law.sample(n, np.random.default_rng(points)), "law.sample(n, seed)", n, d)
     y_clean = _check_values(target(X), "target(X)", n)
-    y = y_clean + noise * np.random.default_rng(noise_stream).standard_normal(n)
+    with np.errstate(over="ignore", invalid="ignore"):
+        y = y_clean + noise * np.random.default_rng(noise_stream).standard_normal(n)
+    check_result(y, "the noisy labels y", "noise is too large: use a smaller one")
     X_test = _check_points(law.sample(n_test, np.random.default_rng(test)), "law.sample(n_test, seed)", n_test, d)
     y_test = _check_values(target(X_test), "target(X_test)", n_test)
     return Dataset(X, y, y_clean, X_test, y_test)
@@ -720,5 +722,6 @@ def regression(
     noise = as_scalar(noise, "noise", nonnegative=True)
     rng = generator(seed)
     X = UniformBall(d).sample(n, seed=rng)
-    y = target(X, target_kind) + noise * rng.standard_normal(X.shape[0])
-    return X, y
+    with np.errstate(over="ignore", invalid="ignore"):
+        y = target(X, target_kind) + noise * rng.standard_normal(X.shape[0])
+    return X, check_result(y, "the noisy labels y", "noise is too large: use a smaller one")
