@@ -13,7 +13,7 @@ gradient-descent runs, computed by a C++/Eigen core with OpenMP.
 """
 
 from . import data, theory
-from ._threads import get_num_threads, max_num_threads, set_num_threads
+from ._threads import get_num_threads, max_num_threads, set_num_threads, threads_lost_to_fork
 from ._version import version as __version__
 from .network import INIT_SCHEMES, Network
 from .numerics import (
@@ -79,6 +79,7 @@ __all__ = [
     "get_num_threads",
     "set_num_threads",
     "max_num_threads",
+    "threads_lost_to_fork",
     "data",
     "theory",
     "__version__",

@@ -52,6 +52,7 @@ __all__: list[str] = [
     "set_default_num_threads",
     "simd_kind",
     "simd_lanes",
+    "threads_lost_to_fork",
     "trace_terms",
     "train",
 ]
@@ -440,6 +441,11 @@ def set_default_num_threads(n_threads: typing.SupportsInt | typing.SupportsIndex
 
 def simd_kind() -> str: ...
 def simd_lanes() -> int: ...
+def threads_lost_to_fork() -> bool:
+    """
+    Whether this process was forked after the core had started threads: then every call runs on one thread (the OpenMP runtime does not survive fork).
+    """
+
 def trace_terms(
     net: flatcore.Network,
     X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"],
