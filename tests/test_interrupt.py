@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -181,3 +182,115 @@ def test_numerics_from_several_threads_match_sequential():
     assert not errors, errors
     for got, exp in zip(results, expected):
         np.testing.assert_array_equal(got, exp)
+
+
+# --- Ctrl-C reaches calls in every thread --------------------------------------------------------
+
+THREADS_CHILD = """
+import os, signal, sys, threading, time
+from concurrent.futures import ThreadPoolExecutor, wait
+signal.signal(signal.SIGINT, signal.default_int_handler)  # see announced_child
+USER_HANDLER = {user_handler!r}
+calls = []
+if USER_HANDLER == "before_import":
+    signal.signal(signal.SIGINT, lambda signum, frame: calls.append(time.time()))
+import flatcore as fc
+if USER_HANDLER == "after_import":
+    signal.signal(signal.SIGINT, lambda signum, frame: calls.append(time.time()))
+
+X, y = fc.data.regression(512, 8, seed=0)
+nets = [fc.Network.init(8, 64, seed=i) for i in range(4)]
+STEPS = {steps}
+say_lock = threading.Lock()
+
+
+def say(*words):
+    with say_lock:  # one line at a time: print's pieces from several threads could interleave
+        print(*words, flush=True)
+
+
+def work(i, steps):
+    say("STARTED", i)
+    try:
+        res = fc.train(nets[i], X, y, lr=0.01, steps=steps, n_threads=1)
+        return "finished", res.steps_run, time.time()
+    except KeyboardInterrupt:
+        return "KeyboardInterrupt", 0, time.time()
+
+
+pool = ThreadPoolExecutor(4)
+futures = [pool.submit(work, i, STEPS) for i in range(4)]
+main_interrupted = None
+try:
+    while not all(f.done() for f in futures):
+        wait(futures, timeout=0.1)
+except KeyboardInterrupt:
+    main_interrupted = time.time()
+done, running = wait(futures, timeout=60)
+for i, f in enumerate(futures):
+    say("RESULT", i, *(f.result() if f.done() else ("running", 0, 0.0)))
+say("MAIN", main_interrupted, len(calls))
+if not running:
+    # A call started after the Ctrl-C was handled runs to its end, in a thread and in the main thread.
+    say("AFTER", pool.submit(work, 0, 2000).result()[0])
+    say("AFTER", work(1, 2000)[0])
+os._exit(0)
+"""
+
+
+def run_threads_child(user_handler, steps):
+    """Start THREADS_CHILD, wait until its 4 threads have entered train, send SIGINT; return
+    {thread: (outcome, steps_run, time)}, the main thread's (interrupt time, user handler calls)
+    and the outcomes of the calls made after."""
+    code = THREADS_CHILD.format(user_handler=user_handler, steps=steps)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        started = 0
+        while started < 4:
+            line = proc.stdout.readline()
+            assert line.startswith("STARTED"), (line, proc.stderr.read() if proc.poll() is not None else "")
+            started += 1
+        time.sleep(0.5)  # inside the core by now
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=HANG_GUARD_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, (out, err)
+    results, main, after = {}, None, []
+    for line in out.splitlines():
+        words = line.split()
+        if words[0] == "RESULT":
+            results[int(words[1])] = (words[2], int(words[3]), float(words[4]))
+        elif words[0] == "MAIN":
+            main = (None if words[1] == "None" else float(words[1]), int(words[2]))
+        elif words[0] == "AFTER":  # (after a STARTED line)
+            after.append(words[1])
+    assert len(results) == 4 and main is not None, (out, err)
+    return results, main, after
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigint_stops_training_in_every_thread():
+    """Four threads in train(steps=10**7) and the main thread waiting on them: one SIGINT raises
+    KeyboardInterrupt in all five, within a few seconds of each other (a loaded 2-core machine;
+    the threads would otherwise run for minutes), and calls started afterwards are not stopped by
+    that old Ctrl-C."""
+    results, (main_time, _), after = run_threads_child(None, 10**7)
+    assert all(outcome == "KeyboardInterrupt" for outcome, _, _ in results.values()), results
+    assert main_time is not None
+    times = [t for _, _, t in results.values()] + [main_time]
+    assert max(times) - min(times) < 5.0, times
+    assert after == ["finished", "finished"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("when", ["before_import", "after_import"])
+def test_user_sigint_handler_keeps_the_calls_running(when):
+    """With a SIGINT handler of the user's (installed before or after importing flatcore), a
+    SIGINT runs that handler only: the four threads' runs go to their end."""
+    steps = 30_000  # about a second each on one core
+    results, (main_time, handler_calls), _ = run_threads_child(when, steps)
+    assert main_time is None and handler_calls == 1
+    assert all(r[:2] == ("finished", steps) for r in results.values()), results

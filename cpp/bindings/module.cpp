@@ -41,6 +41,7 @@ PYBIND11_MODULE(_core, m) {
   namespace fb = flatcore::bindings;
   m.doc() = "flatcore's compiled core (use the flatcore package instead of this module)";
   fb::bind_resources(m);
+  fb::bind_interrupt(m);
   fb::bind_numerics(m);
   fb::bind_hessian(m);
   fb::bind_training(m);

@@ -18,6 +18,7 @@ __all__: list[str] = [
     "EigResult",
     "HESSIAN_PARTS",
     "HessianOperator",
+    "Interruption",
     "LOSSES",
     "LossGradient",
     "NeuronSide",
@@ -56,6 +57,16 @@ __all__: list[str] = [
     "trace_terms",
     "train",
 ]
+
+class Interruption:
+    """
+    Whether Ctrl-C asked the calling thread's call to stop since the object was made (in the thread that made it).
+    """
+    def __init__(self) -> None: ...
+    def check(self) -> None:
+        """
+        Raise KeyboardInterrupt (or what the user's SIGINT handler raises) if Ctrl-C asked to stop.
+        """
 
 class LossGradient:
     @property
