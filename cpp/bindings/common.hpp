@@ -10,7 +10,11 @@
 #include <pybind11/stl.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <exception>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -176,6 +180,50 @@ class Poller {
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
   bool error_ = false;
 };
+
+// Runs `work()` (which must own everything it uses: capture by value) on a thread of its own while
+// the caller waits with the GIL released, polling `poller` every few milliseconds. Returns the
+// result, or nothing when the poller asked to stop (then call poller.raise_if_stopped()): the
+// caller returns at once and the work, which cannot be stopped, runs to its end unobserved,
+// holding its memory and one core until then, and its result is dropped. It never touches Python,
+// so it is safe while the interpreter goes on or shuts down. An exception thrown by the work is
+// re-thrown here.
+template <class Work>
+auto run_abandonable(Poller& poller, Work work) -> std::optional<decltype(work())> {
+  using Result = decltype(work());
+  struct Shared {
+    std::mutex mutex;
+    std::condition_variable cv;
+    bool done = false;
+    std::optional<Result> result;
+    std::exception_ptr error;
+  };
+  auto shared = std::make_shared<Shared>();
+  py::gil_scoped_release release;
+  std::thread([shared, work = std::move(work)]() mutable {
+    std::optional<Result> result;
+    std::exception_ptr error;
+    try {
+      result.emplace(work());
+    } catch (...) {
+      error = std::current_exception();
+    }
+    std::lock_guard<std::mutex> lock(shared->mutex);
+    shared->result = std::move(result);
+    shared->error = error;
+    shared->done = true;
+    shared->cv.notify_all();
+  }).detach();
+  std::unique_lock<std::mutex> lock(shared->mutex);
+  while (!shared->cv.wait_for(lock, std::chrono::milliseconds(10), [&] { return shared->done; })) {
+    lock.unlock();
+    const bool stop = poller(0);
+    lock.lock();
+    if (stop) return std::nullopt;
+  }
+  if (shared->error) std::rethrow_exception(shared->error);
+  return std::move(shared->result);
+}
 
 void bind_interrupt(py::module_& m);
 void bind_resources(py::module_& m);

@@ -14,6 +14,7 @@ from scipy.sparse.linalg import LinearOperator
 
 from . import _core
 from ._inputs import prepare
+from ._interrupt import run_abandonable
 from ._validation import as_float_array, as_int, as_scalar, check_choice, check_memory
 from .network import Network
 from .numerics import HESSIAN_PARTS, LOSSES, hessian
@@ -23,6 +24,9 @@ METHODS = ("auto", "lanczos", "dense")
 STOPS = tuple(_core.EIG_STOPS)
 # Below this many parameters "auto" uses the dense eigendecomposition (exact and fast there).
 DENSE_AUTO_MAX_PARAMS = 256
+# From this many parameters on, a dense eigendecomposition runs on a thread of its own, so that
+# Ctrl-C need not wait for it (below, it takes well under 0.1 s and runs in the calling thread).
+DENSE_BACKGROUND_MIN_PARAMS = 512
 
 
 @dataclass
@@ -346,8 +350,16 @@ def sharpness(
 
 
 def exact_spectrum(net: Network, X, y, *, part: str = "full", loss: str = "half_mse", n_threads=None) -> np.ndarray:
-    """All P eigenvalues (ascending) from the dense Hessian; for small P."""
-    return np.linalg.eigvalsh(hessian(net, X, y, part=part, loss=loss, n_threads=n_threads))
+    """All P eigenvalues (ascending) from the dense Hessian; for small P.
+
+    Ctrl-C returns at once (KeyboardInterrupt), also during the eigendecomposition, which cannot
+    stop part-way: an interrupted one finishes on a background thread, holding its memory and a
+    core until then (seconds at P = 3600), and its result is dropped.
+    """
+    H = hessian(net, X, y, part=part, loss=loss, n_threads=n_threads)
+    if H.shape[0] < DENSE_BACKGROUND_MIN_PARAMS:
+        return np.linalg.eigvalsh(H)
+    return run_abandonable(lambda: np.linalg.eigvalsh(H), "flatcore-exact-spectrum")
 
 
 @dataclass
