@@ -148,8 +148,10 @@ class Poller {
     if (std::chrono::duration<double>(now - last_) < interval_) return false;
     last_ = now;
     // Outside the main thread, nothing to do without a SIGINT or a progress callable: skip the GIL.
-    if (!interruption_.in_main_thread() && !has_progress_ && !interruption_.signalled()) return false;
-    park_if_finalizing();
+    if (!interruption_.in_main_thread()) {
+      if (!has_progress_ && !interruption_.signalled()) return false;
+      park_if_finalizing();  // (the main thread is the one that finalizes: it may go on)
+    }
     py::gil_scoped_acquire gil;
     if (interruption_.check()) {
       error_ = true;
@@ -181,13 +183,13 @@ class Poller {
   bool error_ = false;
 };
 
-// Runs `work()` (which must own everything it uses: capture by value) on a thread of its own while
-// the caller waits with the GIL released, polling `poller` every few milliseconds. Returns the
-// result, or nothing when the poller asked to stop (then call poller.raise_if_stopped()): the
-// caller returns at once and the work, which cannot be stopped, runs to its end unobserved,
-// holding its memory and one core until then, and its result is dropped. It never touches Python,
-// so it is safe while the interpreter goes on or shuts down. An exception thrown by the work is
-// re-thrown here.
+// Runs `work()` on a thread of its own while the caller waits with the GIL released, polling
+// `poller` every few milliseconds. Returns the result, or nothing when the poller asked to stop
+// (then call poller.raise_if_stopped()): the caller returns at once and the work, which cannot be
+// stopped, runs to its end unobserved, holding its memory and one core until then, and its result
+// is dropped. `work` must therefore own everything it uses and hold no Python object (capture C++
+// values or shared pointers): it never touches Python, so it is safe while the interpreter goes on
+// or shuts down. An exception thrown by the work is re-thrown here.
 template <class Work>
 auto run_abandonable(Poller& poller, Work work) -> std::optional<decltype(work())> {
   using Result = decltype(work());
