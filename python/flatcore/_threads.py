@@ -40,7 +40,8 @@ def get_num_threads() -> int:
 
     Set with :func:`set_num_threads`, else the ``FLATCORE_NUM_THREADS`` environment variable,
     else OpenMP's default (``OMP_NUM_THREADS`` or the number of cores). Results never depend
-    on it: the core reduces in a fixed order.
+    on it: the core reduces in a fixed order. In a process that lost its threads to fork
+    (:func:`threads_lost_to_fork`) every call runs on one thread whatever this says.
     """
     return int(_core.default_num_threads())
 

@@ -229,7 +229,9 @@ def top_eigs(
     method : {"auto", "lanczos", "dense"}
         ``"lanczos"``: implicitly restarted Lanczos (Spectra) on the matrix-free Hessian with the
         activations cached; ``"dense"``: full eigendecomposition; ``"auto"``: dense when
-        P <= 256 or k is close to P, else Lanczos.
+        P <= 256 or k is close to P, else Lanczos. Ctrl-C returns at once from either; an
+        interrupted dense decomposition (P >= 512) finishes on a background thread, holding about
+        three P x P matrices and a core until then, and its result is dropped.
     seed : int
         Seeds the Lanczos start vector (results are reproducible bit for bit).
     max_restarts : int
