@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -181,3 +182,234 @@ def test_numerics_from_several_threads_match_sequential():
     assert not errors, errors
     for got, exp in zip(results, expected):
         np.testing.assert_array_equal(got, exp)
+
+
+# --- Ctrl-C reaches calls in every thread --------------------------------------------------------
+
+THREADS_CHILD = """
+import os, signal, sys, threading, time
+from concurrent.futures import ThreadPoolExecutor, wait
+signal.signal(signal.SIGINT, signal.default_int_handler)  # see announced_child
+USER_HANDLER = {user_handler!r}
+calls = []
+if USER_HANDLER == "before_import":
+    signal.signal(signal.SIGINT, lambda signum, frame: calls.append(time.time()))
+import flatcore as fc
+if USER_HANDLER == "after_import":
+    signal.signal(signal.SIGINT, lambda signum, frame: calls.append(time.time()))
+
+X, y = fc.data.regression(512, 8, seed=0)
+nets = [fc.Network.init(8, 64, seed=i) for i in range(4)]
+STEPS = {steps}
+say_lock = threading.Lock()
+
+
+def say(*words):
+    with say_lock:  # one line at a time: print's pieces from several threads could interleave
+        print(*words, flush=True)
+
+
+def work(i, steps):
+    say("STARTED", i)
+    try:
+        res = fc.train(nets[i], X, y, lr=0.01, steps=steps, n_threads=1)
+        return "finished", res.steps_run, time.time()
+    except KeyboardInterrupt:
+        return "KeyboardInterrupt", 0, time.time()
+
+
+pool = ThreadPoolExecutor(4)
+futures = [pool.submit(work, i, STEPS) for i in range(4)]
+main_interrupted = None
+try:
+    while not all(f.done() for f in futures):
+        wait(futures, timeout=0.1)
+except KeyboardInterrupt:
+    main_interrupted = time.time()
+done, running = wait(futures, timeout=60)
+for i, f in enumerate(futures):
+    say("RESULT", i, *(f.result() if f.done() else ("running", 0, 0.0)))
+say("MAIN", main_interrupted, len(calls))
+if not running:
+    # A call started after the Ctrl-C was handled runs to its end, in a thread and in the main thread.
+    say("AFTER", pool.submit(work, 0, 2000).result()[0])
+    say("AFTER", work(1, 2000)[0])
+os._exit(0)
+"""
+
+
+def run_threads_child(user_handler, steps):
+    """Start THREADS_CHILD, wait until its 4 threads have entered train, send SIGINT; return
+    {thread: (outcome, steps_run, time)}, the main thread's (interrupt time, user handler calls)
+    and the outcomes of the calls made after."""
+    code = THREADS_CHILD.format(user_handler=user_handler, steps=steps)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        started = 0
+        while started < 4:
+            line = proc.stdout.readline()
+            assert line.startswith("STARTED"), (line, proc.stderr.read() if proc.poll() is not None else "")
+            started += 1
+        time.sleep(0.5)  # inside the core by now
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=HANG_GUARD_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, (out, err)
+    results, main, after = {}, None, []
+    for line in out.splitlines():
+        words = line.split()
+        if words[0] == "RESULT":
+            results[int(words[1])] = (words[2], int(words[3]), float(words[4]))
+        elif words[0] == "MAIN":
+            main = (None if words[1] == "None" else float(words[1]), int(words[2]))
+        elif words[0] == "AFTER":  # (after a STARTED line)
+            after.append(words[1])
+    assert len(results) == 4 and main is not None, (out, err)
+    return results, main, after
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigint_stops_training_in_every_thread():
+    """Four threads in train(steps=10**7) and the main thread waiting on them: one SIGINT raises
+    KeyboardInterrupt in all five, within a few seconds of each other (a loaded 2-core machine;
+    the threads would otherwise run for minutes), and calls started afterwards are not stopped by
+    that old Ctrl-C."""
+    results, (main_time, _), after = run_threads_child(None, 10**7)
+    assert all(outcome == "KeyboardInterrupt" for outcome, _, _ in results.values()), results
+    assert main_time is not None
+    times = [t for _, _, t in results.values()] + [main_time]
+    assert max(times) - min(times) < 5.0, times
+    assert after == ["finished", "finished"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("when", ["before_import", "after_import"])
+def test_user_sigint_handler_keeps_the_calls_running(when):
+    """With a SIGINT handler of the user's (installed before or after importing flatcore), a
+    SIGINT runs that handler only: the four threads' runs go to their end."""
+    steps = 30_000  # about a second each on one core
+    results, (main_time, handler_calls), _ = run_threads_child(when, steps)
+    assert main_time is None and handler_calls == 1
+    assert all(r[:2] == ("finished", steps) for r in results.values()), results
+
+
+DENSE_EIG_CHILD = """
+import os, signal, threading, time
+signal.signal(signal.SIGINT, signal.default_int_handler)  # see announced_child
+import numpy as np
+import flatcore as fc
+from flatcore import spectrum
+
+X, y = fc.data.regression(300, 30, seed=0)
+net = fc.Network.init(30, 112, seed=0)  # P = 3585: a dense eigendecomposition takes seconds
+CALL = {call!r}
+real_core, real_eigvalsh = spectrum._core.dense_eigenpairs, np.linalg.eigvalsh
+
+
+def announce(real):
+    def wrapped(*args, **kwargs):
+        print("STARTED", flush=True)
+        return real(*args, **kwargs)
+    return wrapped
+
+
+spectrum._core.dense_eigenpairs = announce(real_core)
+np.linalg.eigvalsh = announce(real_eigvalsh)
+
+
+def call():
+    try:
+        if CALL == "top_eigs":
+            fc.top_eigs(net, X, y, k=1, method="dense")
+        else:
+            fc.exact_spectrum(net, X, y)
+        return "finished"
+    except KeyboardInterrupt:
+        return "KeyboardInterrupt"
+
+
+if {in_thread}:
+    box = []
+    worker = threading.Thread(target=lambda: box.append(call()))
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.05)
+    except KeyboardInterrupt:
+        print("MAIN KeyboardInterrupt", flush=True)
+    for _ in range(1200):  # join() after an interrupted join() may return early (CPython bug)
+        if box:
+            break
+        time.sleep(0.05)
+    print("OUTCOME", box[0] if box else "running", flush=True)
+else:
+    print("OUTCOME", call(), flush=True)
+os._exit(0)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("in_thread", [False, True], ids=["main_thread", "worker_thread"])
+@pytest.mark.parametrize("call", ["top_eigs", "exact_spectrum"])
+def test_sigint_interrupts_dense_eigendecomposition(call, in_thread):
+    """SIGINT during a large dense eigendecomposition (top_eigs(method="dense"), exact_spectrum),
+    which cannot stop part-way, raises KeyboardInterrupt in the calling thread within a few
+    seconds (not at its end, about 15 s later on a 2-core machine)."""
+    code = DENSE_EIG_CHILD.format(call=call, in_thread=in_thread)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.strip() == "STARTED", (line, proc.stderr.read() if proc.poll() is not None else "")
+        time.sleep(0.5)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        line = proc.stdout.readline()
+        if in_thread:
+            assert line.strip() == "MAIN KeyboardInterrupt", (line, proc.stderr.read())
+            line = proc.stdout.readline()
+        latency = time.monotonic() - sent
+        out, err = proc.communicate(timeout=HANG_GUARD_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    if line.strip() == "OUTCOME finished":
+        pytest.skip("the eigendecomposition finished before the signal arrived (fast machine)")
+    assert line.strip() == "OUTCOME KeyboardInterrupt", (line, out, err)
+    assert latency < 5.0, latency
+    assert proc.returncode == 0, err
+
+
+DAEMON_CHILD = """
+import os, signal, sys, threading, time
+signal.signal(signal.SIGINT, signal.default_int_handler)  # see announced_child
+import flatcore as fc
+
+X, y = fc.data.regression(512, 8, seed=0)
+net = fc.Network.init(8, 64, seed=0)
+threading.Thread(
+    target=lambda: fc.train(net, X, y, lr=0.01, steps=10**7, n_threads=1, progress={progress}), daemon=True
+).start()
+time.sleep(1.0)
+if {interrupt}:
+    os.kill(os.getpid(), signal.SIGINT)  # KeyboardInterrupt here, in the main thread
+print("LEAVING", flush=True)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("how", ["progress", "sigint"])
+def test_daemon_thread_in_a_long_call_does_not_abort_the_exit(how):
+    """The main thread leaves while a daemon thread is inside train and about to take the GIL
+    (for its progress bar, or to raise KeyboardInterrupt after a SIGINT): the process ends as the
+    main thread says, not with an abort from a thread ended by the shutting-down interpreter."""
+    code = DAEMON_CHILD.format(progress=how == "progress", interrupt=how == "sigint")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=HANG_GUARD_S)
+    assert "terminate called" not in proc.stderr, proc.stderr[-2000:]
+    if how == "sigint":
+        assert "KeyboardInterrupt" in proc.stderr and proc.returncode in (1, -signal.SIGINT), proc.returncode
+    else:
+        assert "LEAVING" in proc.stdout and proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])

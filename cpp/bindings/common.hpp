@@ -1,6 +1,6 @@
 // Shared pieces of the binding layer: the conversion between flatcore.Network and the core's
-// Network, thread counts, and the callback that lets long C++ loops notice Ctrl-C and report
-// progress.
+// Network, thread counts, and the callback that lets long C++ loops notice Ctrl-C (in any thread)
+// and report progress.
 #pragma once
 
 #include <pybind11/eigen.h>
@@ -10,8 +10,14 @@
 #include <pybind11/stl.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "flatcore/network.hpp"
 #include "flatcore/numerics.hpp"
@@ -74,26 +80,84 @@ void def_settings_record(py::class_<T>& cls, const char* name, py::dict (*to_dic
                       [](const py::dict& d) { return py::type::of<T>()(**d).template cast<T>(); }));
 }
 
+// Ctrl-C in every thread. Python runs its signal handlers in the main thread only, so a call
+// running in another thread would never see Ctrl-C. The binding layer therefore puts a C-level
+// SIGINT hook in front of Python's own handler while Python's default handler
+// (signal.default_int_handler, the one that raises KeyboardInterrupt) is in place: the hook only
+// counts the signal (one lock-free atomic increment, async-signal-safe) and passes it on to
+// Python's handler. A SIGINT counted while a call runs stops it, in whichever thread (see
+// Interruption). A user who installs a SIGINT handler of their own with signal.signal replaces
+// the hook with it, and flatcore then leaves SIGINT to that handler; the hook comes back at the next
+// long call once the default handler is back. POSIX only (elsewhere: the main thread only).
+
+// Installs the hook if Python's default SIGINT handler is in place and the hook is not. Call with
+// the GIL held: at import, and whenever an Interruption is made.
+void hook_sigint();
+// The number of SIGINTs the hook has counted in this process.
+std::uint64_t sigint_count();
+
+// Whether Ctrl-C has asked the calling thread's call to stop since this object was made (so a
+// Ctrl-C handled before the call began never stops it). In the main thread that is Python's own
+// signal handling (PyErr_CheckSignals: KeyboardInterrupt, or whatever the user's handler does); in
+// any other thread, a SIGINT counted by the hook since then raises KeyboardInterrupt there. Make and
+// check it in the thread that runs the call.
+class Interruption {
+ public:
+  Interruption();  // GIL held
+  // Call with the GIL held. True when the call must stop, with the Python error to raise set.
+  bool check() const;
+  // Without the GIL: whether check() could return true in a thread other than the main one.
+  bool signalled() const { return !main_thread_ && sigint_count() != start_; }
+  bool in_main_thread() const { return main_thread_; }
+
+ private:
+  std::uint64_t start_;
+  bool main_thread_;
+};
+
+// Called by a thread that released the GIL before it takes it again from a long call. Once the
+// interpreter is shutting down (the main thread has left while this thread computes: a daemon
+// thread, or one the main thread stopped waiting for), taking the GIL would make Python end the
+// thread with pthread_exit, whose unwinding through the binding's C++ frames aborts the process
+// ("terminate called without an active exception"). The thread sleeps instead until the process
+// exits. (Python 3.14 parks such threads itself.)
+inline void park_if_finalizing() {
+#if PY_VERSION_HEX >= 0x030D0000
+  const bool finalizing = Py_IsFinalizing();
+#else
+  const bool finalizing = _Py_IsFinalizing();
+#endif
+  if (finalizing)
+    for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+}
+
 // Polled by the core between units of work while the GIL is released. At most every
-// `interval` it takes the GIL, checks for pending signals (Ctrl-C) and calls the optional
+// `interval` it checks for Ctrl-C (Interruption: in the main thread by taking the GIL and
+// running Python's signal handlers, elsewhere by reading the hook's count) and calls the optional
 // progress callable with the current step. Returns true to stop; the pending Python error
 // (KeyboardInterrupt, or whatever the progress callable raised) is then re-raised by
-// `raise_if_stopped` once the GIL is held again.
+// `raise_if_stopped` once the GIL is held again. Make it with the GIL held, in the thread that
+// runs the call.
 class Poller {
  public:
   explicit Poller(py::object progress = py::none(), double interval_s = 0.05)
-      : progress_(std::move(progress)), interval_(interval_s) {}
+      : progress_(std::move(progress)), interval_(interval_s), has_progress_(!progress_.is_none()) {}
 
   bool operator()(long step) {
     const auto now = std::chrono::steady_clock::now();
     if (std::chrono::duration<double>(now - last_) < interval_) return false;
     last_ = now;
+    // Outside the main thread, nothing to do without a SIGINT or a progress callable: skip the GIL.
+    if (!interruption_.in_main_thread()) {
+      if (!has_progress_ && !interruption_.signalled()) return false;
+      park_if_finalizing();  // (the main thread is the one that finalizes: it may go on)
+    }
     py::gil_scoped_acquire gil;
-    if (PyErr_CheckSignals() != 0) {
+    if (interruption_.check()) {
       error_ = true;
       return true;
     }
-    if (!progress_.is_none()) {
+    if (has_progress_) {
       try {
         progress_(step);
       } catch (py::error_already_set& e) {
@@ -113,10 +177,57 @@ class Poller {
  private:
   py::object progress_;
   std::chrono::duration<double> interval_;
+  bool has_progress_;
+  Interruption interruption_;
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
   bool error_ = false;
 };
 
+// Runs `work()` on a thread of its own while the caller waits with the GIL released, polling
+// `poller` every few milliseconds. Returns the result, or nothing when the poller asked to stop
+// (then call poller.raise_if_stopped()): the caller returns at once and the work, which cannot be
+// stopped, runs to its end unobserved, holding its memory and one core until then, and its result
+// is dropped. `work` must therefore own everything it uses and hold no Python object (capture C++
+// values or shared pointers): it never touches Python, so it is safe while the interpreter goes on
+// or shuts down. An exception thrown by the work is re-thrown here.
+template <class Work>
+auto run_abandonable(Poller& poller, Work work) -> std::optional<decltype(work())> {
+  using Result = decltype(work());
+  struct Shared {
+    std::mutex mutex;
+    std::condition_variable cv;
+    bool done = false;
+    std::optional<Result> result;
+    std::exception_ptr error;
+  };
+  auto shared = std::make_shared<Shared>();
+  py::gil_scoped_release release;
+  std::thread([shared, work = std::move(work)]() mutable {
+    std::optional<Result> result;
+    std::exception_ptr error;
+    try {
+      result.emplace(work());
+    } catch (...) {
+      error = std::current_exception();
+    }
+    std::lock_guard<std::mutex> lock(shared->mutex);
+    shared->result = std::move(result);
+    shared->error = error;
+    shared->done = true;
+    shared->cv.notify_all();
+  }).detach();
+  std::unique_lock<std::mutex> lock(shared->mutex);
+  while (!shared->cv.wait_for(lock, std::chrono::milliseconds(10), [&] { return shared->done; })) {
+    lock.unlock();
+    const bool stop = poller(0);
+    lock.lock();
+    if (stop) return std::nullopt;
+  }
+  if (shared->error) std::rethrow_exception(shared->error);
+  return std::move(shared->result);
+}
+
+void bind_interrupt(py::module_& m);
 void bind_resources(py::module_& m);
 void bind_numerics(py::module_& m);
 void bind_hessian(py::module_& m);

@@ -19,6 +19,9 @@ void bind_resources(py::module_& m) {
       py::arg("n_threads"), "Set the process-wide default thread count (None: back to the default).");
   m.def("max_num_threads", &max_num_threads);
   m.def("has_openmp", &has_openmp);
+  m.def("threads_lost_to_fork", &threads_lost_to_fork,
+        "Whether this process was forked after the core had started threads: then every call runs on "
+        "one thread (the OpenMP runtime does not survive fork).");
   m.def("available_memory_bytes", []() -> std::optional<double> {
     const double bytes = available_memory_bytes();
     if (bytes < 0.0) return std::nullopt;
@@ -48,6 +51,7 @@ PYBIND11_MODULE(_core, m) {
     }
   });
   fb::bind_resources(m);
+  fb::bind_interrupt(m);
   fb::bind_numerics(m);
   fb::bind_hessian(m);
   fb::bind_training(m);

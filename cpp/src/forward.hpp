@@ -74,7 +74,7 @@ class Forward {
 template <class Body>
 void for_each_row_block(const RowChunks& ch, int nt, Body&& body) {
   using kernels::kRowBlock;
-#pragma omp parallel for schedule(dynamic) num_threads(nt)
+#pragma omp parallel for schedule(dynamic) num_threads(team_size(nt))
   for (Index c = 0; c < ch.n_chunks; ++c) {
     const int thread = detail::thread_id();
     for (Index i0 = ch.begin(c); i0 < ch.end(c); i0 += kRowBlock)

@@ -79,7 +79,7 @@ Eigen::MatrixXd dense_hessian(const Network& net, const ConstMatrixRef& X, const
                               const StopCallback& should_stop, bool* stopped) {
   check_data(net, X, y);
   check_num_threads(n_threads);
-  const int nt = n_threads;  // O(n P^2) work: always worth the threads
+  const int nt = team_size(n_threads);  // O(n P^2) work: always worth the threads
   const Index n = X.rows(), d = net.d(), K = net.width();
   const Index P = net.n_params();
   if (stopped) *stopped = false;

@@ -174,7 +174,7 @@ void loss_and_gradient_into(const Network& net, const ConstMatrixRef& X, const C
   if (X.outerStride() != d && n > 1) throw std::invalid_argument("X must be C-contiguous");
 
   out.residuals.resize(n);
-#pragma omp parallel for schedule(dynamic) num_threads(ws.n_threads_)
+#pragma omp parallel for schedule(dynamic) num_threads(team_size(ws.n_threads_))
   for (Index c = 0; c < ch.n_chunks; ++c) {
     double* phi = ws.thread_phi_[detail::thread_id()].data();
     Vector& acc = ws.chunk_acc_[c];

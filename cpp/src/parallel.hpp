@@ -19,6 +19,14 @@ namespace flatcore {
 // depend on it (see RowChunks).
 int threads_for_work(int n_threads, double flops);
 
+// The number of threads an OpenMP parallel region of the core starts: n_threads, or 1 in a process
+// that lost its threads to fork (threads_lost_to_fork() in flatcore/resources.hpp). Every
+// `#pragma omp parallel` of the core takes its num_threads from here (threads_for_work does too),
+// including those run by objects made before the fork (a HessianOperator), so that no parallel
+// region of a forked child can wait for threads that do not exist. It also records that threads
+// were started, which is what makes a later fork's child lose them.
+int team_size(int n_threads);
+
 struct RowChunks {
   Index n = 0;
   Index n_chunks = 0;

@@ -14,14 +14,44 @@
 #include <omp.h>
 #endif
 #if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
 #include <unistd.h>
+#define FLATCORE_POSIX_FORK 1
 #endif
 
 namespace flatcore {
 
 namespace {
 std::atomic<int> user_default{0};  // 0: not set
+
+// Set before the core first starts a team of more than one thread; copied into forked children.
+std::atomic<bool> threads_started{false};
+// Set in a child forked after threads_started (inherited by its own children).
+std::atomic<bool> lost_to_fork{false};
+
+#ifdef FLATCORE_POSIX_FORK
+// Runs in the child right after fork(), on its only thread: async-signal-safe (atomics only).
+extern "C" void flatcore_after_fork_in_child() {
+  if (threads_started.load(std::memory_order_relaxed)) lost_to_fork.store(true, std::memory_order_relaxed);
+}
+// Registered when the library is loaded, before any thread of the core can exist (registering
+// later, from the first threaded call, could be interrupted by a fork from another thread and
+// leave the child waiting on a half-done initialisation).
+const bool fork_handler_registered = pthread_atfork(nullptr, nullptr, &flatcore_after_fork_in_child) == 0;
+#else
+const bool fork_handler_registered = true;  // no fork
+#endif
 }  // namespace
+
+bool threads_lost_to_fork() { return lost_to_fork.load(std::memory_order_relaxed); }
+
+int team_size(int n_threads) {
+  if (n_threads <= 1 || lost_to_fork.load(std::memory_order_relaxed)) return 1;
+  // Without the handler a fork could not be noticed: stay on one thread rather than risk a hang.
+  if (!fork_handler_registered) return 1;
+  if (!threads_started.load(std::memory_order_relaxed)) threads_started.store(true);
+  return n_threads;
+}
 
 int max_num_threads() {
   // Computed once: hardware_concurrency reads a file (/sys/devices/system/cpu/online) on Linux,
@@ -77,7 +107,7 @@ int threads_for_work(int n_threads, double flops) {
   check_num_threads(n_threads);
   const double useful = flops / 1.5e5;
   if (useful < 2.0) return 1;
-  return useful < n_threads ? static_cast<int>(useful) : n_threads;
+  return team_size(useful < n_threads ? static_cast<int>(useful) : n_threads);
 }
 
 double available_memory_bytes() {

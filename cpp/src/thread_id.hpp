@@ -2,6 +2,8 @@
 #pragma once
 #include <Eigen/Core>
 #include <algorithm>
+
+#include "parallel.hpp"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -25,7 +27,7 @@ inline void reduce_in_order(const VecList& parts, double* out, Eigen::Index size
   constexpr Eigen::Index kBlock = 512;
   const Eigen::Index n_blocks = (size + kBlock - 1) / kBlock;
   // Worth a parallel region from about 32k additions (e.g. 16 chunks of a (1024, 512, 10) gradient).
-#pragma omp parallel for schedule(static) num_threads(n_threads) if (size * n_parts > 32768)
+#pragma omp parallel for schedule(static) num_threads(team_size(n_threads)) if (size * n_parts > 32768)
   for (Eigen::Index blk = 0; blk < n_blocks; ++blk) {
     const Eigen::Index j0 = blk * kBlock;
     const Eigen::Index m = std::min(kBlock, size - j0);

@@ -17,7 +17,7 @@ a FloatingPointError saying what overflowed and to rescale the data or the weigh
 """
 
 from . import data, theory
-from ._threads import get_num_threads, max_num_threads, set_num_threads
+from ._threads import get_num_threads, max_num_threads, set_num_threads, threads_lost_to_fork
 from ._version import version as __version__
 from .network import INIT_SCHEMES, Network
 from .numerics import (
@@ -83,6 +83,7 @@ __all__ = [
     "get_num_threads",
     "set_num_threads",
     "max_num_threads",
+    "threads_lost_to_fork",
     "data",
     "theory",
     "__version__",

@@ -18,6 +18,7 @@ __all__: list[str] = [
     "EigResult",
     "HESSIAN_PARTS",
     "HessianOperator",
+    "Interruption",
     "LOSSES",
     "LossGradient",
     "NeuronSide",
@@ -52,9 +53,20 @@ __all__: list[str] = [
     "set_default_num_threads",
     "simd_kind",
     "simd_lanes",
+    "threads_lost_to_fork",
     "trace_terms",
     "train",
 ]
+
+class Interruption:
+    """
+    Whether Ctrl-C asked the calling thread's call to stop since the object was made (in the thread that made it).
+    """
+    def __init__(self) -> None: ...
+    def check(self) -> None:
+        """
+        Raise KeyboardInterrupt (or what the user's SIGINT handler raises) if Ctrl-C asked to stop.
+        """
 
 class LossGradient:
     @property
@@ -440,6 +452,11 @@ def set_default_num_threads(n_threads: typing.SupportsInt | typing.SupportsIndex
 
 def simd_kind() -> str: ...
 def simd_lanes() -> int: ...
+def threads_lost_to_fork() -> bool:
+    """
+    Whether this process was forked after the core had started threads: then every call runs on one thread (the OpenMP runtime does not survive fork).
+    """
+
 def trace_terms(
     net: flatcore.Network,
     X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"],

@@ -19,6 +19,7 @@ from scipy.sparse.linalg import LinearOperator
 
 from . import _core
 from ._inputs import prepare
+from ._interrupt import run_abandonable
 from ._validation import as_float_array, as_int, as_scalar, check_choice, check_memory, check_result
 from .network import Network
 from .numerics import HESSIAN_PARTS, LOSSES, hessian
@@ -39,6 +40,11 @@ def _read_only_copy(a: np.ndarray) -> np.ndarray:
     a = np.array(a, dtype=np.float64, order="C", copy=True)
     a.setflags(write=False)
     return a
+
+
+# From this many parameters on, a dense eigendecomposition runs on a thread of its own, so that
+# Ctrl-C need not wait for it (below, it takes well under 0.1 s and runs in the calling thread).
+DENSE_BACKGROUND_MIN_PARAMS = 512
 
 
 @dataclass
@@ -245,7 +251,9 @@ def top_eigs(
     method : {"auto", "lanczos", "dense"}
         ``"lanczos"``: implicitly restarted Lanczos (Spectra) on the matrix-free Hessian with the
         activations cached; ``"dense"``: full eigendecomposition; ``"auto"``: dense when
-        P <= 256 or k is close to P, else Lanczos.
+        P <= 256 or k is close to P, else Lanczos. Ctrl-C returns at once from either; an
+        interrupted dense decomposition (P >= 512) finishes on a background thread, holding about
+        three P x P matrices and a core until then, and its result is dropped.
     seed : int
         Seeds the Lanczos start vector (results are reproducible bit for bit); 0 <= seed < 2**64.
     max_restarts : int
@@ -386,10 +394,17 @@ def sharpness(
 def exact_spectrum(net: Network, X, y, *, part: str = "full", loss: str = "half_mse", n_threads=None) -> np.ndarray:
     """All P eigenvalues (ascending) from the dense Hessian; for small P.
 
-    Raises FloatingPointError where the Hessian or its eigenvalues overflow float64.
+    Raises FloatingPointError where the Hessian or its eigenvalues overflow float64. Ctrl-C returns
+    at once (KeyboardInterrupt), also during the eigendecomposition, which cannot stop part-way: an
+    interrupted one finishes on a background thread, holding its memory and a core until then
+    (seconds at P = 3600), and its result is dropped.
     """
     H = hessian(net, X, y, part=part, loss=loss, n_threads=n_threads)
-    return check_result(np.linalg.eigvalsh(H), "the Hessian's eigenvalues")
+    if H.shape[0] < DENSE_BACKGROUND_MIN_PARAMS:
+        values = np.linalg.eigvalsh(H)
+    else:
+        values = run_abandonable(lambda: np.linalg.eigvalsh(H), "flatcore-exact-spectrum")
+    return check_result(values, "the Hessian's eigenvalues")
 
 
 @dataclass

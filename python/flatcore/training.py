@@ -230,7 +230,8 @@ def train(
     ``clip_grad_norm``): PyTorch's SGD decays every parameter it is given, biases included; the
     default here, like the paper's analysis, decays only the weights W and v (in PyTorch: biases
     in a parameter group with ``weight_decay=0``). The whole loop runs in C++ with the GIL
-    released; Ctrl-C raises KeyboardInterrupt within a fraction of a second.
+    released; Ctrl-C raises KeyboardInterrupt within a fraction of a second, in whichever thread
+    runs the call (unless a SIGINT handler of your own is installed: then only that handler runs).
 
     Parameters
     ----------

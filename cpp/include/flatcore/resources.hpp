@@ -20,6 +20,15 @@ void check_num_threads(int n_threads);
 // Whether the library was built with OpenMP.
 bool has_openmp();
 
+// Whether this process is a child forked (fork() without exec, e.g. multiprocessing's 'fork'
+// start method) from a process in which the core had already started OpenMP threads, or from such
+// a child. The GNU OpenMP runtime does not survive that fork: a parallel region in the child waits
+// forever for threads that were not copied. In such a process every parallel region of the core
+// runs on one thread, whatever count a call names (results are the same: they never depend on the
+// thread count). A process forked before the first multi-threaded call, or started fresh ('spawn',
+// 'forkserver'), keeps its threads. POSIX only; always false elsewhere.
+bool threads_lost_to_fork();
+
 // Memory the system could give the process now (MemAvailable on Linux), or a negative value
 // when unknown.
 double available_memory_bytes();
