@@ -8,6 +8,7 @@
 #include "flatcore/hessian.hpp"
 #include "forward.hpp"
 #include "gradient_workspace.hpp"
+#include "thread_tuner.hpp"
 
 namespace flatcore {
 
@@ -116,6 +117,7 @@ TrainResult train(const Network& init, const ConstMatrixRef& X, const ConstVecto
   const bool decays = opt.weight_decay > 0.0;
 
   GradientWorkspace ws(n, d, K, opt.n_threads);
+  AdaptiveThreads threads(ws.n_threads(), 4.0 * n * K * d);  // opt.n_threads is the most it uses
   LossGradient lg;
   lg.grad.resize(P);
   Vector full_grad(P), step_dir(P);
@@ -138,7 +140,7 @@ TrainResult train(const Network& init, const ConstMatrixRef& X, const ConstVecto
   eo.tol = opt.sharpness_tol;
   const bool cache = cache_activations_by_default(n, K);
   auto sharpness_at = [&](long t, long& hvps) -> double {
-    HessianOperator op(net, RowMatrix(Xc), Vector(y), HessianPart::Full, opt.n_threads, cache);
+    HessianOperator op(net, RowMatrix(Xc), Vector(y), HessianPart::Full, threads.limit(opt.n_threads), cache);
     eo.seed = static_cast<std::uint64_t>(t);
     // Polled between products; it reports the GD step, not the product count, to the caller.
     const StopCallback stop_at_step = [&](long) { return should_stop && should_stop(t); };
@@ -153,7 +155,8 @@ TrainResult train(const Network& init, const ConstMatrixRef& X, const ConstVecto
 
   for (long t = 0;; ++t) {
     load(theta);
-    loss_and_gradient_into(net, Xc, y, ws, lg);
+    ws.set_threads(threads.threads());
+    threads.timed([&] { loss_and_gradient_into(net, Xc, y, ws, lg); });
     if (t == 0 && !(max_loss > 0.0)) max_loss = 1e8 * std::max(1.0, lg.loss);
 
     const double gnorm = regularised_gradient_norm();
