@@ -478,6 +478,42 @@ def _train_bits(res):
     )
 
 
+@pytest.fixture
+def restless_threads():
+    """Training loops whose thread count changes nearly every step: the windows, intervals and
+    spacing of their thread tuner (cpp/src/thread_tuner.hpp) set to 0; the defaults after."""
+    from flatcore import _core
+
+    _core._set_thread_tuner_settings(window_s=0, probe_s=0, first_interval_s=0, max_interval_s=0, spacing=0)
+    yield
+    _core._set_thread_tuner_settings()
+
+
+@pytest.mark.parametrize("adaptive", ["1", "0"])
+def test_train_with_changing_thread_count_is_bit_identical(big_problem, restless_threads, monkeypatch, adaptive):
+    """train adapts its thread count while it runs (n_threads is the most it uses): with the count
+    changing nearly every step, runs at n_threads = 2 and 3 equal the 1-thread run bit for bit,
+    sharpness tracking included (its eigensolves use the count of the moment); so do runs with
+    the adaptation off (FLATCORE_ADAPTIVE_THREADS=0)."""
+    p = big_problem
+    monkeypatch.setenv("FLATCORE_ADAPTIVE_THREADS", adaptive)
+
+    def run(t):
+        res = fc.train(p.net, p.X, p.y, lr=0.05, steps=40, record_every=3, sharpness_every=9, n_threads=t)
+        return np.concatenate([_train_bits(res), res.history["sharpness"], res.history["sharpness_n_hvp"]])
+
+    one = run(1)
+    for t in (2, 3):
+        np.testing.assert_array_equal(run(t), one)
+
+
+def test_adaptive_threads_environment_variable_is_checked(monkeypatch):
+    p = ball_problem(64, 3, 8, seed=0)
+    monkeypatch.setenv("FLATCORE_ADAPTIVE_THREADS", "maybe")
+    with pytest.raises(ValueError, match="FLATCORE_ADAPTIVE_THREADS must be 1 or 0"):
+        fc.train(p.net, p.X, p.y, lr=0.05, steps=2, n_threads=2)
+
+
 def test_set_num_threads_default(big_problem):
     """set_num_threads sets the default that calls without n_threads use; None restores it;
     the result is the same either way."""

@@ -233,6 +233,7 @@ void bind_numerics(py::module_& m);
 void bind_hessian(py::module_& m);
 void bind_training(py::module_& m);
 void bind_spectrum(py::module_& m);
+void bind_thread_tuner(py::module_& m);  // private test hooks
 
 }  // namespace flatcore::bindings
 

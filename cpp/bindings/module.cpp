@@ -56,4 +56,5 @@ PYBIND11_MODULE(_core, m) {
   fb::bind_hessian(m);
   fb::bind_training(m);
   fb::bind_spectrum(m);
+  fb::bind_thread_tuner(m);
 }

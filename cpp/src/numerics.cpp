@@ -174,7 +174,7 @@ void loss_and_gradient_into(const Network& net, const ConstMatrixRef& X, const C
   if (X.outerStride() != d && n > 1) throw std::invalid_argument("X must be C-contiguous");
 
   out.residuals.resize(n);
-#pragma omp parallel for schedule(dynamic) num_threads(team_size(ws.n_threads_))
+#pragma omp parallel for schedule(dynamic) num_threads(team_size(ws.threads()))
   for (Index c = 0; c < ch.n_chunks; ++c) {
     double* phi = ws.thread_phi_[detail::thread_id()].data();
     Vector& acc = ws.chunk_acc_[c];
@@ -193,7 +193,7 @@ void loss_and_gradient_into(const Network& net, const ConstMatrixRef& X, const C
     ws.chunk_res_[c] = res_sum;
   }
 
-  detail::reduce_in_order(ws.chunk_acc_, ws.acc_.data(), ws.acc_.size(), ws.n_threads_);
+  detail::reduce_in_order(ws.chunk_acc_, ws.acc_.data(), ws.acc_.size(), ws.threads());
   double loss_sum = 0.0, res_sum = 0.0;
   for (Index c = 0; c < ch.n_chunks; ++c) {
     loss_sum += ws.chunk_loss_[c];

@@ -9,6 +9,7 @@
 #include "flatcore/hessian.hpp"
 #include "forward.hpp"
 #include "gradient_workspace.hpp"
+#include "thread_tuner.hpp"
 
 namespace flatcore {
 
@@ -94,8 +95,8 @@ class SharpnessTracker {
   // lambda_max at theta_t (NaN if the solve found nothing) and the products it used. Throws
   // Interrupted when should_stop asks to stop; it is polled with the GD step t.
   double at(long t, const Network& net, const Eigen::Map<const RowMatrix>& X, const ConstVectorRef& y,
-            const StopCallback& should_stop, long& hvps) {
-    HessianOperator op(net, RowMatrix(X), Vector(y), HessianPart::Full, opt_.loss, opt_.n_threads, cache_);
+            int n_threads, const StopCallback& should_stop, long& hvps) {
+    HessianOperator op(net, RowMatrix(X), Vector(y), HessianPart::Full, opt_.loss, n_threads, cache_);
     eo_.seed = static_cast<std::uint64_t>(t);
     const StopCallback stop_at_step = [&](long) { return should_stop && should_stop(t); };
     EigResult er;
@@ -225,6 +226,7 @@ TrainResult train(const TrainStart& start, const ConstMatrixRef& X, const ConstV
   const bool decays = opt.weight_decay > 0.0;
 
   GradientWorkspace ws(n, d, K, opt.n_threads);
+  AdaptiveThreads threads(ws.n_threads(), 4.0 * n * K * d);  // opt.n_threads is the most it uses
   LossGradient lg;
   lg.grad.resize(P);
   Vector full_grad(P), step_dir(P);
@@ -250,7 +252,8 @@ TrainResult train(const TrainStart& start, const ConstMatrixRef& X, const ConstV
 
   for (long t = t0;; ++t) {
     load(theta);
-    loss_and_gradient_into(net, Xc, y, opt.loss, ws, lg);
+    ws.set_threads(threads.threads());
+    threads.timed([&] { loss_and_gradient_into(net, Xc, y, opt.loss, ws, lg); });
     if (t == t0 && !(max_loss > 0.0)) max_loss = 1e8 * std::max(1.0, lg.loss);
 
     const double gnorm = regularised_gradient_norm();
@@ -280,7 +283,7 @@ TrainResult train(const TrainStart& start, const ConstMatrixRef& X, const ConstV
       double lam = std::numeric_limits<double>::quiet_NaN();
       if (sharp_now) {
         try {
-          lam = sharpness.at(t, net, Xc, y, should_stop, hvps);
+          lam = sharpness.at(t, net, Xc, y, threads.limit(opt.n_threads), should_stop, hvps);
         } catch (const Interrupted&) {
           res.interrupted = true;
         }

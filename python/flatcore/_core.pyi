@@ -345,6 +345,55 @@ class EigResult:
     @property
     def vectors(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]: ...
 
+class _ThreadTuner:
+    """
+    Private (tests): the choice of a thread count from timed steps; settings left None keep their defaults.
+    """
+    def __init__(
+        self,
+        max_threads: typing.SupportsInt | typing.SupportsIndex,
+        *,
+        window_s: typing.SupportsFloat | typing.SupportsIndex | None = None,
+        probe_s: typing.SupportsFloat | typing.SupportsIndex | None = None,
+        first_interval_s: typing.SupportsFloat | typing.SupportsIndex | None = None,
+        max_interval_s: typing.SupportsFloat | typing.SupportsIndex | None = None,
+        slowdown: typing.SupportsFloat | typing.SupportsIndex | None = None,
+        margin: typing.SupportsFloat | typing.SupportsIndex | None = None,
+        spacing: typing.SupportsFloat | typing.SupportsIndex | None = None,
+    ) -> None: ...
+    def pause(self, seconds: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        """
+        Time passed without steps.
+        """
+    def record(self, seconds: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        """
+        The duration of a step run with `threads`.
+        """
+    @property
+    def rungs(self) -> list[int]:
+        """
+        The counts it chooses among, descending.
+        """
+    @property
+    def threads(self) -> int:
+        """
+        The count for the next step.
+        """
+
+def _set_thread_tuner_settings(
+    *,
+    window_s: typing.SupportsFloat | typing.SupportsIndex | None = None,
+    probe_s: typing.SupportsFloat | typing.SupportsIndex | None = None,
+    first_interval_s: typing.SupportsFloat | typing.SupportsIndex | None = None,
+    max_interval_s: typing.SupportsFloat | typing.SupportsIndex | None = None,
+    slowdown: typing.SupportsFloat | typing.SupportsIndex | None = None,
+    margin: typing.SupportsFloat | typing.SupportsIndex | None = None,
+    spacing: typing.SupportsFloat | typing.SupportsIndex | None = None,
+) -> None:
+    """
+    Private (tests): the tuner settings of later training loops (each None: its default; no argument: all defaults); forgets the tuners of earlier loops.
+    """
+
 def activation_cache_bytes(
     n: typing.SupportsInt | typing.SupportsIndex, width: typing.SupportsInt | typing.SupportsIndex
 ) -> float: ...
