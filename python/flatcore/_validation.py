@@ -70,7 +70,12 @@ def as_scalar(
         value = value.item()
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
         raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an integer beyond float64's range (about 1.8e308)
+        raise ValueError(
+            f"{name} must be finite in float64; got an integer of {len(str(abs(int(value))))} digits"
+        ) from None
     if not np.isfinite(value):
         raise ValueError(f"{name} must be finite; got {value}")
     if positive and value <= 0:
@@ -184,12 +189,24 @@ def available_memory_bytes() -> float | None:
 
 
 def check_memory(n_bytes: float, what: str, advice: str = "") -> None:
-    """Refuse (MemoryError) before allocating more than the system could give us now."""
+    """Refuse (MemoryError) before allocating more than the system could give us now.
+
+    ``n_bytes`` may be an int of any size (a count times a size, computed exactly).
+    """
     if n_bytes < 2**26:  # 64 MiB: not worth reading /proc/meminfo on every small call
         return
     avail = available_memory_bytes()
     if avail is not None and n_bytes > 0.8 * avail:
         raise MemoryError(
-            f"{what} would need {n_bytes / 2**30:.2f} GiB but only {avail / 2**30:.2f} GiB is available"
+            f"{what} would need {_gib(n_bytes)} but only {avail / 2**30:.2f} GiB is available"
             + (f"; {advice}" if advice else "")
         )
+
+
+def _gib(n_bytes) -> str:
+    """``n_bytes`` in GiB, readable for any size (an int may be beyond float64's range)."""
+    try:
+        gib = float(n_bytes) / 2**30
+    except OverflowError:
+        return f"about 2**{int(n_bytes).bit_length() - 30} GiB"
+    return f"{gib:.2f} GiB" if gib < 1e6 else f"{gib:.3g} GiB"

@@ -77,7 +77,7 @@ class Network:
             raise ValueError(f"scheme must be one of {INIT_SCHEMES}; got {scheme!r}")
         # The draws and the network's copies of them: at most two (width, d) arrays at once.
         check_memory(
-            8.0 * (2.0 * width * d + 4.0 * width),
+            8 * (2 * width * d + 4 * width),
             f"a network with d={d} and width={width} ({width * (d + 2) + 1} parameters)",
             "use fewer neurons",
         )

@@ -144,7 +144,7 @@ class _Sampler:
         n = as_int(n, "n", minimum=1)
         # the sample and the draws it is made of (a few arrays of its size at most)
         d = self.d  # type: ignore[attr-defined]  # every law has d (a field or a property)
-        check_memory(8.0 * 3 * n * (d + 1), f"a sample of n={n} points in d={d}", "draw fewer points")
+        check_memory(8 * 3 * n * (d + 1), f"a sample of n={n} points in d={d}", "draw fewer points")
         with np.errstate(over="ignore", invalid="ignore"):
             X = self._draw(n, generator(seed))
         return check_result(X, f"a sample of {self!r}", "the law's scale is too large: use a smaller one")
@@ -166,7 +166,8 @@ class _Isotropic(_Sampler):
     _positive: ClassVar[tuple[str, ...]] = ()  # the float parameters, each checked > 0
 
     def __post_init__(self):
-        object.__setattr__(self, "d", as_int(self.d, "d", minimum=1))
+        # beyond int64 a dimension is no dimension (and float(d) in the marginals would overflow)
+        object.__setattr__(self, "d", as_int(self.d, "d", minimum=1, maximum=2**62))
         for name in self._positive:
             object.__setattr__(self, name, as_scalar(getattr(self, name), name, positive=True))
 

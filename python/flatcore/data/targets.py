@@ -397,9 +397,11 @@ class RandomReLU(_Target):
         _set(self, "d", as_int(self.d, "d", minimum=1))
         _set(self, "rate", as_scalar(self.rate, "rate", positive=True))
         _set(self, "radius", as_scalar(self.radius, "radius", positive=True))
+        if not np.isfinite(2.0 * self.radius):  # the thresholds are drawn on [-radius, radius]
+            raise ValueError(f"radius must be at most {np.finfo(np.float64).max / 2:.4g}; got {self.radius}")
         _set(self, "seed", _check_seed(self.seed))
         # N exceeds rate + 10 sqrt(rate) + 10 with negligible probability
-        size = 8.0 * (self.d + 2) * (self.rate + 10.0 * np.sqrt(self.rate) + 10.0)
+        size = 8 * (self.d + 2) * int(np.ceil(self.rate + 10.0 * np.sqrt(self.rate) + 10.0))  # exact for any d
         check_memory(size, f"RandomReLU(d={self.d}, rate={self.rate:g})", "use a smaller rate")
         _ = self._params
 

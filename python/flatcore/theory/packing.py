@@ -126,4 +126,4 @@ def _check_size(neurons: int, d: int) -> None:
     """Refuse (MemoryError) a packing of this many neurons that the machine could not hold."""
     # the directions, the network's arrays and their copies
     what = f"a packing of up to {neurons} neurons in d={d}"
-    check_memory(8.0 * 4 * neurons * (d + 2), what, "use a smaller max_neurons")
+    check_memory(8 * 4 * neurons * (d + 2), what, "use a smaller max_neurons")
