@@ -149,10 +149,14 @@ def row_norms(root: np.ndarray, M: np.ndarray, extra: np.ndarray | None = None) 
     return root
 
 
-def check_data(net, X, y=None):
+_NO_Y = object()  # check_data's default: the call takes no y (None is a wrong y)
+
+
+def check_data(net, X, y=_NO_Y):
     """Check X (n x d) and y (n,) against ``net``; return them as float64 contiguous arrays.
 
-    A 1-D X is accepted when the network has d = 1; y may also be given as (n, 1).
+    Without ``y``, returns X alone. A 1-D X is accepted when the network has d = 1; y may also be
+    given as (n, 1).
     """
     X = as_float_array(X, "X", (1, 2))
     if X.ndim == 1:
@@ -164,8 +168,10 @@ def check_data(net, X, y=None):
         raise ValueError("X has no rows: need at least one data point")
     if d != net.d:
         raise ValueError(f"X has {d} columns but the network expects d = {net.d} inputs")
-    if y is None:
+    if y is _NO_Y:
         return X
+    if y is None:  # not "no y": the caller would unpack X itself as (X, y)
+        raise TypeError("y must be an array of the n target values; got None")
     y = as_float_array(y, "y", (1, 2))
     if y.ndim == 2:
         if y.shape[1] != 1:

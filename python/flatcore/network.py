@@ -137,8 +137,8 @@ class Network:
     # -- evaluation ----------------------------------------------------------------------------
     def predict(self, X, *, n_threads=None) -> np.ndarray:
         """f(X): one output per row of X (shape (n,))."""
+        self._check()  # first: check_data reads the shape of W
         X = check_data(self, X)
-        self._check()
         out = _core.predict(self, X, n_threads=_threads.resolve(n_threads))
         return check_result(out, "f(X)")
 
@@ -151,11 +151,14 @@ class Network:
     def _check(self) -> None:
         """Re-check the parameters (they are plain arrays a user may have edited in place)."""
         for name in ("W", "b", "v"):
-            arr = getattr(self, name)
-            if not isinstance(arr, np.ndarray) or arr.dtype != np.float64 or not arr.flags.c_contiguous:
-                setattr(self, name, as_float_array(arr, name, 2 if name == "W" else 1))
+            arr, ndim = getattr(self, name), 2 if name == "W" else 1
+            plain = isinstance(arr, np.ndarray) and arr.dtype == np.float64 and arr.flags.c_contiguous
+            if not plain or arr.ndim != ndim:
+                setattr(self, name, as_float_array(arr, name, ndim))
             else:
                 check_finite(arr, name)
+        if self.W.size == 0:
+            raise ValueError(f"W must have at least one neuron and one input; got shape {self.W.shape}")
         if self.b.shape != (self.width,) or self.v.shape != (self.width,):
             raise ValueError(f"b and v must have shape ({self.width},) to match W {self.W.shape}")
         self.beta = as_scalar(self.beta, "beta")
