@@ -86,6 +86,25 @@ def as_scalar(
 
 
 @overload
+def as_flag(value, name: str, *, allow_none: Literal[False] = False) -> bool: ...
+@overload
+def as_flag(value, name: str, *, allow_none: bool) -> bool | None: ...
+def as_flag(value, name: str, *, allow_none: bool = False) -> bool | None:
+    """``value`` as a bool, from True, False, a NumPy bool or the integers 0 and 1.
+
+    None passes when ``allow_none``. Anything else is a TypeError: a string such as "no" is not
+    silently True, and an array has no single truth value.
+    """
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (numbers.Integral, np.integer)) and value in (0, 1):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False; got {type(value).__name__} {value!r}")
+
+
+@overload
 def as_int(
     value, name: str, *, minimum: int | None = None, maximum: int | None = None, allow_none: Literal[False] = False
 ) -> int: ...

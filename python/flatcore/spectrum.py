@@ -20,7 +20,7 @@ from scipy.sparse.linalg import LinearOperator
 from . import _core
 from ._inputs import prepare
 from ._interrupt import run_abandonable
-from ._validation import as_float_array, as_int, as_scalar, check_choice, check_memory, check_result
+from ._validation import as_flag, as_float_array, as_int, as_scalar, check_choice, check_memory, check_result
 from .network import Network
 from .numerics import HESSIAN_PARTS, LOSSES, hessian
 
@@ -121,6 +121,7 @@ class HessianLinearOperator(LinearOperator):
         a = prepare(net, X, y, n_threads=n_threads)
         check_choice(part, "part", HESSIAN_PARTS)
         check_choice(loss, "loss", LOSSES)
+        cache = as_flag(cache, "cache", allow_none=True)
         if cache:
             check_memory(
                 _core.activation_cache_bytes(a.X.shape[0], a.net.width), "caching the activations", "pass cache=False"
@@ -367,6 +368,7 @@ def sharpness(
     FloatingPointError if the Hessian overflows float64 at this scale of the data and the weights
     (see :func:`top_eigs`).
     """
+    return_result = as_flag(return_result, "return_result")
     res = top_eigs(
         net,
         X,

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import _core
 from ._inputs import prepare
-from ._validation import as_float_array, as_int, as_scalar, check_choice, check_memory, check_result
+from ._validation import as_flag, as_float_array, as_int, as_scalar, check_choice, check_memory, check_result
 from .network import Network
 from .numerics import LOSSES
 
@@ -320,7 +320,7 @@ def train(
         steps=steps,
         loss=check_choice(loss, "loss", LOSSES),
         weight_decay=as_scalar(weight_decay, "weight_decay", nonnegative=True),
-        decay_biases=bool(decay_biases),
+        decay_biases=as_flag(decay_biases, "decay_biases"),
         clip_grad_norm=as_scalar(clip_grad_norm, "clip_grad_norm", positive=True, allow_none=True),
         record_every=record_every,
         tol=as_scalar(tol, "tol", nonnegative=True, allow_none=True),
@@ -351,7 +351,7 @@ def train(
 
     bar = None
     callback = None
-    if progress:
+    if as_flag(progress, "progress"):
         from tqdm.auto import tqdm
 
         bar = tqdm(total=steps, unit="step", desc="GD", leave=False)
