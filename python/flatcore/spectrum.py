@@ -12,6 +12,7 @@ FloatingPointError saying so, never with NaN values next to ``converged=True``.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -142,6 +143,39 @@ class HessianLinearOperator(LinearOperator):
         self.cache, self.n_threads = self._op.caches_activations, a.n_threads
         P = a.net.n_params
         super().__init__(dtype=np.float64, shape=(P, P))
+
+    # SciPy's public methods convert their argument with NumPy first, whose errors (a ragged list:
+    # "setting an array element with a sequence") and shape errors ("dimension mismatch") do not
+    # say what was wrong; these check it the way every flatcore function does, then hand it on.
+    def _directions(self, x, name: str, ndim, *, one_column: bool = False):
+        x = as_float_array(x, name, ndim)
+        if x.shape[0] != self.shape[0]:
+            raise ValueError(f"{name} has {x.shape[0]} rows; the Hessian is P x P with P = {self.shape[0]}")
+        if one_column and x.ndim == 2 and x.shape[1] != 1:
+            raise ValueError(f"{name} must have shape (P,) or (P, 1) = ({self.shape[0]}, 1); got {x.shape}")
+        return x
+
+    def matvec(self, x):
+        """H x for x of shape (P,) or (P, 1)."""
+        return super().matvec(self._directions(x, "the direction u", (1, 2), one_column=True))
+
+    def rmatvec(self, x):
+        """H x (H is symmetric), for x of shape (P,) or (P, 1)."""
+        return super().rmatvec(self._directions(x, "the direction u", (1, 2), one_column=True))
+
+    def matmat(self, X):
+        """H X for X of shape (P, m)."""
+        return super().matmat(self._directions(X, "the directions U", 2))
+
+    def rmatmat(self, X):
+        """H X (H is symmetric), for X of shape (P, m)."""
+        return super().rmatmat(self._directions(X, "the directions U", 2))
+
+    def dot(self, x):
+        """H x for an array x; the product operator for an operator, the scaled one for a number."""
+        if isinstance(x, (LinearOperator, numbers.Number)):  # a product or a scaled operator
+            return super().dot(x)
+        return super().dot(self._directions(x, "the direction x", (1, 2)))
 
     def _matvec(self, u):
         u = np.ascontiguousarray(as_float_array(u, "the direction u", (1, 2)).reshape(-1))
