@@ -77,6 +77,8 @@ class History:
         return tuple(self._columns)
 
     def __getitem__(self, name: str) -> np.ndarray:
+        if not isinstance(name, str):
+            raise TypeError(f"a history column is named by a string; got {type(name).__name__} {name!r}")
         try:
             return self._columns[name]
         except KeyError:
@@ -98,7 +100,7 @@ class History:
         return len(next(iter(self._columns.values()))) if self._columns else 0
 
     def __contains__(self, name) -> bool:
-        return name in self._columns
+        return isinstance(name, str) and name in self._columns
 
     def to_pandas(self):
         """The history as a pandas DataFrame, one row per recorded step."""
