@@ -191,8 +191,8 @@ class _Isotropic(_Sampler):
         """
         if isinstance(t, (bool, np.bool_)):
             raise TypeError("t must be a real number or an array of real numbers; got bool")
-        shape = np.shape(t)
-        P, m1, excess = self._marginal(as_float_array(t, "t", tuple(range(0, 33))).reshape(shape))
+        arr = as_float_array(t, "t", tuple(range(0, 33)))  # first: it names t if t is no array
+        P, m1, excess = self._marginal(arr.reshape(np.shape(t)))
         if np.ndim(P) == 0:
             return MarginalTail(float(P), float(m1), float(excess))
         return MarginalTail(P, m1, excess)
@@ -386,7 +386,7 @@ class BallMixture(_Sampler):
         bases = as_float_array(self.bases, "bases", 3)
         k, d = centers.shape
         if k == 0:
-            raise ValueError("a BallMixture needs at least one component")
+            raise ValueError("centers has no rows: a BallMixture needs at least one component")
         if d == 0:
             raise ValueError("centers must have d >= 1 columns")
         if bases.shape[0] != k or bases.shape[2] != d or bases.shape[1] < 1:
@@ -394,10 +394,10 @@ class BallMixture(_Sampler):
         gram = np.einsum("kad,kbd->kab", bases, bases)
         if not np.allclose(gram, np.eye(bases.shape[1])[None], atol=1e-8):
             raise ValueError("each bases[j] must have orthonormal rows")
-        radii = np.broadcast_to(as_float_array(self.radii, "radii", (0, 1)), (k,))
+        radii = _per_component(self.radii, "radii", k)
         if np.any(radii <= 0):
             raise ValueError("radii must be positive")
-        weights = np.broadcast_to(as_float_array(self.weights, "weights", (0, 1)), (k,))
+        weights = _per_component(self.weights, "weights", k)
         if np.any(weights < 0) or weights.sum() <= 0:
             raise ValueError("weights must be non-negative with a positive sum")
         self._freeze(centers=centers, bases=bases, radii=radii, weights=weights / weights.sum())
@@ -482,6 +482,14 @@ class BallMixture(_Sampler):
         comp = rng.choice(len(self.weights), size=n, p=self.weights)
         z = UniformBall(self.dim).sample(n, seed=rng)
         return self.centers[comp] + self.radii[comp, None] * np.einsum("na,nad->nd", z, self.bases[comp])
+
+
+def _per_component(value, name: str, k: int) -> np.ndarray:
+    """One value for all k components (a scalar), or one per component (shape (k,))."""
+    values = as_float_array(value, name, (0, 1))  # a scalar comes back with shape (1,)
+    if np.ndim(value) == 1 and values.shape != (k,):
+        raise ValueError(f"{name} must be a scalar or have one entry per component, shape ({k},); got {values.shape}")
+    return np.broadcast_to(values, (k,))
 
 
 # =================================================================================================

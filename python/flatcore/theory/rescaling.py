@@ -35,8 +35,9 @@ def rescale(net: Network, alpha) -> Network:
         A new network.
     """
     net = as_network(net)
+    checked = as_float_array(alpha, "alpha", (0, 1))  # first: it names alpha if alpha is no array
     scalar = np.ndim(alpha) == 0
-    alpha = as_float_array(alpha, "alpha", (0, 1))
+    alpha = checked
     if not scalar and alpha.shape != (net.width,):
         raise ValueError(f"alpha must be a scalar or have shape (width,) = ({net.width},); got {alpha.shape}")
     if np.any(alpha <= 0):
