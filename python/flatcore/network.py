@@ -81,7 +81,10 @@ class Network:
             f"a network with d={d} and width={width} ({width * (d + 2) + 1} parameters)",
             "use fewer neurons",
         )
-        rng = np.random.default_rng(seed)
+        try:
+            rng = np.random.default_rng(seed)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"seed must be something numpy.random.default_rng accepts; got {seed!r} ({exc})") from None
         bound_in, bound_out = 1.0 / np.sqrt(d), 1.0 / np.sqrt(width)
         if scheme == "pytorch":
             W = rng.uniform(-bound_in, bound_in, size=(width, d))

@@ -500,6 +500,7 @@ def spectral_density(
     P = op.shape[0]
     m = min(lanczos_steps, P)
     check_memory(8.0 * P * (m + 4), f"the Lanczos basis of {P} x {m} entries", "use fewer lanczos_steps")
+    check_memory(16 * n_probes * m, f"the nodes and weights of {n_probes} probes x {m} steps", "use fewer probes")
     try:
         rng = np.random.default_rng(seed)
     except (TypeError, ValueError) as exc:

@@ -470,6 +470,7 @@ class BallMixture(_Sampler):
             raise ValueError(f"dim must be at most d = {d}; got {dim}")
         radius = as_scalar(radius, "radius", positive=True)
         center_scale = as_scalar(center_scale, "center_scale", nonnegative=True)
+        check_memory(8 * 2 * k * (dim + 1) * d, f"{k} balls of dimension {dim} in d={d}", "use fewer components")
         rng = generator(seed)
         bases = np.empty((k, dim, d))
         for j in range(k):
