@@ -200,6 +200,24 @@ def _evaluation(net: Network, n: int, test, y_clean) -> dict:
     return out
 
 
+def _check_history(history: History) -> None:
+    """Raise FloatingPointError where a recorded value overflowed.
+
+    Say the test or clean MSE of targets near float64's limit: the history holds numbers, and NaN
+    only where the sharpness was not computed.
+    """
+    computed = history["sharpness_n_hvp"] > 0 if "sharpness_n_hvp" in history else None
+    for name in history.columns:
+        column = history[name]
+        if column.dtype.kind != "f":
+            continue
+        if name == "sharpness" and computed is not None:
+            column = column[computed]
+        check_result(
+            column, f"the history's {name}", "the data, the targets or the weights are too large: rescale them"
+        )
+
+
 def train(
     net: Network | TrainResult,
     X,
@@ -375,6 +393,7 @@ def train(
     config = options.as_dict()
     del config["n_threads"]  # results do not depend on it
     history = History._from_core(out.history)
+    _check_history(history)
     if earlier is not None:
         history = earlier.history._then(history)
         config["steps"] += int(earlier.config.get("steps", 0))

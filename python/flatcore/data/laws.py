@@ -29,7 +29,7 @@ from typing import ClassVar, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
-from .._validation import as_float_array, as_int, as_scalar, check_memory, check_result
+from .._validation import as_float_array, as_int, as_scalar, check_memory, check_result, row_norms
 from . import _marginals
 from ._random import directions, generator
 
@@ -437,7 +437,10 @@ class BallMixture(_Sampler):
     @property
     def radius(self) -> float:
         """``max_j ||c_j|| + r_j``, a bound on ``||x||``."""
-        return float(np.max(np.linalg.norm(self.centers, axis=1) + self.radii))
+        with np.errstate(over="ignore", under="ignore"):
+            norms = row_norms(np.linalg.norm(self.centers, axis=1), self.centers)  # overflow-safe
+            bound = float(np.max(norms + self.radii))
+        return check_result(bound, "the bound max_j ||c_j|| + r_j on the norm of the points")
 
     @classmethod
     def random(cls, d, n_components, dim=1, *, radius=1.0, center_scale=0.0, seed=0) -> BallMixture:
