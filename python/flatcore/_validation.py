@@ -70,7 +70,12 @@ def as_scalar(
         value = value.item()
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
         raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an integer beyond float64's range (about 1.8e308)
+        raise ValueError(
+            f"{name} must be finite in float64; got an integer of {len(str(abs(int(value))))} digits"
+        ) from None
     if not np.isfinite(value):
         raise ValueError(f"{name} must be finite; got {value}")
     if positive and value <= 0:
@@ -78,6 +83,25 @@ def as_scalar(
     if nonnegative and value < 0:
         raise ValueError(f"{name} must be non-negative; got {value}")
     return value
+
+
+@overload
+def as_flag(value, name: str, *, allow_none: Literal[False] = False) -> bool: ...
+@overload
+def as_flag(value, name: str, *, allow_none: bool) -> bool | None: ...
+def as_flag(value, name: str, *, allow_none: bool = False) -> bool | None:
+    """``value`` as a bool, from True, False, a NumPy bool or the integers 0 and 1.
+
+    None passes when ``allow_none``. Anything else is a TypeError: a string such as "no" is not
+    silently True, and an array has no single truth value.
+    """
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (numbers.Integral, np.integer)) and value in (0, 1):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False; got {type(value).__name__} {value!r}")
 
 
 @overload
@@ -144,10 +168,14 @@ def row_norms(root: np.ndarray, M: np.ndarray, extra: np.ndarray | None = None) 
     return root
 
 
-def check_data(net, X, y=None):
+_NO_Y = object()  # check_data's default: the call takes no y (None is a wrong y)
+
+
+def check_data(net, X, y=_NO_Y):
     """Check X (n x d) and y (n,) against ``net``; return them as float64 contiguous arrays.
 
-    A 1-D X is accepted when the network has d = 1; y may also be given as (n, 1).
+    Without ``y``, returns X alone. A 1-D X is accepted when the network has d = 1; y may also be
+    given as (n, 1).
     """
     X = as_float_array(X, "X", (1, 2))
     if X.ndim == 1:
@@ -159,8 +187,10 @@ def check_data(net, X, y=None):
         raise ValueError("X has no rows: need at least one data point")
     if d != net.d:
         raise ValueError(f"X has {d} columns but the network expects d = {net.d} inputs")
-    if y is None:
+    if y is _NO_Y:
         return X
+    if y is None:  # not "no y": the caller would unpack X itself as (X, y)
+        raise TypeError("y must be an array of the n target values; got None")
     y = as_float_array(y, "y", (1, 2))
     if y.ndim == 2:
         if y.shape[1] != 1:
@@ -184,12 +214,24 @@ def available_memory_bytes() -> float | None:
 
 
 def check_memory(n_bytes: float, what: str, advice: str = "") -> None:
-    """Refuse (MemoryError) before allocating more than the system could give us now."""
+    """Refuse (MemoryError) before allocating more than the system could give us now.
+
+    ``n_bytes`` may be an int of any size (a count times a size, computed exactly).
+    """
     if n_bytes < 2**26:  # 64 MiB: not worth reading /proc/meminfo on every small call
         return
     avail = available_memory_bytes()
     if avail is not None and n_bytes > 0.8 * avail:
         raise MemoryError(
-            f"{what} would need {n_bytes / 2**30:.2f} GiB but only {avail / 2**30:.2f} GiB is available"
+            f"{what} would need {_gib(n_bytes)} but only {avail / 2**30:.2f} GiB is available"
             + (f"; {advice}" if advice else "")
         )
+
+
+def _gib(n_bytes) -> str:
+    """``n_bytes`` in GiB, readable for any size (an int may be beyond float64's range)."""
+    try:
+        gib = float(n_bytes) / 2**30
+    except OverflowError:
+        return f"about 2**{int(n_bytes).bit_length() - 30} GiB"
+    return f"{gib:.2f} GiB" if gib < 1e6 else f"{gib:.3g} GiB"

@@ -77,11 +77,14 @@ class Network:
             raise ValueError(f"scheme must be one of {INIT_SCHEMES}; got {scheme!r}")
         # The draws and the network's copies of them: at most two (width, d) arrays at once.
         check_memory(
-            8.0 * (2.0 * width * d + 4.0 * width),
+            8 * (2 * width * d + 4 * width),
             f"a network with d={d} and width={width} ({width * (d + 2) + 1} parameters)",
             "use fewer neurons",
         )
-        rng = np.random.default_rng(seed)
+        try:
+            rng = np.random.default_rng(seed)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"seed must be something numpy.random.default_rng accepts; got {seed!r} ({exc})") from None
         bound_in, bound_out = 1.0 / np.sqrt(d), 1.0 / np.sqrt(width)
         if scheme == "pytorch":
             W = rng.uniform(-bound_in, bound_in, size=(width, d))
@@ -137,8 +140,8 @@ class Network:
     # -- evaluation ----------------------------------------------------------------------------
     def predict(self, X, *, n_threads=None) -> np.ndarray:
         """f(X): one output per row of X (shape (n,))."""
+        self._check()  # first: check_data reads the shape of W
         X = check_data(self, X)
-        self._check()
         out = _core.predict(self, X, n_threads=_threads.resolve(n_threads))
         return check_result(out, "f(X)")
 
@@ -151,11 +154,14 @@ class Network:
     def _check(self) -> None:
         """Re-check the parameters (they are plain arrays a user may have edited in place)."""
         for name in ("W", "b", "v"):
-            arr = getattr(self, name)
-            if not isinstance(arr, np.ndarray) or arr.dtype != np.float64 or not arr.flags.c_contiguous:
-                setattr(self, name, as_float_array(arr, name, 2 if name == "W" else 1))
+            arr, ndim = getattr(self, name), 2 if name == "W" else 1
+            plain = isinstance(arr, np.ndarray) and arr.dtype == np.float64 and arr.flags.c_contiguous
+            if not plain or arr.ndim != ndim:
+                setattr(self, name, as_float_array(arr, name, ndim))
             else:
                 check_finite(arr, name)
+        if self.W.size == 0:
+            raise ValueError(f"W must have at least one neuron and one input; got shape {self.W.shape}")
         if self.b.shape != (self.width,) or self.v.shape != (self.width,):
             raise ValueError(f"b and v must have shape ({self.width},) to match W {self.W.shape}")
         self.beta = as_scalar(self.beta, "beta")

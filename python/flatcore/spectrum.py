@@ -12,6 +12,7 @@ FloatingPointError saying so, never with NaN values next to ``converged=True``.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +21,7 @@ from scipy.sparse.linalg import LinearOperator
 from . import _core
 from ._inputs import prepare
 from ._interrupt import run_abandonable
-from ._validation import as_float_array, as_int, as_scalar, check_choice, check_memory, check_result
+from ._validation import as_flag, as_float_array, as_int, as_scalar, check_choice, check_memory, check_result
 from .network import Network
 from .numerics import HESSIAN_PARTS, LOSSES, hessian
 
@@ -121,6 +122,7 @@ class HessianLinearOperator(LinearOperator):
         a = prepare(net, X, y, n_threads=n_threads)
         check_choice(part, "part", HESSIAN_PARTS)
         check_choice(loss, "loss", LOSSES)
+        cache = as_flag(cache, "cache", allow_none=True)
         if cache:
             check_memory(
                 _core.activation_cache_bytes(a.X.shape[0], a.net.width), "caching the activations", "pass cache=False"
@@ -141,6 +143,39 @@ class HessianLinearOperator(LinearOperator):
         self.cache, self.n_threads = self._op.caches_activations, a.n_threads
         P = a.net.n_params
         super().__init__(dtype=np.float64, shape=(P, P))
+
+    # SciPy's public methods convert their argument with NumPy first, whose errors (a ragged list:
+    # "setting an array element with a sequence") and shape errors ("dimension mismatch") do not
+    # say what was wrong; these check it the way every flatcore function does, then hand it on.
+    def _directions(self, x, name: str, ndim, *, one_column: bool = False):
+        x = as_float_array(x, name, ndim)
+        if x.shape[0] != self.shape[0]:
+            raise ValueError(f"{name} has {x.shape[0]} rows; the Hessian is P x P with P = {self.shape[0]}")
+        if one_column and x.ndim == 2 and x.shape[1] != 1:
+            raise ValueError(f"{name} must have shape (P,) or (P, 1) = ({self.shape[0]}, 1); got {x.shape}")
+        return x
+
+    def matvec(self, x):
+        """H x for x of shape (P,) or (P, 1)."""
+        return super().matvec(self._directions(x, "the direction u", (1, 2), one_column=True))
+
+    def rmatvec(self, x):
+        """H x (H is symmetric), for x of shape (P,) or (P, 1)."""
+        return super().rmatvec(self._directions(x, "the direction u", (1, 2), one_column=True))
+
+    def matmat(self, X):
+        """H X for X of shape (P, m)."""
+        return super().matmat(self._directions(X, "the directions U", 2))
+
+    def rmatmat(self, X):
+        """H X (H is symmetric), for X of shape (P, m)."""
+        return super().rmatmat(self._directions(X, "the directions U", 2))
+
+    def dot(self, x):
+        """H x for an array x; the product operator for an operator, the scaled one for a number."""
+        if isinstance(x, (LinearOperator, numbers.Number)):  # a product or a scaled operator
+            return super().dot(x)
+        return super().dot(self._directions(x, "the direction x", (1, 2)))
 
     def _matvec(self, u):
         u = np.ascontiguousarray(as_float_array(u, "the direction u", (1, 2)).reshape(-1))
@@ -367,6 +402,7 @@ def sharpness(
     FloatingPointError if the Hessian overflows float64 at this scale of the data and the weights
     (see :func:`top_eigs`).
     """
+    return_result = as_flag(return_result, "return_result")
     res = top_eigs(
         net,
         X,
@@ -464,6 +500,7 @@ def spectral_density(
     P = op.shape[0]
     m = min(lanczos_steps, P)
     check_memory(8.0 * P * (m + 4), f"the Lanczos basis of {P} x {m} entries", "use fewer lanczos_steps")
+    check_memory(16 * n_probes * m, f"the nodes and weights of {n_probes} probes x {m} steps", "use fewer probes")
     try:
         rng = np.random.default_rng(seed)
     except (TypeError, ValueError) as exc:

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import _core
 from ._inputs import prepare
-from ._validation import as_float_array, as_int, as_scalar, check_choice, check_memory, check_result
+from ._validation import as_flag, as_float_array, as_int, as_scalar, check_choice, check_memory, check_result
 from .network import Network
 from .numerics import LOSSES
 
@@ -77,6 +77,8 @@ class History:
         return tuple(self._columns)
 
     def __getitem__(self, name: str) -> np.ndarray:
+        if not isinstance(name, str):
+            raise TypeError(f"a history column is named by a string; got {type(name).__name__} {name!r}")
         try:
             return self._columns[name]
         except KeyError:
@@ -98,7 +100,7 @@ class History:
         return len(next(iter(self._columns.values()))) if self._columns else 0
 
     def __contains__(self, name) -> bool:
-        return name in self._columns
+        return isinstance(name, str) and name in self._columns
 
     def to_pandas(self):
         """The history as a pandas DataFrame, one row per recorded step."""
@@ -196,6 +198,24 @@ def _evaluation(net: Network, n: int, test, y_clean) -> dict:
             raise ValueError(f"y_clean has {y_clean.shape[0]} values but X has {n} points")
         out["y_clean"] = y_clean
     return out
+
+
+def _check_history(history: History) -> None:
+    """Raise FloatingPointError where a recorded value overflowed.
+
+    Say the test or clean MSE of targets near float64's limit: the history holds numbers, and NaN
+    only where the sharpness was not computed.
+    """
+    computed = history["sharpness_n_hvp"] > 0 if "sharpness_n_hvp" in history else None
+    for name in history.columns:
+        column = history[name]
+        if column.dtype.kind != "f":
+            continue
+        if name == "sharpness" and computed is not None:
+            column = column[computed]
+        check_result(
+            column, f"the history's {name}", "the data, the targets or the weights are too large: rescale them"
+        )
 
 
 def train(
@@ -320,7 +340,7 @@ def train(
         steps=steps,
         loss=check_choice(loss, "loss", LOSSES),
         weight_decay=as_scalar(weight_decay, "weight_decay", nonnegative=True),
-        decay_biases=bool(decay_biases),
+        decay_biases=as_flag(decay_biases, "decay_biases"),
         clip_grad_norm=as_scalar(clip_grad_norm, "clip_grad_norm", positive=True, allow_none=True),
         record_every=record_every,
         tol=as_scalar(tol, "tol", nonnegative=True, allow_none=True),
@@ -351,7 +371,7 @@ def train(
 
     bar = None
     callback = None
-    if progress:
+    if as_flag(progress, "progress"):
         from tqdm.auto import tqdm
 
         bar = tqdm(total=steps, unit="step", desc="GD", leave=False)
@@ -373,6 +393,7 @@ def train(
     config = options.as_dict()
     del config["n_threads"]  # results do not depend on it
     history = History._from_core(out.history)
+    _check_history(history)
     if earlier is not None:
         history = earlier.history._then(history)
         config["steps"] += int(earlier.config.get("steps", 0))

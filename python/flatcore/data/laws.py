@@ -29,7 +29,7 @@ from typing import ClassVar, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
-from .._validation import as_float_array, as_int, as_scalar, check_memory, check_result
+from .._validation import as_float_array, as_int, as_scalar, check_memory, check_result, row_norms
 from . import _marginals
 from ._random import directions, generator
 
@@ -144,7 +144,7 @@ class _Sampler:
         n = as_int(n, "n", minimum=1)
         # the sample and the draws it is made of (a few arrays of its size at most)
         d = self.d  # type: ignore[attr-defined]  # every law has d (a field or a property)
-        check_memory(8.0 * 3 * n * (d + 1), f"a sample of n={n} points in d={d}", "draw fewer points")
+        check_memory(8 * 3 * n * (d + 1), f"a sample of n={n} points in d={d}", "draw fewer points")
         with np.errstate(over="ignore", invalid="ignore"):
             X = self._draw(n, generator(seed))
         return check_result(X, f"a sample of {self!r}", "the law's scale is too large: use a smaller one")
@@ -166,7 +166,8 @@ class _Isotropic(_Sampler):
     _positive: ClassVar[tuple[str, ...]] = ()  # the float parameters, each checked > 0
 
     def __post_init__(self):
-        object.__setattr__(self, "d", as_int(self.d, "d", minimum=1))
+        # beyond int64 a dimension is no dimension (and float(d) in the marginals would overflow)
+        object.__setattr__(self, "d", as_int(self.d, "d", minimum=1, maximum=2**62))
         for name in self._positive:
             object.__setattr__(self, name, as_scalar(getattr(self, name), name, positive=True))
 
@@ -190,8 +191,8 @@ class _Isotropic(_Sampler):
         """
         if isinstance(t, (bool, np.bool_)):
             raise TypeError("t must be a real number or an array of real numbers; got bool")
-        shape = np.shape(t)
-        P, m1, excess = self._marginal(as_float_array(t, "t", tuple(range(0, 33))).reshape(shape))
+        arr = as_float_array(t, "t", tuple(range(0, 33)))  # first: it names t if t is no array
+        P, m1, excess = self._marginal(arr.reshape(np.shape(t)))
         if np.ndim(P) == 0:
             return MarginalTail(float(P), float(m1), float(excess))
         return MarginalTail(P, m1, excess)
@@ -385,7 +386,7 @@ class BallMixture(_Sampler):
         bases = as_float_array(self.bases, "bases", 3)
         k, d = centers.shape
         if k == 0:
-            raise ValueError("a BallMixture needs at least one component")
+            raise ValueError("centers has no rows: a BallMixture needs at least one component")
         if d == 0:
             raise ValueError("centers must have d >= 1 columns")
         if bases.shape[0] != k or bases.shape[2] != d or bases.shape[1] < 1:
@@ -393,10 +394,10 @@ class BallMixture(_Sampler):
         gram = np.einsum("kad,kbd->kab", bases, bases)
         if not np.allclose(gram, np.eye(bases.shape[1])[None], atol=1e-8):
             raise ValueError("each bases[j] must have orthonormal rows")
-        radii = np.broadcast_to(as_float_array(self.radii, "radii", (0, 1)), (k,))
+        radii = _per_component(self.radii, "radii", k)
         if np.any(radii <= 0):
             raise ValueError("radii must be positive")
-        weights = np.broadcast_to(as_float_array(self.weights, "weights", (0, 1)), (k,))
+        weights = _per_component(self.weights, "weights", k)
         if np.any(weights < 0) or weights.sum() <= 0:
             raise ValueError("weights must be non-negative with a positive sum")
         self._freeze(centers=centers, bases=bases, radii=radii, weights=weights / weights.sum())
@@ -436,7 +437,10 @@ class BallMixture(_Sampler):
     @property
     def radius(self) -> float:
         """``max_j ||c_j|| + r_j``, a bound on ``||x||``."""
-        return float(np.max(np.linalg.norm(self.centers, axis=1) + self.radii))
+        with np.errstate(over="ignore", under="ignore"):
+            norms = row_norms(np.linalg.norm(self.centers, axis=1), self.centers)  # overflow-safe
+            bound = float(np.max(norms + self.radii))
+        return check_result(bound, "the bound max_j ||c_j|| + r_j on the norm of the points")
 
     @classmethod
     def random(cls, d, n_components, dim=1, *, radius=1.0, center_scale=0.0, seed=0) -> BallMixture:
@@ -469,6 +473,7 @@ class BallMixture(_Sampler):
             raise ValueError(f"dim must be at most d = {d}; got {dim}")
         radius = as_scalar(radius, "radius", positive=True)
         center_scale = as_scalar(center_scale, "center_scale", nonnegative=True)
+        check_memory(8 * 2 * k * (dim + 1) * d, f"{k} balls of dimension {dim} in d={d}", "use fewer components")
         rng = generator(seed)
         bases = np.empty((k, dim, d))
         for j in range(k):
@@ -481,6 +486,14 @@ class BallMixture(_Sampler):
         comp = rng.choice(len(self.weights), size=n, p=self.weights)
         z = UniformBall(self.dim).sample(n, seed=rng)
         return self.centers[comp] + self.radii[comp, None] * np.einsum("na,nad->nd", z, self.bases[comp])
+
+
+def _per_component(value, name: str, k: int) -> np.ndarray:
+    """One value for all k components (a scalar), or one per component (shape (k,))."""
+    values = as_float_array(value, name, (0, 1))  # a scalar comes back with shape (1,)
+    if np.ndim(value) == 1 and values.shape != (k,):
+        raise ValueError(f"{name} must be a scalar or have one entry per component, shape ({k},); got {values.shape}")
+    return np.broadcast_to(values, (k,))
 
 
 # =================================================================================================

@@ -166,6 +166,7 @@ def _direction_and_seed(d: int, direction, seed) -> tuple[Optional[tuple[float, 
 def _unit(d: int, direction: Optional[tuple[float, ...]], seed: Optional[int]) -> np.ndarray:
     """``direction / ||direction||``, or a uniform unit vector drawn from ``default_rng(seed)``."""
     if direction is None:
+        check_memory(8 * 2 * d, f"a direction in d={d}", "use a smaller d")
         w = directions(1, d, generator(seed))[0]
     else:
         w = np.array(direction, dtype=np.float64)
@@ -328,6 +329,7 @@ class MultiIndex(_Target):
         check_choice(self.combine, "combine", _COMBINE)
         if self.basis is None:
             _set(self, "seed", _check_seed(self.seed))
+            check_memory(8 * 3 * d * k, f"a basis of k={k} directions in d={d}", "use a smaller d or k")
         else:
             U = as_float_array(self.basis, "basis", 2)
             if U.shape != (k, d):
@@ -397,9 +399,11 @@ class RandomReLU(_Target):
         _set(self, "d", as_int(self.d, "d", minimum=1))
         _set(self, "rate", as_scalar(self.rate, "rate", positive=True))
         _set(self, "radius", as_scalar(self.radius, "radius", positive=True))
+        if not np.isfinite(2.0 * self.radius):  # the thresholds are drawn on [-radius, radius]
+            raise ValueError(f"radius must be at most {np.finfo(np.float64).max / 2:.4g}; got {self.radius}")
         _set(self, "seed", _check_seed(self.seed))
         # N exceeds rate + 10 sqrt(rate) + 10 with negligible probability
-        size = 8.0 * (self.d + 2) * (self.rate + 10.0 * np.sqrt(self.rate) + 10.0)
+        size = 8 * (self.d + 2) * int(np.ceil(self.rate + 10.0 * np.sqrt(self.rate) + 10.0))  # exact for any d
         check_memory(size, f"RandomReLU(d={self.d}, rate={self.rate:g})", "use a smaller rate")
         _ = self._params
 
@@ -640,6 +644,8 @@ def draw(law, target, n: int, *, n_test: int = 1000, noise: float = 0.0, seed=0)
     n = as_int(n, "n", minimum=1)
     n_test = as_int(n_test, "n_test", minimum=1)
     noise = as_scalar(noise, "noise", nonnegative=True)
+    # before the law is asked for them (a law of the user's making may not check)
+    check_memory(8 * 3 * (n + n_test) * (d + 1), f"n={n} and n_test={n_test} points in d={d}", "draw fewer points")
     points, noise_stream, test = _seed_sequence(seed).spawn(3)
 
     X = _check_points(law.sample(n, np.random.default_rng(points)), "law.sample(n, seed)", n, d)

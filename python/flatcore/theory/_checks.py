@@ -58,9 +58,9 @@ def as_thresholds(t, name: str = "t") -> np.ndarray:
     """t as a float64 array of its own shape (any ndim, 0 for a scalar), all entries finite."""
     if isinstance(t, (bool, np.bool_)):
         raise TypeError(f"{name} must be a real number or an array of real numbers; got bool")
-    shape = np.shape(t)
+    arr = as_float_array(t, name, tuple(range(0, 33)))  # first: it names t if t is no array
     # as_float_array goes through np.ascontiguousarray, which makes a 0-d array 1-d: restore the shape
-    return as_float_array(t, name, tuple(range(0, 33))).reshape(shape)
+    return arr.reshape(np.shape(t))
 
 
 def broadcast_ut(u: np.ndarray, t: np.ndarray):
@@ -75,7 +75,7 @@ def broadcast_ut(u: np.ndarray, t: np.ndarray):
             f"t of shape {t.shape} does not broadcast against the {m} directions in u "
             f"(shape {u.shape}); give one threshold or one per direction"
         ) from None
-    if len(out_shape) != 1:
+    if out_shape != (m,):
         raise ValueError(f"with u of shape {u.shape}, t must be a scalar or have shape ({m},); got {t.shape}")
     return u, np.broadcast_to(t, (m,)).astype(np.float64), out_shape
 

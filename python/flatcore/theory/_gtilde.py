@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import as_int, row_norms
+from .._validation import as_int, check_memory, row_norms
 from ..data import IsotropicLaw
 from ._checks import CHUNK_ELEMENTS, as_directions, as_law, as_samples, as_thresholds, broadcast_ut
 
@@ -99,6 +99,7 @@ def population_gtilde(
     """
     if method not in POPULATION_METHODS:
         raise ValueError(f"method must be one of {POPULATION_METHODS}; got {method!r}")
+    n_samples = as_int(n_samples, "n_samples", minimum=2)  # checked even where the marginal is used
     u = as_directions(u)
     d = u.shape[-1]
     law = as_law(law, d, where)
@@ -111,7 +112,7 @@ def population_gtilde(
         se = np.zeros_like(gp)
         how = str(getattr(law, "marginal_method", "marginal"))
     else:
-        n_samples = as_int(n_samples, "n_samples", minimum=2)
+        check_memory(8 * 3 * n_samples * (d + 1), f"a Monte Carlo sample of n_samples={n_samples} points in d={d}")
         Xs = as_samples(law.sample(n_samples, seed), "the law's sample")
         if Xs.shape != (n_samples, d):
             raise ValueError(f"{law!r}.sample returned shape {Xs.shape}; expected (n_samples, d) = ({n_samples}, {d})")

@@ -13,6 +13,7 @@ import numpy as np
 
 from .._validation import as_float_array, as_int, as_scalar, check_memory
 from ..data import UniformSphere
+from ..data._random import generator
 from ..network import Network
 from ._checks import as_dim
 
@@ -74,7 +75,9 @@ def boundary_packing(d, eps, *, amplitude=1.0, signs=None, max_neurons=1000, n_c
         )
     amplitude = as_scalar(amplitude, "amplitude", positive=True)
     max_neurons = as_int(max_neurons, "max_neurons", minimum=1)
-    rng = np.random.default_rng(seed)
+    if n_candidates is not None:  # checked whatever d is, although only d >= 3 uses it
+        n_candidates = as_int(n_candidates, "n_candidates", minimum=1, maximum=2**62)
+    rng = generator(seed)
     theta0 = np.arccos(1.0 - eps)  # of the caps the thresholds b = 1 - eps (rounded) give: > 0
     cos_min = np.cos(min(2.0 * theta0, np.pi))
     if d == 1:
@@ -87,7 +90,6 @@ def boundary_packing(d, eps, *, amplitude=1.0, signs=None, max_neurons=1000, n_c
     else:
         if n_candidates is None:
             n_candidates = 50 * max_neurons
-        n_candidates = as_int(n_candidates, "n_candidates", minimum=1)
         _check_size(min(max_neurons, n_candidates), d)
         thr = cos_min - 1e-12
         sphere = UniformSphere(d)
@@ -126,4 +128,4 @@ def _check_size(neurons: int, d: int) -> None:
     """Refuse (MemoryError) a packing of this many neurons that the machine could not hold."""
     # the directions, the network's arrays and their copies
     what = f"a packing of up to {neurons} neurons in d={d}"
-    check_memory(8.0 * 4 * neurons * (d + 2), what, "use a smaller max_neurons")
+    check_memory(8 * 4 * neurons * (d + 2), what, "use a smaller max_neurons")

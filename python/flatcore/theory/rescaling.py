@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import as_float_array, check_data, check_result
+from .._validation import as_float_array, check_data, check_result, row_norms
 from ..network import Network, as_network
 from ..numerics import loss_scale, trace_terms
 
@@ -35,8 +35,9 @@ def rescale(net: Network, alpha) -> Network:
         A new network.
     """
     net = as_network(net)
+    checked = as_float_array(alpha, "alpha", (0, 1))  # first: it names alpha if alpha is no array
     scalar = np.ndim(alpha) == 0
-    alpha = as_float_array(alpha, "alpha", (0, 1))
+    alpha = checked
     if not scalar and alpha.shape != (net.width,):
         raise ValueError(f"alpha must be a scalar or have shape (width,) = ({net.width},); got {alpha.shape}")
     if np.any(alpha <= 0):
@@ -82,10 +83,37 @@ def min_trace(net: Network, X, y=None, *, loss: str = "half_mse", n_threads=None
     net = as_network(net)
     if y is not None:
         check_data(net, X, y)
-    A, B = trace_terms(net, X, n_threads=n_threads)
+    A, B, _ = _normalized_terms(net, X, n_threads)
     with np.errstate(over="ignore"):
         value = loss_scale(loss) * (1.0 + 2.0 * np.sum(_sqrt_product(A, B)))
     return float(check_result(value, "the minimal trace"))
+
+
+def _normalized_terms(net: Network, X, n_threads):
+    """``trace_terms`` of the network rescaled neuron by neuron by 2^e_k, and the exponents e_k.
+
+    A power-of-two rescaling (w_k, b_k, v_k) -> (2^e w_k, 2^e b_k, 2^-e v_k) is exact and leaves
+    A_k B_k unchanged (so min_trace and the balancing are the same to the last bit), while it moves
+    A_k by 4^e and B_k by 4^-e. e_k is chosen, from the magnitudes alone (in log2, so that nothing
+    overflows), to make the two about equal: then both are about sqrt(A_k B_k), in range whenever
+    the answer is, where the raw A_k may overflow (after ``rescale(net, 1e200)``, say).
+    """
+    net = as_network(net)
+    X = check_data(net, X)
+    with np.errstate(divide="ignore", over="ignore", under="ignore"):
+        lw = np.log2(row_norms(np.linalg.norm(net.W, axis=1), net.W))
+        lb, lv = np.log2(np.abs(net.b)), np.log2(np.abs(net.v))
+        lx = np.log2(np.max(row_norms(np.sqrt(np.einsum("nd,nd->n", X, X)), X)))
+        # A_k ~ (||w|| R + |b|)^2 and B_k ~ v^2 (R^2 + 1): e = log2(B / A) / 4
+        e = (2.0 * lv + np.logaddexp2(2.0 * lx, 0.0) - 2.0 * np.logaddexp2(lw + lx, lb)) / 4.0
+    e = np.where(np.isfinite(e), np.clip(np.round(e), -1100, 1100), 0).astype(int)
+    with np.errstate(over="ignore", under="ignore"):
+        W, b, v = np.ldexp(net.W, e[:, None]), np.ldexp(net.b, e), np.ldexp(net.v, -e)
+    keep = ~(np.isfinite(W).all(axis=1) & np.isfinite(b) & np.isfinite(v))  # out of range: left alone
+    e[keep] = 0
+    W[keep], b[keep], v[keep] = net.W[keep], net.b[keep], net.v[keep]
+    A, B = trace_terms(Network(W, b, v, net.beta), X, n_threads=n_threads)
+    return A, B, e
 
 
 def _sqrt_product(A: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -119,7 +147,8 @@ def balance_for_min_trace(net: Network, X, *, n_threads=None) -> Network:
     Network
         A new network.
     """
-    A, B = trace_terms(net, X, n_threads=n_threads)
+    net = as_network(net)
+    A, B, e = _normalized_terms(net, X, n_threads)  # of the network rescaled by 2^e_k
     alpha = np.ones(net.width)
     ok = (A > 0) & (B > 0)
     with np.errstate(over="ignore", under="ignore"):
@@ -127,4 +156,6 @@ def balance_for_min_trace(net: Network, X, *, n_threads=None) -> Network:
     # where B / A leaves float64's range, the fourth roots separately
     redo = ok & (~np.isfinite(alpha) | (alpha == 0))
     alpha[redo] = np.sqrt(np.sqrt(B[redo])) / np.sqrt(np.sqrt(A[redo]))
+    with np.errstate(over="ignore", under="ignore"):  # back to the raw network: exact, or out of range
+        alpha[ok] = np.ldexp(alpha[ok], e[ok])
     return rescale(net, alpha)

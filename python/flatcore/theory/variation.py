@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_data, check_result, row_norms
+from .._validation import as_int, check_data, check_result, row_norms
 from ..network import Network, as_network
 from ..numerics import neuron_sides
 from ._checks import as_law
@@ -77,6 +77,7 @@ def vg_contributions(net: Network, X=None, *, law=None, n_samples=200_000, seed=
         Non-negative; 0 for neurons with w_k = 0.
     """
     net = as_network(net)
+    n_samples = as_int(n_samples, "n_samples", minimum=2)  # checked even where no sample is drawn
     if X is not None and law is not None:
         raise ValueError("give either X (empirical g) or law (population g), not both")
     wnorm = _weight_norms(net.W)
