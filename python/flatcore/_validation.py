@@ -35,6 +35,8 @@ def as_float_array(value, name: str, ndim: int | tuple[int, ...]) -> np.ndarray:
     if arr.ndim not in ndims:
         want = " or ".join(str(k) for k in ndims)
         raise ValueError(f"{name} must be {want}-dimensional; got shape {arr.shape}")
+    if arr.dtype != np.float64 or not arr.flags.c_contiguous:  # a copy: a view may be far larger than its memory
+        check_memory(8 * arr.size, f"a float64 copy of {name} (shape {arr.shape})", f"pass a smaller {name}")
     arr = np.ascontiguousarray(arr, dtype=np.float64)
     check_finite(arr, name)
     return arr
