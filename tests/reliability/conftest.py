@@ -1,4 +1,4 @@
-"""The fuzz's worker process, shared by the whole session, and the report of what it saw."""
+"""The fuzz's worker process, shared by the fuzz's tests, and the report of what it saw."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pytest
 from .runner import TALLY, Worker
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def worker():
+    """One worker for the fuzz's module, closed when it is done (the rest of the run goes without)."""
     w = Worker()
     yield w
     w.close()

@@ -10,6 +10,8 @@ Every argument of a public function has a kind. A kind makes a valid value from 
   FloatingPointError;
 - ``SAME``: the same numbers in another form (strided, read-only, Fortran order, big-endian, a
   list, a NumPy scalar): the result must be bit for bit that of the plain value.
+- ``USER``: a law or target of the user's making raises: its exception must reach the caller
+  (unless the call is refused first, naming the argument, for a reason of its own).
 
 Mutations are chosen by label (``hypothesis.strategies.sampled_from``), so a failing example
 shrinks to a readable one, e.g. ``X:nan``.
