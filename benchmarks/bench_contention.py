@@ -2,7 +2,7 @@
 """flatcore.train beside other CPU-bound processes: steps per second at 1 thread, 2 threads and the default.
 
     python benchmarks/bench_contention.py [--sizes small mid large] [--configs 1 2 default]
-                                          [--scenarios quiet busy1 busy2 flatcore1] [--rounds 3]
+                                          [--scenarios quiet busy1 busy2 flatcore1] [--rounds 3] [--ab 10]
                                           [--quick] [--name contention] [--out benchmarks/results]
                                           [--rerender results/contention.json]
 
@@ -30,7 +30,10 @@ configuration may add environment variables after ``+``, e.g. ``2+OMP_WAIT_POLIC
 ``default+GOMP_SPINCOUNT=0``. Every (scenario, workload) runs ``--rounds`` rounds with the
 configurations taking turns; each round times ``--repeats`` calls of ``train`` of about
 ``--seconds`` each. A cell is the median steps/s of all its timed calls (min and max in the
-JSON). Results: OUT/NAME.md and OUT/NAME.json (NAME: ``--name``, default ``contention``).
+JSON). With ``--ab PAIRS``, also: on the quiet machine, one process at the default count times
+PAIRS calls with the adaptation on and PAIRS with it off, in turn (what the adaptation costs
+where it has nothing to gain, free of differences between processes). Results: OUT/NAME.md and
+OUT/NAME.json (NAME: ``--name``, default ``contention``).
 """
 
 from __future__ import annotations
@@ -290,10 +293,22 @@ def worker(spec_path: str) -> None:
         gd.steps(k)
         return time.perf_counter() - t0
 
-    steps, times = harness.time_steps(run, spec["seconds"], spec["repeats"])
-    out["steps"] = steps
-    out["seconds"] = times
-    out["steps_per_s"] = [steps / t for t in times]
+    if spec.get("ab"):
+        # One process, calls with the adaptation on and off in turn (the variable is read at every
+        # call), so that both see the same memory layout and the same moments of the machine.
+        os.environ["FLATCORE_ADAPTIVE_THREADS"] = "0"
+        steps, _ = harness.time_steps(run, spec["seconds"], 1)
+        out["steps"] = steps
+        out["on"], out["off"] = [], []
+        for j in range(spec["ab"]):
+            for flag in ("1", "0") if j % 2 == 0 else ("0", "1"):
+                os.environ["FLATCORE_ADAPTIVE_THREADS"] = flag
+                out["on" if flag == "1" else "off"].append(steps / run(steps))
+    else:
+        steps, times = harness.time_steps(run, spec["seconds"], spec["repeats"])
+        out["steps"] = steps
+        out["seconds"] = times
+        out["steps_per_s"] = [steps / t for t in times]
     out["os_threads"] = harness.os_threads()
     Path(spec["result_out"]).write_text(json.dumps(out))
 
@@ -305,6 +320,10 @@ def worker(spec_path: str) -> None:
 
 def complete(rep: dict) -> None:
     """Derive the medians and ratios of a report from its raw timings."""
+    for res in rep.get("ab", {}).values():
+        res["on_median"] = statistics.median(res["on"])
+        res["off_median"] = statistics.median(res["off"])
+        res["ratio_median"] = statistics.median(a / b for a, b in zip(res["on"], res["off"]))
     for scen in rep["results"].values():
         for cell in scen.values():
             for res in cell["configs"].values():
@@ -321,11 +340,22 @@ def complete(rep: dict) -> None:
 def render(rep: dict) -> str:
     cfg = rep["config"]
     sizes, configs = cfg["sizes"], cfg["configs"]
+    rounds = (
+        f"{cfg['rounds']} round(s) with the configurations taking turns, {cfg['repeats']} calls of "
+        f"~{cfg['seconds']} s each per round; median of all calls"
+        if cfg["scenarios"]
+        else "no scenarios (--ab only)"
+    )
     lines = report.header(
         "flatcore.train beside other processes: steps per second",
         rep,
-        f"float64, lr {cfg['lr']}, unpinned; {cfg['rounds']} round(s) with the configurations taking turns, "
-        f"{cfg['repeats']} calls of ~{cfg['seconds']} s each per round; median of all calls"
+        f"float64, lr {cfg['lr']}, unpinned; {rounds}"
+        + (
+            f"; a measurement during which other processes used more than {cfg['foreign_max']} cores was "
+            f"taken again (up to {cfg['retries']} times, after waiting for quiet)"
+            if "retries" in cfg
+            else ""
+        )
         + (" (QUICK run)" if cfg["quick"] else ""),
     )
     base = "1" if "1" in configs else configs[0]
@@ -374,7 +404,52 @@ def render(rep: dict) -> str:
                 a, b = med(s, c), med(s, base)
                 cells.append(report.ratio(a / b) if a and b else "–")
             lines.append(report.row(config_label(c), cells))
+    if rep.get("ab"):
+        ab = rep["ab"]
+        lines += [
+            "",
+            "## Quiet machine, one process: the adaptation on and off in turn",
+            "",
+            f"Default threads; {cfg['ab']} pairs of calls (~{cfg['seconds']} s each) with FLATCORE_ADAPTIVE_THREADS=1 "
+            "and =0 alternating in one process; medians, and the median of the pairs' ratios:",
+            "",
+        ]
+        lines += report.size_header(sizes, "")
+        lines.append(
+            report.row("adaptive (steps/s)", [report.rate(ab[s]["on_median"]) if s in ab else "–" for s in sizes])
+        )
+        lines.append(
+            report.row("fixed (steps/s)", [report.rate(ab[s]["off_median"]) if s in ab else "–" for s in sizes])
+        )
+        lines.append(
+            report.row("adaptive / fixed", [report.ratio(ab[s]["ratio_median"]) if s in ab else "–" for s in sizes])
+        )
     return "\n".join(lines) + "\n"
+
+
+def run_ab(rep: dict, size: str, args, tmp: Path, env_keys) -> dict | None:
+    """The same-process comparison of the adaptation on and off on a quiet machine (--ab pairs)."""
+    for attempt in range(args.retries + 1):
+        wait_quiet([], args.foreign_max, args.patience)
+        meter = CpuMeter()
+        spec = {
+            "config": "default",
+            "size": size,
+            "seconds": rep["config"]["seconds"],
+            "ab": args.ab,
+            "env_keys": env_keys,
+            "result_out": str(tmp / "result.json"),
+        }
+        res = harness.run_worker(__file__, spec, "ab", tmp, config_env("default"), [], False, args.timeout)
+        if "error" in res:
+            report.add_note(rep, f"ab/{size} failed: {res['error']}")
+            return None
+        res["foreign_cores"] = foreign = meter.foreign_cores()
+        ratio = statistics.median(a / b for a, b in zip(res["on"], res["off"]))
+        print(f"  on/off {ratio:.3f} (others: {foreign:.2f} cores)", file=sys.stderr, flush=True)
+        if foreign <= args.foreign_max or attempt == args.retries:
+            return res
+    return None
 
 
 def run_cell(rep: dict, scen: str, size: str, args, tmp: Path, env_keys) -> dict:
@@ -433,7 +508,7 @@ def main(argv=None) -> int:
     p.add_argument("--sizes", nargs="+", choices=list(SIZES), default=None, help="workloads (default: all)")
     p.add_argument("--configs", nargs="+", default=list(CONFIGS), help="configurations (default: 1 2 default)")
     p.add_argument(
-        "--scenarios", nargs="+", choices=list(SCENARIOS), default=list(SCENARIOS), help="scenarios (default: all)"
+        "--scenarios", nargs="*", choices=list(SCENARIOS), default=list(SCENARIOS), help="scenarios (default: all)"
     )
     p.add_argument("--rounds", type=int, default=None, help="rounds per (scenario, workload) (default 3; quick 1)")
     p.add_argument("--repeats", type=int, default=None, help="timed calls per round (default 3; quick 2)")
@@ -453,6 +528,13 @@ def main(argv=None) -> int:
         type=int,
         default=2,
         help="times a measurement disturbed that way is taken again (default 2; the last one counts)",
+    )
+    p.add_argument(
+        "--ab",
+        type=int,
+        default=0,
+        metavar="PAIRS",
+        help="also, on the quiet machine, PAIRS calls with the adaptation on and off in turn in one process",
     )
     p.add_argument("--name", default="contention", help="report name: OUT/NAME.md and OUT/NAME.json")
     p.add_argument("--out", type=Path, default=harness.HERE / "results", help="output folder")
@@ -502,6 +584,7 @@ def main(argv=None) -> int:
             "quick": args.quick,
             "foreign_max": args.foreign_max,
             "retries": args.retries,
+            "ab": args.ab,
             "workloads": {s: dict(zip(("n", "width", "d"), SIZES[s])) for s in sizes},
         },
         "notes": notes,
@@ -514,6 +597,13 @@ def main(argv=None) -> int:
             for size in sizes:
                 print(f"[{SCENARIOS[scen][2]}: {size}]", file=sys.stderr, flush=True)
                 rep["results"][scen][size] = run_cell(rep, scen, size, args, tmp, env_keys)
+        if args.ab:
+            rep["ab"] = {}
+            for size in sizes:
+                print(f"[quiet machine, adaptation on and off in one process: {size}]", file=sys.stderr, flush=True)
+                res = run_ab(rep, size, args, tmp, env_keys)
+                if res:
+                    rep["ab"][size] = res
     complete(rep)
     harness.close_environment(rep)
     report.write(rep, render, args.out, args.name)

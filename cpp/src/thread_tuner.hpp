@@ -23,7 +23,7 @@
 //   (a neighbour has started).
 //
 // On a quiet machine a probe costs at most one window of slower steps every `max_interval_s`
-// (under 0.5%); beside a neighbour the count drops within a few windows (tens of milliseconds),
+// (about 0.5%, measured); beside a neighbour the count drops within a few windows (tens of ms),
 // and the probes of more threads, which then cost a scheduler slice per step, stay under about 1%.
 //
 // The tuner is pure logic: it sees only the durations it is given (its clock is their sum), so it
