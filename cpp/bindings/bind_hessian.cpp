@@ -20,7 +20,7 @@ void bind_hessian(py::module_& m) {
         Poller poller;
         Eigen::MatrixXd H;
         {
-          py::gil_scoped_release release;
+          ReleaseGil release;
           H = dense_hessian(net, X, y, p, c, nt, [&](long s) { return poller(s); });
         }
         poller.raise_if_stopped();
@@ -36,7 +36,7 @@ void bind_hessian(py::module_& m) {
         const HessianPart p = parse_part(part);
         const LossConvention c = parse_convention(loss);
         const int nt = threads(n_threads);
-        py::gil_scoped_release release;
+        ReleaseGil release;
         return hessian_vector_product(net, X, y, u, p, c, nt);
       },
       py::arg("net"), py::arg("X"), py::arg("y"), py::arg("u"), py::kw_only(), py::arg("part") = "full",
@@ -57,7 +57,7 @@ void bind_hessian(py::module_& m) {
         const HessianPart p = parse_part(part);
         const LossConvention c = parse_convention(loss);
         const int nt = threads(n_threads);
-        py::gil_scoped_release release;
+        ReleaseGil release;
         return hessian_trace(net, X, y, p, c, nt);
       },
       py::arg("net"), py::arg("X"), py::arg("y"), py::kw_only(), py::arg("part") = "full",
@@ -75,7 +75,7 @@ void bind_hessian(py::module_& m) {
                  cache_activations.value_or(cache_activations_by_default(X.rows(), net.width()));
              RowMatrix Xc = X;
              Vector yc = y;
-             py::gil_scoped_release release;
+             ReleaseGil release;
              return new HessianOperator(net, std::move(Xc), std::move(yc), p, c, nt, cache);
            }),
            py::arg("net"), py::arg("X"), py::arg("y"), py::kw_only(), py::arg("part") = "full",
@@ -88,7 +88,7 @@ void bind_hessian(py::module_& m) {
       .def_property_readonly("n_hvp", &HessianOperator::n_hvp)
       .def_property_readonly("caches_activations", &HessianOperator::caches_activations)
       .def_property_readonly("residuals", &HessianOperator::residuals)
-      .def("matvec", &HessianOperator::apply, py::arg("u"), py::call_guard<py::gil_scoped_release>())
+      .def("matvec", &HessianOperator::apply, py::arg("u"), py::call_guard<ReleaseGil>())
       .def(
           "matmat",
           [](const HessianOperator& op, const Eigen::Ref<const Eigen::MatrixXd>& U) {
@@ -96,7 +96,7 @@ void bind_hessian(py::module_& m) {
               throw std::invalid_argument("U has " + std::to_string(U.rows()) +
                                           " rows, expected P = " + std::to_string(op.rows()));
             Eigen::MatrixXd out(U.rows(), U.cols());
-            py::gil_scoped_release release;
+            ReleaseGil release;
             Vector in(U.rows()), o(U.rows());
             for (Index j = 0; j < U.cols(); ++j) {
               in = U.col(j);

@@ -76,7 +76,7 @@ void bind_spectrum(py::module_& m) {
         Poller poller;
         EigResult res;
         {
-          py::gil_scoped_release release;
+          ReleaseGil release;
           try {
             res = lanczos_eigenpairs(op, options, [&](long s) { return poller(s); });
           } catch (const Interrupted&) {
@@ -94,7 +94,7 @@ void bind_spectrum(py::module_& m) {
         const EigWhich w = parse_which(which);
         auto Hc = std::make_shared<const Eigen::MatrixXd>(H);
         if (Hc->rows() < kDenseInline) {
-          py::gil_scoped_release release;
+          ReleaseGil release;
           return dense_eigenpairs(*Hc, k, w);
         }
         // Eigen's decomposition cannot stop part-way (about 15 s at P = 3600): it runs on a thread

@@ -82,7 +82,7 @@ TrainResult train_from(const TrainStart& start, const ConstMatrixArg& X, const C
   Poller poller(std::move(progress));
   TrainResult res;
   {
-    py::gil_scoped_release release;
+    ReleaseGil release;
     res = train(start, X, y, options, ev, [&](long s) { return poller(s); });
   }
   poller.raise_if_stopped();

@@ -19,6 +19,11 @@
 #include <string>
 #include <thread>
 
+#if defined(__GLIBCXX__)
+#include <cxxabi.h>  // abi::__forced_unwind: how pthread_exit unwinds a thread
+#define FLATCORE_FORCED_UNWIND 1
+#endif
+
 #include "flatcore/network.hpp"
 #include "flatcore/numerics.hpp"
 #include "flatcore/resources.hpp"
@@ -30,6 +35,74 @@ namespace py = pybind11;
 using ConstMatrixArg = Eigen::Ref<const RowMatrix>;
 using ConstVectorArg = Eigen::Ref<const Vector>;
 
+// Whether the calling thread is the interpreter's main thread (the one that shuts it down).
+bool in_main_thread();
+
+// A thread that released the GIL for a long call and takes it again after the interpreter has
+// begun to shut down (the main thread left while this one computed: a daemon thread, or one the
+// main thread stopped waiting for) is ended by Python with pthread_exit. Its unwinding through the
+// binding's C++ frames, whose destructors take the GIL again, aborts the process ("terminate called
+// without an active exception"). Such a thread sleeps instead until the process exits, as Python
+// 3.14 makes it do itself. Both the check before taking the GIL and the catch around it are needed:
+// the check avoids the unwinding in the common case, the catch covers the shutdown that begins
+// while the thread waits for the GIL.
+[[noreturn]] inline void park_forever() {
+  for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+}
+inline void park_if_finalizing() {
+#if PY_VERSION_HEX >= 0x030D0000
+  const bool finalizing = Py_IsFinalizing();
+#else
+  const bool finalizing = _Py_IsFinalizing();
+#endif
+  if (finalizing && !in_main_thread()) park_forever();
+}
+// Takes the GIL back with `restore` (a call into Python's C API that may end the thread), parking
+// the thread instead if the interpreter is shutting down.
+template <class Restore>
+void take_gil_or_park(Restore restore) {
+  park_if_finalizing();
+#ifdef FLATCORE_FORCED_UNWIND
+  try {
+    restore();
+  } catch (abi::__forced_unwind&) {
+    park_forever();  // never leaves the handler: the unwinding stops here
+  }
+#else
+  restore();
+#endif
+}
+
+// The GIL released for the scope, as py::gil_scoped_release, but taken back with
+// take_gil_or_park. Use it (or as py::call_guard<ReleaseGil>) around every long call.
+class ReleaseGil {
+ public:
+  ReleaseGil() : state_(PyEval_SaveThread()) {}
+  ~ReleaseGil() {
+    take_gil_or_park([this] { PyEval_RestoreThread(state_); });
+  }
+  ReleaseGil(const ReleaseGil&) = delete;
+  ReleaseGil& operator=(const ReleaseGil&) = delete;
+
+ private:
+  PyThreadState* state_;
+};
+
+// The GIL taken for the scope by a thread that had released it (as py::gil_scoped_acquire), or the
+// thread parked if the interpreter is shutting down.
+class AcquireGil {
+ public:
+  AcquireGil() {
+    take_gil_or_park([this] { state_ = PyGILState_Ensure(); });
+  }
+  ~AcquireGil() { PyGILState_Release(state_); }
+  AcquireGil(const AcquireGil&) = delete;
+  AcquireGil& operator=(const AcquireGil&) = delete;
+
+ private:
+  PyGILState_STATE state_{};
+};
+
 // A thread count from Python: None is the process default (default_num_threads()). The core
 // checks the count where it uses it.
 inline int threads(std::optional<int> n_threads) { return n_threads ? *n_threads : default_num_threads(); }
@@ -40,7 +113,7 @@ template <class R>
 auto on_inputs(R (*f)(const Network&, const ConstMatrixRef&, int)) {
   return [f](const Network& net, const ConstMatrixArg& X, std::optional<int> n_threads) {
     const int nt = threads(n_threads);
-    py::gil_scoped_release release;
+    ReleaseGil release;
     return f(net, X, nt);
   };
 }
@@ -52,7 +125,7 @@ auto on_data(R (*f)(const Network&, const ConstMatrixRef&, const ConstVectorRef&
              std::optional<int> n_threads) {
     const LossConvention c = parse_convention(loss);
     const int nt = threads(n_threads);
-    py::gil_scoped_release release;
+    ReleaseGil release;
     return f(net, X, y, c, nt);
   };
 }
@@ -62,7 +135,7 @@ auto on_inputs(R (*f)(const Network&, const ConstMatrixRef&, LossConvention, int
              std::optional<int> n_threads) {
     const LossConvention c = parse_convention(loss);
     const int nt = threads(n_threads);
-    py::gil_scoped_release release;
+    ReleaseGil release;
     return f(net, X, c, nt);
   };
 }
@@ -115,22 +188,6 @@ class Interruption {
   bool main_thread_;
 };
 
-// Called by a thread that released the GIL before it takes it again from a long call. Once the
-// interpreter is shutting down (the main thread has left while this thread computes: a daemon
-// thread, or one the main thread stopped waiting for), taking the GIL would make Python end the
-// thread with pthread_exit, whose unwinding through the binding's C++ frames aborts the process
-// ("terminate called without an active exception"). The thread sleeps instead until the process
-// exits. (Python 3.14 parks such threads itself.)
-inline void park_if_finalizing() {
-#if PY_VERSION_HEX >= 0x030D0000
-  const bool finalizing = Py_IsFinalizing();
-#else
-  const bool finalizing = _Py_IsFinalizing();
-#endif
-  if (finalizing)
-    for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
-}
-
 // Polled by the core between units of work while the GIL is released. At most every
 // `interval` it checks for Ctrl-C (Interruption: in the main thread by taking the GIL and
 // running Python's signal handlers, elsewhere by reading the hook's count) and calls the optional
@@ -150,9 +207,8 @@ class Poller {
     // Outside the main thread, nothing to do without a SIGINT or a progress callable: skip the GIL.
     if (!interruption_.in_main_thread()) {
       if (!has_progress_ && !interruption_.signalled()) return false;
-      park_if_finalizing();  // (the main thread is the one that finalizes: it may go on)
     }
-    py::gil_scoped_acquire gil;
+    AcquireGil gil;
     if (interruption_.check()) {
       error_ = true;
       return true;
@@ -201,7 +257,7 @@ auto run_abandonable(Poller& poller, Work work) -> std::optional<decltype(work()
     std::exception_ptr error;
   };
   auto shared = std::make_shared<Shared>();
-  py::gil_scoped_release release;
+  ReleaseGil release;
   std::thread([shared, work = std::move(work)]() mutable {
     std::optional<Result> result;
     std::exception_ptr error;

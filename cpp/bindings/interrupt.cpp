@@ -46,7 +46,14 @@ const py::module_& signal_module() {
   return storage.call_once_and_store_result([] { return py::module_::import("signal"); }).get_stored();
 }
 
+// threading.main_thread()'s identifier, read at import (it never changes).
+std::atomic<unsigned long> main_thread_ident{0};
+
 }  // namespace
+
+bool in_main_thread() {
+  return PyThread_get_thread_ident() == main_thread_ident.load(std::memory_order_relaxed);
+}
 
 std::uint64_t sigint_count() { return sigints.load(std::memory_order_relaxed); }
 
@@ -71,8 +78,7 @@ void hook_sigint() {
 
 Interruption::Interruption() : start_(sigint_count()) {
   hook_sigint();
-  const auto main_ident = py::module_::import("threading").attr("main_thread")().attr("ident");
-  main_thread_ = main_ident.cast<unsigned long>() == PyThread_get_thread_ident();
+  main_thread_ = bindings::in_main_thread();  // (the free function, not the member)
 }
 
 bool Interruption::check() const {
@@ -86,6 +92,8 @@ bool Interruption::check() const {
 }
 
 void bind_interrupt(py::module_& m) {
+  main_thread_ident =
+      py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
   hook_sigint();
   py::class_<Interruption>(m, "Interruption",
                            "Whether Ctrl-C asked the calling thread's call to stop since the object was made "
