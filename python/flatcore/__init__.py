@@ -16,9 +16,10 @@ a FloatingPointError saying what overflowed and to rescale the data or the weigh
 >>> fc.hessian_trace(result.net, X, y)
 """
 
-from . import data, theory
+from . import data, experiments, theory
 from ._threads import get_num_threads, max_num_threads, set_num_threads, threads_lost_to_fork
 from ._version import version as __version__
+from .experiments import Study, load, run_study
 from .network import INIT_SCHEMES, Network
 from .numerics import (
     HESSIAN_PARTS,
@@ -70,6 +71,9 @@ __all__ = [
     "NeuronSides",
     "NeuronSide",
     "train",
+    "Study",
+    "run_study",
+    "load",
     "TrainResult",
     "History",
     "sharpness",
@@ -86,5 +90,6 @@ __all__ = [
     "threads_lost_to_fork",
     "data",
     "theory",
+    "experiments",
     "__version__",
 ]

@@ -11,6 +11,8 @@
   :class:`Target`; :func:`draw`, a seeded :class:`Dataset` of training points with Gaussian label
   noise and a noiseless test set from any law and target; and the first shortcuts, the targets by
   name (:func:`target`) and unit-ball data sets (:func:`regression`).
+- :mod:`flatcore.data.specs`: laws and targets by name, as a study file writes them
+  (:func:`law_from_spec`, :func:`target_from_spec`, :func:`canonical_spec`).
 
 >>> from flatcore import data
 >>> X = data.Radial(5, alpha=0.3).sample(1000, seed=0)
@@ -18,7 +20,7 @@
 >>> X, y = data.regression(256, 5, target_kind="linear", noise=1.0, seed=0)
 """
 
-from . import laws, targets
+from . import laws, specs, targets
 from .laws import BallMixture as BallMixture
 from .laws import Gaussian as Gaussian
 from .laws import IsotropicLaw as IsotropicLaw
@@ -28,6 +30,11 @@ from .laws import Radial as Radial
 from .laws import UniformBall as UniformBall
 from .laws import UniformSphere as UniformSphere
 from .laws import uniform_ball as uniform_ball
+from .specs import LAW_NAMES as LAW_NAMES
+from .specs import TARGET_NAMES as TARGET_NAMES
+from .specs import canonical_spec as canonical_spec
+from .specs import law_from_spec as law_from_spec
+from .specs import target_from_spec as target_from_spec
 from .targets import LINKS as LINKS
 from .targets import TARGETS as TARGETS
 from .targets import Dataset as Dataset
@@ -47,3 +54,4 @@ from .targets import target as target
 __all__ = []
 __all__ += laws.__all__
 __all__ += targets.__all__
+__all__ += specs.__all__

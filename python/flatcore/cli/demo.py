@@ -1,23 +1,17 @@
-"""The ``flatcore`` command line.
-
-flatcore demo      a small experiment end to end: GD at a small and a large step size
-flatcore info      version, build flags, threads
-"""
+"""``flatcore demo``: a small experiment end to end, GD at a small and a large step size."""
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
 
 import numpy as np
 
-from . import __version__, _threads, data
-from .network import Network
-from .numerics import activation_rates, hessian_trace
-from .provenance import provenance
-from .spectrum import sharpness
-from .training import train
+from .. import __version__, _threads, data
+from ..network import Network
+from ..numerics import activation_rates, hessian_trace
+from ..spectrum import sharpness
+from ..training import train
+from ._args import positive_float, positive_int
 
 
 def demo(args) -> int:
@@ -107,40 +101,8 @@ def demo(args) -> int:
     return 0
 
 
-def info(args) -> int:
-    """``flatcore info``: version, build, threads and machine."""
-    facts = provenance()
-    print(f"flatcore {facts['flatcore']}")
-    print(
-        f"compiled core: OpenMP {'yes' if facts['openmp'] else 'no'}; SIMD {facts['simd_kind']} "
-        f"({facts['simd_lanes']} doubles per vector); build flags: {facts['build_flags'] or '-'}"
-    )
-    print(f"default threads: {facts['default_num_threads']}")
-    print(f"Python {facts['python']}, NumPy {facts['numpy']}, SciPy {facts['scipy']}; {facts['platform']}")
-    print(f"CPU: {facts['cpu_model']}, {facts['logical_cores']} logical cores ({facts['usable_cores']} usable)")
-    return 0
-
-
-def _positive_float(text):
-    value = float(text)
-    if not np.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``flatcore`` command."""
-    parser = argparse.ArgumentParser(prog="flatcore", description="Exact numerics for two-layer ReLU networks.")
-    parser.add_argument("--version", action="version", version=f"flatcore {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
+def add_parser(sub) -> None:
+    """Register ``flatcore demo``."""
     p = sub.add_parser(
         "demo",
         help="train a wide network at a small and a large step size and compare",
@@ -148,41 +110,17 @@ def build_parser() -> argparse.ArgumentParser:
         "unit ball, a smooth target with noise, a wide two-layer ReLU network trained "
         "by full-batch GD at a small and at a large step size.",
     )
-    p.add_argument("--d", type=_positive_int, default=5, help="input dimension (default 5)")
-    p.add_argument("--n", type=_positive_int, default=256, help="training points (default 256)")
-    p.add_argument("--width", type=_positive_int, default=256, help="hidden neurons (default 256)")
-    p.add_argument("--steps", type=_positive_int, default=20000, help="GD steps per run (default 20000)")
+    p.add_argument("--d", type=positive_int, default=5, help="input dimension (default 5)")
+    p.add_argument("--n", type=positive_int, default=256, help="training points (default 256)")
+    p.add_argument("--width", type=positive_int, default=256, help="hidden neurons (default 256)")
+    p.add_argument("--steps", type=positive_int, default=20000, help="GD steps per run (default 20000)")
     p.add_argument(
-        "--lrs", type=_positive_float, nargs="+", default=[0.02, 0.5], help="step sizes to compare (default 0.02 0.5)"
+        "--lrs", type=positive_float, nargs="+", default=[0.02, 0.5], help="step sizes to compare (default 0.02 0.5)"
     )
     p.add_argument("--noise", type=float, default=0.3, help="label noise standard deviation (default 0.3)")
-    p.add_argument("--n-test", type=_positive_int, default=4000, help="fresh test points (default 4000)")
+    p.add_argument("--n-test", type=positive_int, default=4000, help="fresh test points (default 4000)")
     p.add_argument("--seed", type=int, default=0, help="seed for data and initialisation (default 0)")
-    p.add_argument("--threads", type=_positive_int, default=None, help="threads (default: all cores)")
+    p.add_argument("--threads", type=positive_int, default=None, help="threads (default: all cores)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--json", metavar="PATH", help="also write the table to this JSON file")
     p.set_defaults(func=demo)
-
-    p = sub.add_parser("info", help="version, build flags and threads")
-    p.set_defaults(func=info)
-    return parser
-
-
-def main(argv=None) -> int:
-    """Run the ``flatcore`` command with ``argv`` (default: the process arguments); return its exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
-    if getattr(args, "noise", 0.0) < 0:
-        parser.error("--noise must be non-negative")
-    try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

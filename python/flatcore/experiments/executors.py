@@ -1,0 +1,239 @@
+"""Where runs execute: a local process pool (the default) or a Dask cluster (:mod:`.dask_executor`).
+
+An executor takes :class:`~flatcore.experiments.worker.Task` objects and yields their records
+(:func:`~flatcore.experiments.worker.run_task`) as they finish, in any order. It owns its workers:
+closing it (or leaving the ``for`` loop early, or Ctrl-C) stops them. A run whose worker dies (killed,
+out of memory, a crash) is given to a fresh worker; after ``max_attempts`` deaths it comes back as a
+failed record that says so. The results do not depend on the executor or on how many workers it
+has: a run's numbers depend only on its settings.
+"""
+
+from __future__ import annotations
+
+import collections
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from multiprocessing.connection import wait
+from typing import Any, Optional
+
+from .worker import Task, run_task
+
+__all__ = ["Executor", "LocalExecutor", "available_cores"]
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS tells, else the CPU count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+class Executor:
+    """The interface of an executor: :meth:`map_unordered`, :meth:`close`, a context manager."""
+
+    #: How many runs execute at once.
+    workers: int = 1
+
+    def map_unordered(self, tasks: Iterable[Task]) -> Iterator[dict[str, Any]]:  # pragma: no cover - interface
+        """Execute the tasks, yielding each record as it finishes."""
+        raise NotImplementedError
+
+    def close(self) -> None:  # pragma: no cover - interface
+        """Stop the workers (idempotent)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _watch_parent(parent: int) -> None:
+    # A worker never outlives its driver: if the driver is killed (kill -9 included, which no
+    # handler sees), the worker is re-parented and ends itself within a second, even in the
+    # middle of a long run (this thread runs while the run's C++ loop holds no GIL).
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os._exit(70)
+
+
+def _worker_main(conn, parent: int) -> None:
+    """A pool worker: run tasks received on ``conn`` until it closes or sends None."""
+    # Ctrl-C in a terminal reaches the whole process group; the driver decides what stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        record = run_task(task)
+        try:
+            conn.send(record)
+        except (BrokenPipeError, OSError):
+            return
+
+
+def _died(process) -> str:
+    code = process.exitcode
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+class LocalExecutor(Executor):
+    """A pool of worker processes on this machine.
+
+    Parameters
+    ----------
+    workers : int, optional
+        Runs at once (default: the available cores divided by ``threads_per_run``).
+    threads_per_run : int, optional
+        Threads each run's computations use (default 1; ``train`` may use fewer when the machine
+        is busy). ``workers * threads_per_run`` should not exceed the cores.
+    max_attempts : int
+        How many times a run may lose its worker before it is recorded as failed (default 2).
+    start_method : str
+        The :mod:`multiprocessing` start method for the workers (default ``"spawn"``: fresh
+        interpreters, safe whatever the driver did before; ``"forkserver"`` also works).
+        ``"fork"`` is refused: a child forked after a multi-threaded call would run on one thread.
+    """
+
+    def __init__(
+        self,
+        workers: Optional[int] = None,
+        threads_per_run: Optional[int] = None,
+        *,
+        max_attempts: int = 2,
+        start_method: str = "spawn",
+    ):
+        threads = 1 if threads_per_run is None else int(threads_per_run)
+        if threads < 1:
+            raise ValueError(f"threads_per_run must be >= 1, got {threads_per_run!r}")
+        if workers is None:
+            workers = max(1, available_cores() // threads)
+        if isinstance(workers, bool) or int(workers) != workers or workers < 1:
+            raise ValueError(f"workers must be a positive integer, got {workers!r}")
+        if start_method == "fork":
+            raise ValueError(
+                "start_method='fork' is not supported (forked workers lose their threads); use 'spawn' or 'forkserver'"
+            )
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be >= 1, got {max_attempts!r}")
+        self.workers = int(workers)
+        self.threads_per_run = threads
+        self.max_attempts = int(max_attempts)
+        self._context: Any = multiprocessing.get_context(start_method)
+        self._processes: dict[Any, Any] = {}  # connection -> process
+
+    def _start_worker(self):
+        parent_end, child_end = self._context.Pipe(duplex=True)
+        process = self._context.Process(
+            target=_worker_main, args=(child_end, os.getpid()), daemon=True, name="flatcore-worker"
+        )
+        process.start()
+        child_end.close()
+        self._processes[parent_end] = process
+        return parent_end
+
+    def _stop_worker(self, conn, *, kill: bool) -> None:
+        process = self._processes.pop(conn)
+        if kill:
+            process.kill()
+        else:
+            try:
+                conn.send(None)
+            except OSError:
+                pass
+        conn.close()
+        process.join(timeout=None if kill else 5.0)
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+    def map_unordered(self, tasks: Iterable[Task]) -> Iterator[dict[str, Any]]:
+        """Execute ``tasks`` on the pool, yielding each record as it finishes (see the class)."""
+        queue = collections.deque(Task(t.run_id, t.config, self.threads_per_run) for t in tasks)
+        attempts: dict[str, int] = collections.Counter()
+        busy: dict[Any, Task] = {}  # connection -> its task
+        idle: list = []
+        clean = False
+        try:
+            while queue or busy:
+                while queue and (idle or len(self._processes) < self.workers):
+                    conn = idle.pop() if idle else self._start_worker()
+                    task = queue.popleft()
+                    conn.send(task)
+                    busy[conn] = task
+                by_sentinel = {self._processes[c].sentinel: c for c in busy}
+                ready = wait(list(busy) + list(by_sentinel))
+                for item in ready:
+                    conn = by_sentinel.get(item, item)
+                    if conn not in busy:
+                        continue  # its message and its exit were both ready: handled already
+                    task = busy[conn]
+                    record = None
+                    try:
+                        if conn.poll():
+                            record = conn.recv()
+                    except (EOFError, OSError):
+                        record = None
+                    if record is not None:
+                        del busy[conn]
+                        idle.append(conn)
+                        yield record
+                        continue
+                    # The worker died during the run.
+                    how = _died(self._processes[conn])
+                    del busy[conn]
+                    self._stop_worker(conn, kill=True)
+                    attempts[task.run_id] += 1
+                    if attempts[task.run_id] < self.max_attempts:
+                        queue.appendleft(task)
+                    else:
+                        yield _lost(
+                            task,
+                            f"its worker process died {attempts[task.run_id]} time(s) during the run "
+                            f"(last: {how}); out of memory, or a crash",
+                        )
+            clean = True
+        finally:
+            if not clean:  # interrupted, or the consumer stopped early: stop the runs in flight now
+                for conn in list(self._processes):
+                    self._stop_worker(conn, kill=True)
+
+    def close(self) -> None:
+        """Stop every worker (idle ones leave cleanly)."""
+        for conn in list(self._processes):
+            self._stop_worker(conn, kill=False)
+
+    def __repr__(self) -> str:
+        return f"LocalExecutor(workers={self.workers}, threads_per_run={self.threads_per_run})"
+
+
+def _lost(task: Task, why: str) -> dict[str, Any]:
+    from .. import __version__
+
+    return {
+        "run_id": task.run_id,
+        "status": "failed",
+        "error": f"WorkerLost: {why}",
+        "metrics": None,
+        "history": None,
+        "network": None,
+        "version": __version__,
+        "started": None,
+        "wall_seconds": None,
+        "threads": task.threads,
+    }
