@@ -236,8 +236,9 @@ class Study:
         try:
             doc = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            line = getattr(exc, "lineno", None)
-            message = str(exc).split(" (at line")[0]
+            found = re.search(r"at line (\d+)", str(exc))
+            line = int(found.group(1)) if found else None
+            message = re.sub(r" \(at (line \d+, column \d+|end of document)\)", "", str(exc))
             raise StudyError(f"not valid TOML: {message}", line=line, path=path) from None
         lines = _key_lines(text)
         for key in doc:
