@@ -6,6 +6,8 @@ import sqlite3
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import flatcore as fc
 from flatcore import data, theory
@@ -419,3 +421,32 @@ def test_config_error_is_a_value_error():
     with pytest.raises(ValueError):
         RunConfig.from_mapping({**BASE, "width": 0})
     assert issubclass(ConfigError, ValueError) and issubclass(StudyError, ValueError)
+
+
+# --- properties ----------------------------------------------------------------------------------
+_AXES = {
+    "d": st.lists(st.integers(1, 6), min_size=1, max_size=3, unique=True),
+    "n": st.lists(st.integers(1, 500), min_size=1, max_size=3, unique=True),
+    "lr": st.lists(st.floats(1e-4, 10.0), min_size=1, max_size=3, unique=True),
+    "seed": st.lists(st.integers(0, 2**31), min_size=1, max_size=4, unique=True),
+    "noise": st.lists(st.floats(0.0, 3.0), min_size=1, max_size=2, unique=True),
+}
+
+
+@given(
+    axes=st.dictionaries(st.sampled_from(sorted(_AXES)), st.just(None), min_size=1).flatmap(
+        lambda keys: st.fixed_dictionaries({k: _AXES[k] for k in keys})
+    ),
+    data_=st.data(),
+)
+def test_grid_size_order_and_ids_do_not_depend_on_spelling(axes, data_):
+    fixed = {k: v for k, v in {"d": 2, "n": 8, "lr": 0.1, "seed": 0, "noise": 0.0}.items() if k not in axes}
+    fixed.update(width=4, steps=3)
+    study = Study("prop", grid=axes, fixed=fixed)
+    assert len(study) == math.prod(len(v) for v in axes.values())
+    # The same runs declared with the keys in another order (and fixed settings as one-value lists)
+    # have the same ids; only the order of the runs follows the grid's key order.
+    keys = data_.draw(st.permutations(sorted(axes)))
+    other = Study("prop2", grid={**{k: axes[k] for k in keys}, **{k: [v] for k, v in fixed.items()}})
+    assert sorted(r.run_id for r in other.runs) == sorted(r.run_id for r in study.runs)
+    assert len({r.run_id for r in study.runs}) == len(study)
