@@ -374,6 +374,8 @@ def test_local_pool_and_load_agree_with_serial_runs(tmp_path):
             else:
                 assert row[key] == value, key  # bit for bit: the numbers depend only on the settings
         assert res.network(config.run_id) == network_from_bytes(direct["network"])
+        ds = res.dataset(config.run_id)  # drawn again: the run's own data, so its loss comes back
+        assert fc.loss(res.network(config.run_id), ds.X, ds.y) == pytest.approx(row["train_loss"], rel=1e-12)
         history = res.history(config.run_id)
         for column, values in direct["history"].items():
             np.testing.assert_array_equal(history[column].to_numpy(), values)

@@ -204,6 +204,17 @@ class RunConfig:
                 values[key] = setting.check(key, setting.default)
         return cls(**values)
 
+    @classmethod
+    def from_canonical(cls, settings: Mapping[str, Any]) -> RunConfig:
+        """The run that :meth:`canonical_json` (as parsed JSON) stands for, as the store keeps it."""
+        settings = dict(settings)
+        version = settings.pop("v", _ID_VERSION)
+        if version != _ID_VERSION:
+            raise ConfigError(
+                "v", f"settings written by another flatcore (id version {version}, this one {_ID_VERSION})"
+            )
+        return cls.from_mapping(settings)
+
     def as_dict(self) -> dict[str, Any]:
         """The settings as plain data (JSON-able), in :data:`SETTINGS` order."""
         out = {}

@@ -159,11 +159,22 @@ class Results:
             raise KeyError(f"run {run_id!r} has no stored network (not finished, or 'network' not recorded)")
         return network_from_bytes(blob)
 
+    def dataset(self, run_id: str):
+        """A run's data drawn again (:class:`flatcore.data.Dataset`).
+
+        The same points, labels and test set the run trained and was measured on: they depend only
+        on its settings.
+        """
+        from .. import data
+
+        c = self.config(run_id)
+        return data.draw(c.law(), c.target_function(), c.n, n_test=c.n_test, noise=c.noise, seed=c.seed)
+
     def config(self, run_id: str):
         """A run's settings as a :class:`~flatcore.experiments.RunConfig`."""
         from .config import RunConfig
 
-        return RunConfig.from_mapping(self._store.configs()[run_id])
+        return RunConfig.from_canonical(self._store.configs()[run_id])
 
     def swept(self, study: Optional[str] = None) -> list[str]:
         """The settings that vary between the runs (of one study, or all)."""
