@@ -859,6 +859,27 @@ def _targets():
             lambda r, c, p: r.array("", (shape_of(p["X"])[0],)),
         ),
         Entry(
+            "flatcore.data.canonical_spec",
+            "flatcore.data.canonical_spec",
+            [pos("spec", Choice(("uniform_ball", "uniform_sphere", "gaussian"), names=("spec",)))],
+            lambda r, c, p: r.top == "dict",
+        ),
+        Entry(
+            "flatcore.data.law_from_spec",
+            "flatcore.data.law_from_spec",
+            [pos("spec", Choice(("uniform_ball", "uniform_sphere", "gaussian"), names=("spec",))), pos("d", d)],
+            check_law,
+        ),
+        Entry(
+            "flatcore.data.target_from_spec",
+            "flatcore.data.target_from_spec",
+            [
+                pos("spec", Choice(("linear", "single_index", "smooth_radial", "hoelder", "smooth"), names=("spec",))),
+                pos("d", d),
+            ],
+            lambda r, c, p: r.top in ("Linear", "SingleIndex", "SmoothRadial", "Hoelder", "Smooth"),
+        ),
+        Entry(
             "flatcore.data.regression",
             "flatcore.data.regression",
             [

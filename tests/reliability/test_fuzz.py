@@ -175,6 +175,9 @@ RESULT_TYPES = {
     "flatcore.theory.StabilityBound",
 }
 PROTOCOLS = {"flatcore.data.Law", "flatcore.data.IsotropicLaw", "flatcore.data.Target"}
+# Studies read and write files and start processes: their bad input (settings, TOML, stores) is
+# checked by tests/test_study.py and tests/test_study_cli.py instead of this in-process fuzz.
+FILES_AND_PROCESSES = {"flatcore.Study", "flatcore.run_study", "flatcore.load"}
 # Methods that call the public ones, or that say what the object is rather than compute
 CALL_DUNDERS = ("__call__", "__getitem__", "__len__", "__contains__", "__matmul__")
 
@@ -214,7 +217,11 @@ def public_callables():
 
 def test_catalog_covers_the_public_api():
     """A public name without a catalog entry fails here: add it to reliability/catalog.py."""
-    missing = [name for name in public_callables() if name not in ENTRIES]
+    missing = [
+        name
+        for name in public_callables()
+        if name not in ENTRIES and not any(name == s or name.startswith(s + ".") for s in FILES_AND_PROCESSES)
+    ]
     assert not missing, f"public callables the fuzz does not cover: {missing}"
     stale = [name for name in ENTRIES if name not in public_callables()]
     assert not stale, f"catalog entries for names that are not public (any more): {stale}"

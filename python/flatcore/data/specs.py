@@ -111,23 +111,23 @@ def canonical_spec(spec: Spec, kind: str = "law") -> dict[str, Any]:
     if isinstance(spec, str):
         spec = {"name": spec}
     if not isinstance(spec, Mapping):
-        raise TypeError(f"a {what} is a name or a table with a 'name' key; got {type(spec).__name__}")
+        raise TypeError(f"spec: a {what} is a name or a table with a 'name' key; got {type(spec).__name__}")
     if "name" not in spec:
-        raise ValueError(f"a {what} table needs a 'name' key (one of {', '.join(names)})")
+        raise ValueError(f"spec: a {what} table needs a 'name' key (one of {', '.join(names)})")
     name = spec["name"]
-    if name not in registry:
-        raise ValueError(f"unknown {what} {name!r}: expected one of {', '.join(names)}")
+    if not isinstance(name, str) or name not in registry:
+        raise ValueError(f"spec: unknown {what} {name!r}; expected one of {', '.join(names)}")
     _, defaults = registry[name]
     unknown = sorted(set(spec) - {"name"} - set(defaults))
     if unknown:
         allowed = ", ".join(defaults) or "none"
-        raise ValueError(f"{what} {name!r} has no parameter {unknown[0]!r} (its parameters: {allowed})")
+        raise ValueError(f"spec: {what} {name!r} has no parameter {unknown[0]!r} (its parameters: {allowed})")
     out: dict[str, Any] = {"name": name}
     for key, default in defaults.items():
         if key in spec:
             out[key] = _plain(spec[key], f"{what} {name!r}, parameter {key!r}")
         elif default is inspect.Parameter.empty:
-            raise ValueError(f"{what} {name!r} needs the parameter {key!r}")
+            raise ValueError(f"spec: {what} {name!r} needs the parameter {key!r}")
         else:
             out[key] = _plain(default, f"{what} {name!r}, parameter {key!r}")
     return out

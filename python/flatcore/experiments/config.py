@@ -48,11 +48,11 @@ def _integer(key, value, minimum=None) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ConfigError(key, f"must be an integer, got {value!r}")
     if isinstance(value, numbers.Integral):
-        out = int(value)
+        out = int(float(value))
     else:
         if not math.isfinite(value) or value != round(value):
             raise ConfigError(key, f"must be an integer, got {value!r}")
-        out = int(value)
+        out = int(float(value))
     if minimum is not None and out < minimum:
         raise ConfigError(key, f"must be >= {minimum}, got {out}")
     return out
