@@ -16,7 +16,7 @@ a FloatingPointError saying what overflowed and to rescale the data or the weigh
 >>> fc.hessian_trace(result.net, X, y)
 """
 
-from . import data, experiments, theory
+from . import data, experiments, plots, theory
 from ._threads import get_num_threads, max_num_threads, set_num_threads, threads_lost_to_fork
 from ._version import version as __version__
 from .experiments import Study, load, run_study
@@ -91,5 +91,6 @@ __all__ = [
     "data",
     "theory",
     "experiments",
+    "plots",
     "__version__",
 ]

@@ -5,6 +5,7 @@ flatcore run         run a study file into a store (resumes; local pool or Dask)
 flatcore status      what a store holds: studies, runs done, failed, pending
 flatcore summarize   medians over seeds, grouped by the swept settings
 flatcore export      the runs (and histories) as CSV or Parquet
+flatcore plot        figures of a store: sharpness, activations, rates, bound, regions, function
 flatcore info        version, build flags, threads
 """
 
@@ -14,9 +15,9 @@ import argparse
 import sys
 
 from .. import __version__
-from . import demo, export, info, run, status, summarize
+from . import demo, export, info, plot, run, status, summarize
 
-_COMMANDS = (demo, run, status, summarize, export, info)
+_COMMANDS = (demo, run, status, summarize, export, plot, info)
 
 
 def build_parser() -> argparse.ArgumentParser:
