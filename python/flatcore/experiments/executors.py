@@ -11,13 +11,15 @@ has: a run's numbers depend only on its settings.
 from __future__ import annotations
 
 import collections
-import multiprocessing
 import os
 import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from multiprocessing.connection import wait
+from multiprocessing.connection import Connection, wait
 from typing import Any, Optional
 
 from .worker import Task, run_task
@@ -82,8 +84,20 @@ def _worker_main(conn, parent: int) -> None:
             return
 
 
-def _died(process) -> str:
-    code = process.exitcode
+# What a worker interpreter runs (python -c): only the standard library until it has the driver's
+# sys.path, then the worker loop. The user's script is never imported again in the worker, so a
+# study started from a script without an ``if __name__ == "__main__":`` guard runs as it should.
+_BOOTSTRAP = (
+    "import sys\n"
+    "from multiprocessing.connection import Connection\n"
+    "conn = Connection(int(sys.argv[1]))\n"
+    "sys.path[:0] = [p for p in conn.recv() if p not in sys.path]\n"
+    "from flatcore.experiments.executors import _worker_main\n"
+    "_worker_main(conn, int(sys.argv[2]))\n"
+)
+
+
+def _describe_exit(code: Optional[int]) -> str:
     if code is not None and code < 0:
         try:
             return f"killed by {signal.Signals(-code).name}"
@@ -95,6 +109,10 @@ def _died(process) -> str:
 class LocalExecutor(Executor):
     """A pool of worker processes on this machine.
 
+    Each worker is a fresh Python interpreter started by the pool (not a fork of the driver and not
+    a :mod:`multiprocessing` child), so the pool behaves the same whatever the driver did before
+    (threads, a fork, the multiprocessing start method) and never re-imports the driver's script.
+
     Parameters
     ----------
     workers : int, optional
@@ -104,48 +122,37 @@ class LocalExecutor(Executor):
         is busy). ``workers * threads_per_run`` should not exceed the cores.
     max_attempts : int
         How many times a run may lose its worker before it is recorded as failed (default 2).
-    start_method : str
-        The :mod:`multiprocessing` start method for the workers (default ``"spawn"``: fresh
-        interpreters, safe whatever the driver did before; ``"forkserver"`` also works).
-        ``"fork"`` is refused: a child forked after a multi-threaded call would run on one thread.
     """
 
-    def __init__(
-        self,
-        workers: Optional[int] = None,
-        threads_per_run: Optional[int] = None,
-        *,
-        max_attempts: int = 2,
-        start_method: str = "spawn",
-    ):
-        threads = 1 if threads_per_run is None else int(threads_per_run)
-        if threads < 1:
-            raise ValueError(f"threads_per_run must be >= 1, got {threads_per_run!r}")
+    def __init__(self, workers: Optional[int] = None, threads_per_run: Optional[int] = None, *, max_attempts: int = 2):
+        threads = 1 if threads_per_run is None else threads_per_run
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ValueError(f"threads_per_run must be a positive integer, got {threads_per_run!r}")
         if workers is None:
             workers = max(1, available_cores() // threads)
-        if isinstance(workers, bool) or int(workers) != workers or workers < 1:
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"workers must be a positive integer, got {workers!r}")
-        if start_method == "fork":
-            raise ValueError(
-                "start_method='fork' is not supported (forked workers lose their threads); use 'spawn' or 'forkserver'"
-            )
-        if max_attempts < 1:
-            raise ValueError(f"max_attempts must be >= 1, got {max_attempts!r}")
-        self.workers = int(workers)
+        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+            raise ValueError(f"max_attempts must be a positive integer, got {max_attempts!r}")
+        self.workers = workers
         self.threads_per_run = threads
-        self.max_attempts = int(max_attempts)
-        self._context: Any = multiprocessing.get_context(start_method)
-        self._processes: dict[Any, Any] = {}  # connection -> process
+        self.max_attempts = max_attempts
+        self._processes: dict[Any, subprocess.Popen] = {}  # connection -> worker process
 
     def _start_worker(self):
-        parent_end, child_end = self._context.Pipe(duplex=True)
-        process = self._context.Process(
-            target=_worker_main, args=(child_end, os.getpid()), daemon=True, name="flatcore-worker"
-        )
-        process.start()
-        child_end.close()
-        self._processes[parent_end] = process
-        return parent_end
+        ours, theirs = socket.socketpair()
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-c", _BOOTSTRAP, str(theirs.fileno()), str(os.getpid())],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+            )
+        finally:
+            theirs.close()
+        conn = Connection(ours.detach())
+        conn.send(list(sys.path))
+        self._processes[conn] = process
+        return conn
 
     def _stop_worker(self, conn, *, kill: bool) -> None:
         process = self._processes.pop(conn)
@@ -157,10 +164,11 @@ class LocalExecutor(Executor):
             except OSError:
                 pass
         conn.close()
-        process.join(timeout=None if kill else 5.0)
-        if process.is_alive():
+        try:
+            process.wait(timeout=None if kill else 5.0)
+        except subprocess.TimeoutExpired:
             process.kill()
-            process.join()
+            process.wait()
 
     def map_unordered(self, tasks: Iterable[Task]) -> Iterator[dict[str, Any]]:
         """Execute ``tasks`` on the pool, yielding each record as it finishes (see the class)."""
@@ -174,39 +182,33 @@ class LocalExecutor(Executor):
                 while queue and (idle or len(self._processes) < self.workers):
                     conn = idle.pop() if idle else self._start_worker()
                     task = queue.popleft()
-                    conn.send(task)
-                    busy[conn] = task
-                by_sentinel = {self._processes[c].sentinel: c for c in busy}
-                ready = wait(list(busy) + list(by_sentinel))
-                for item in ready:
-                    conn = by_sentinel.get(item, item)
-                    if conn not in busy:
-                        continue  # its message and its exit were both ready: handled already
-                    task = busy[conn]
-                    record = None
                     try:
-                        if conn.poll():
-                            record = conn.recv()
-                    except (EOFError, OSError):
-                        record = None
-                    if record is not None:
-                        del busy[conn]
-                        idle.append(conn)
-                        yield record
-                        continue
-                    # The worker died during the run.
-                    how = _died(self._processes[conn])
-                    del busy[conn]
-                    self._stop_worker(conn, kill=True)
-                    attempts[task.run_id] += 1
-                    if attempts[task.run_id] < self.max_attempts:
+                        conn.send(task)
+                    except OSError:  # the worker died before it could take the task
                         queue.appendleft(task)
-                    else:
-                        yield _lost(
-                            task,
-                            f"its worker process died {attempts[task.run_id]} time(s) during the run "
-                            f"(last: {how}); out of memory, or a crash",
-                        )
+                        self._stop_worker(conn, kill=True)
+                        continue
+                    busy[conn] = task
+                for conn in wait(list(busy)):
+                    task = busy.pop(conn)
+                    try:
+                        record = conn.recv()
+                    except (EOFError, OSError):  # the worker died during the run
+                        process = self._processes[conn]
+                        self._stop_worker(conn, kill=True)
+                        how = _describe_exit(process.returncode)
+                        attempts[task.run_id] += 1
+                        if attempts[task.run_id] < self.max_attempts:
+                            queue.appendleft(task)
+                        else:
+                            yield _lost(
+                                task,
+                                f"its worker process died {attempts[task.run_id]} time(s) during the run "
+                                f"(last: {how}); out of memory, or a crash",
+                            )
+                        continue
+                    idle.append(conn)
+                    yield record
             clean = True
         finally:
             if not clean:  # interrupted, or the consumer stopped early: stop the runs in flight now
