@@ -452,3 +452,10 @@ def test_grid_size_order_and_ids_do_not_depend_on_spelling(axes, data_):
     other = Study("prop2", grid={**{k: axes[k] for k in keys}, **{k: [v] for k, v in fixed.items()}})
     assert sorted(r.run_id for r in other.runs) == sorted(r.run_id for r in study.runs)
     assert len({r.run_id for r in study.runs}) == len(study)
+
+
+def test_spec_labels_show_what_differs_from_the_defaults():
+    assert data.spec_label("uniform_ball") == "uniform_ball"
+    assert data.spec_label({"name": "radial", "alpha": 0.3}) == "radial(alpha=0.3)"
+    assert data.spec_label({"name": "ball_mixture", "n_components": 3, "dim": 1}) == "ball_mixture(n_components=3)"
+    assert data.spec_label({"name": "single_index", "link": "tanh"}, "target") == "single_index(link=tanh)"

@@ -865,6 +865,12 @@ def _targets():
             lambda r, c, p: r.top == "dict",
         ),
         Entry(
+            "flatcore.data.spec_label",
+            "flatcore.data.spec_label",
+            [pos("spec", Choice(("uniform_ball", "uniform_sphere", "gaussian"), names=("spec",)))],
+            lambda r, c, p: r.top == "str",
+        ),
+        Entry(
             "flatcore.data.law_from_spec",
             "flatcore.data.law_from_spec",
             [pos("spec", Choice(("uniform_ball", "uniform_sphere", "gaussian"), names=("spec",))), pos("d", d)],

@@ -34,6 +34,7 @@ from .specs import LAW_NAMES as LAW_NAMES
 from .specs import TARGET_NAMES as TARGET_NAMES
 from .specs import canonical_spec as canonical_spec
 from .specs import law_from_spec as law_from_spec
+from .specs import spec_label as spec_label
 from .specs import target_from_spec as target_from_spec
 from .targets import LINKS as LINKS
 from .targets import TARGETS as TARGETS

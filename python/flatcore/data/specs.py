@@ -24,7 +24,7 @@ from typing import Any, Callable, Union
 from . import laws as _laws
 from . import targets as _targets
 
-__all__ = ["LAW_NAMES", "TARGET_NAMES", "law_from_spec", "target_from_spec", "canonical_spec"]
+__all__ = ["LAW_NAMES", "TARGET_NAMES", "law_from_spec", "target_from_spec", "canonical_spec", "spec_label"]
 
 Spec = Union[str, Mapping[str, Any]]
 
@@ -131,6 +131,24 @@ def canonical_spec(spec: Spec, kind: str = "law") -> dict[str, Any]:
         else:
             out[key] = _plain(default, f"{what} {name!r}, parameter {key!r}")
     return out
+
+
+def spec_label(spec: Spec, kind: str = "law") -> str:
+    """A short readable name for a spec: its name and the parameters not at their defaults.
+
+    >>> spec_label({"name": "radial", "alpha": 0.3})
+    'radial(alpha=0.3)'
+    >>> spec_label("uniform_ball")
+    'uniform_ball'
+    """
+    canon = canonical_spec(spec, kind)
+    _, defaults = (_LAWS if kind == "law" else _TARGETS)[canon["name"]]
+    changed = [
+        f"{key}={value}"
+        for key, value in canon.items()
+        if key != "name" and (defaults[key] is inspect.Parameter.empty or _plain(defaults[key], key) != value)
+    ]
+    return canon["name"] + (f"({', '.join(changed)})" if changed else "")
 
 
 def _build(spec: Spec, d: int, kind: str):

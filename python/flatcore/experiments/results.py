@@ -9,6 +9,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from ..data.specs import spec_label
 from ..network import Network
 from .config import SETTINGS
 from .store import Store
@@ -25,7 +26,7 @@ def _flat_config(config: dict[str, Any]) -> dict[str, Any]:
     for key in SETTINGS:
         value = config.get(key)
         if key in _SPECS and isinstance(value, dict):
-            row[key] = value.get("name")
+            row[key] = spec_label(value, "law" if key == "distribution" else "target")
             row[f"{key}_spec"] = json.dumps(value, sort_keys=True)
         elif key == "record":
             row[key] = ",".join(value or ())
@@ -42,7 +43,8 @@ class Results:
     runs : pandas.DataFrame
         One row per run: ``run_id``, ``study`` (the studies that list it, comma-separated),
         ``status`` ("done", "failed", or "pending" for a registered run not executed yet), every
-        setting (``distribution`` and ``target`` by name, their full specs in
+        setting (``distribution`` and ``target`` by name and the parameters not at their defaults,
+        e.g. ``radial(alpha=0.3)``; their full specs in
         ``distribution_spec`` / ``target_spec``), every metric of
         :data:`flatcore.experiments.METRICS`, ``error``, ``version``, ``wall_seconds``,
         ``threads``, ``attempts``.
