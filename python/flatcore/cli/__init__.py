@@ -2,6 +2,7 @@
 
 flatcore demo        a small experiment end to end: GD at a small and a large step size
 flatcore run         run a study file into a store (resumes; local pool or Dask)
+flatcore studies     the built-in studies (the papers' experiments)
 flatcore status      what a store holds: studies, runs done, failed, pending
 flatcore summarize   medians over seeds, grouped by the swept settings
 flatcore export      the runs (and histories) as CSV or Parquet
@@ -15,9 +16,9 @@ import argparse
 import sys
 
 from .. import __version__
-from . import demo, export, info, plot, run, status, summarize
+from . import demo, export, info, plot, run, status, studies, summarize
 
-_COMMANDS = (demo, run, status, summarize, export, plot, info)
+_COMMANDS = (demo, run, studies, status, summarize, export, plot, info)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,41 @@
+"""The built-in studies: the experiments of arXiv:2506.20779 and its neighbours, as study files.
+
+Each experiment has a full size (the figures of docs/reproduction.md) and a quick size (seconds to
+a minute on 2 cores, which the tests run). ``flatcore studies`` lists them; ``flatcore run e2``
+(or ``e2-shattering``, ``--quick``) runs one; :func:`study` loads one as a
+:class:`~flatcore.experiments.Study`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..experiments import Study
+
+__all__ = ["NAMES", "path", "study", "resolve"]
+
+_HERE = Path(__file__).resolve().parent
+
+#: The built-in studies by name, in order.
+NAMES = tuple(sorted(p.name[: -len(".toml")] for p in _HERE.glob("*.toml") if not p.name.endswith(".quick.toml")))
+
+
+def resolve(name: str) -> str:
+    """The full name of a built-in study from its name or its short form (``"e3"``)."""
+    if name in NAMES:
+        return name
+    matches = [n for n in NAMES if n.split("-")[0] == name.lower()]
+    if len(matches) == 1:
+        return matches[0]
+    raise KeyError(f"no built-in study {name!r}; the built-in studies are {', '.join(NAMES)} (or e1, e2, ...)")
+
+
+def path(name: str, quick: bool = False) -> Path:
+    """The file of a built-in study (its quick size with ``quick=True``)."""
+    full = resolve(name)
+    return _HERE / (f"{full}.quick.toml" if quick else f"{full}.toml")
+
+
+def study(name: str, quick: bool = False) -> Study:
+    """A built-in study, e.g. ``study("e3", quick=True)``."""
+    return Study.from_toml(path(name, quick))
