@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..experiments import StoreError, StudyError
+from ..experiments.dask_executor import DaskConnectionError, DaskWorkerError
 
 
 def fail(message: str, code: int = 2) -> int:
@@ -13,7 +14,7 @@ def fail(message: str, code: int = 2) -> int:
     return code
 
 
-USER_ERRORS = (StudyError, StoreError, FileNotFoundError, KeyError)
+USER_ERRORS = (StudyError, StoreError, DaskConnectionError, DaskWorkerError, FileNotFoundError, KeyError)
 
 
 def load_results(path, study=None):

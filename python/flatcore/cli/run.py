@@ -20,16 +20,23 @@ def run(args) -> int:
         if args.dask:
             from ..experiments.dask_executor import connect
 
-            client = connect(args.dask)
-        summary = run_study(
-            study,
-            db,
-            workers=args.workers,
-            threads_per_run=args.threads_per_run,
-            client=client,
-            retry_failed=args.retry_failed,
-            progress=not args.no_progress,
-        )
+            try:
+                client = connect(args.dask)
+            except (ImportError, ValueError, OSError) as exc:  # not installed, a bad address, no scheduler
+                return fail(str(exc))
+        try:
+            summary = run_study(
+                study,
+                db,
+                workers=args.workers,
+                threads_per_run=args.threads_per_run,
+                client=client,
+                retry_failed=args.retry_failed,
+                progress=not args.no_progress,
+            )
+        finally:
+            if client is not None:
+                client.close()
     except USER_ERRORS as exc:
         return fail(str(exc).strip("'\""))
     print(summary)
