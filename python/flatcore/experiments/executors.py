@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from multiprocessing.connection import Connection, wait
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 from .worker import Task, run_task
 
@@ -189,7 +189,8 @@ class LocalExecutor(Executor):
                         self._stop_worker(conn, kill=True)
                         continue
                     busy[conn] = task
-                for conn in wait(list(busy)):
+                for ready in wait(list(busy)):
+                    conn = cast(Connection, ready)
                     task = busy.pop(conn)
                     try:
                         record = conn.recv()

@@ -22,7 +22,7 @@ _SPECS = ("distribution", "target")
 
 
 def _flat_config(config: dict[str, Any]) -> dict[str, Any]:
-    row = {}
+    row: dict[str, Any] = {}
     for key in SETTINGS:
         value = config.get(key)
         if key in _SPECS and isinstance(value, dict):
