@@ -1,5 +1,6 @@
 """The ``flatcore`` command line, one module per command.
 
+flatcore reproduce   the shattering experiments end to end: store, figures, report.html
 flatcore demo        a small experiment end to end: GD at a small and a large step size
 flatcore run         run a study file into a store (resumes; local pool or Dask)
 flatcore studies     the built-in studies (the papers' experiments)
@@ -16,9 +17,9 @@ import argparse
 import sys
 
 from .. import __version__
-from . import demo, export, info, plot, run, status, studies, summarize
+from . import demo, export, info, plot, reproduce, run, status, studies, summarize
 
-_COMMANDS = (demo, run, studies, status, summarize, export, plot, info)
+_COMMANDS = (reproduce, demo, run, studies, status, summarize, export, plot, info)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,417 @@
+"""Reproduce the shattering evidence end to end: built-in studies, figures and a report.
+
+:func:`reproduce` runs the headline built-in studies (quick sizes by default, full sizes on
+request) into one store in a folder, draws their figures, and writes ``report.html``: one
+self-contained page (figures embedded) with a table of the headline numbers next to what
+arXiv:2506.20779 reports and a sentence on what each figure shows. Run again, it resumes: the
+store skips finished runs, and the figures and report are drawn afresh.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from . import __version__, studies
+from .experiments import Results, load
+
+__all__ = ["reproduce", "HEADLINE", "Headline", "Section", "analyse"]
+
+#: The studies `flatcore reproduce` runs, in order.
+HEADLINE = ("e1-edge-of-stability", "e2-shattering", "e3-curse-of-dimensionality", "e4-stability-bound")
+
+
+@dataclass
+class Headline:
+    """One number of the report: what it is, flatcore's value, the paper's, and a comment."""
+
+    quantity: str
+    ours: str
+    paper: str
+    comment: str = ""
+
+
+@dataclass
+class Section:
+    """One experiment's part of the report."""
+
+    key: str
+    title: str
+    study: str
+    text: str
+    figures: list[tuple[str, str]] = field(default_factory=list)  # (png path, caption)
+    headlines: list[Headline] = field(default_factory=list)
+    numbers: dict[str, Any] = field(default_factory=dict)  # the values the tests check
+
+
+def _fmt(x, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "-"
+    return f"{x:.{digits}g}"
+
+
+def _runs_of(results: Results, study: str):
+    runs = results.runs
+    return runs[runs["study"].str.split(",").apply(lambda names: study in names) & (runs["status"] == "done")]
+
+
+def _save(fig, folder: Path, name: str) -> str:
+    from . import plots
+
+    paths = plots.save(fig, folder / name, formats=("png", "pdf"), dpi=110)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return next(p for p in paths if p.endswith(".png"))
+
+
+# --- the experiments -------------------------------------------------------------------------------
+def _e1(results: Results, study: str, figures: Path) -> Section:
+    from . import plots
+
+    runs = _runs_of(results, study)
+    histories = results.histories
+    histories = histories[histories["run_id"].isin(set(runs["run_id"]))]
+    section = Section(
+        "E1",
+        "Edge of stability",
+        study,
+        "Full-batch GD at several step sizes lr. The sharpness (the top eigenvalue of the Hessian of the "
+        "training loss) rises during training until it reaches 2/lr, the largest value GD at that step "
+        "size can stay at, and then hovers there: the edge of stability.",
+    )
+    if len(runs):
+        fig = plots.sharpness_curves(histories, runs, by="lr")
+        section.figures.append(
+            (_save(fig, figures, "e1-sharpness"), "Sharpness over training (solid) and 2/lr (dashed).")
+        )
+        ratios: dict[float, list[float]] = {}
+        for row in runs.itertuples():
+            h = histories[histories["run_id"] == row.run_id]
+            s = h["sharpness"].to_numpy(dtype=float)
+            s = s[np.isfinite(s)]
+            if len(s):
+                ratios.setdefault(row.lr, []).append(float(np.median(s[-max(1, len(s) // 5) :])) * row.lr / 2)
+        section.numbers["late_sharpness_over_2_over_lr"] = {lr: float(np.median(v)) for lr, v in ratios.items()}
+        for lr, value in sorted(section.numbers["late_sharpness_over_2_over_lr"].items()):
+            section.headlines.append(
+                Headline(
+                    f"sharpness / (2/lr) over the last fifth of training, lr = {lr:g}",
+                    _fmt(value),
+                    "about 1 (edge of stability)",
+                )
+            )
+    return section
+
+
+def _e2(results: Results, study: str, figures: Path) -> Section:
+    from . import plots
+
+    runs = _runs_of(results, study)
+    section = Section(
+        "E2",
+        "Neural shattering",
+        study,
+        "Wide networks trained at a large step size without weight decay, against a small step size with "
+        "weight decay. At the large step size, GD can only stop at flat (stable) minima, and in high "
+        "dimension these are shattered: the neurons that carry the function are active on very few "
+        "training points each, so the network interpolates the noise piece by piece. With weight decay "
+        "the activation rates spread over the whole range.",
+    )
+    if not len(runs):
+        return section
+    large = runs["lr"].max()
+    regimes = {"large lr": runs[runs["lr"] == large], "small lr + weight decay": runs[runs["lr"] != large]}
+    for label, part in regimes.items():
+        groups = plots.group_runs(part, by="d")
+        if groups:
+            hist = plots.activation_histogram(plots.activation_rates_of(results, groups))
+            hist.axes[0].set_title(f"{label} (lr = {_fmt(part['lr'].iloc[0])})")
+            name = "e2-rates-large-lr" if label == "large lr" else "e2-rates-weight-decay"
+            section.figures.append((_save(hist, figures, name), f"Per-neuron activation rates across d: {label}."))
+    d_max = int(runs["d"].max())
+    fig: Any = None
+    for color, (label, part) in zip(("C3", "C0"), regimes.items()):
+        top = part[part["d"] == d_max]
+        if len(top):
+            run_id = top["run_id"].iloc[0]
+            fig = plots.activation_scatter(
+                results.network(run_id),
+                results.dataset(run_id).X,
+                ax=None if fig is None else fig.axes[0],
+                color=color,
+                label=label,
+            )
+    if fig is not None:
+        section.figures.append(
+            (_save(fig, figures, "e2-rate-vs-weight"), f"Activation rate against |v_k| ||w_k|| at d = {d_max}.")
+        )
+    if (runs["d"] == 2).any():
+        for label, part in regimes.items():
+            two = part[part["d"] == 2]
+            if len(two):
+                run_id = two["run_id"].iloc[0]
+                fig = plots.regions_2d(results.network(run_id), results.dataset(run_id).X, region="disk")
+                fig.axes[0].set_title(f"d = 2, {label}")
+                name = "e2-regions-large-lr" if label == "large lr" else "e2-regions-weight-decay"
+                section.figures.append(
+                    (_save(fig, figures, name), f"Kink lines of every neuron over the data, d = 2, {label}.")
+                )
+    top_large = regimes["large lr"][regimes["large lr"]["d"] == d_max]
+    top_small = regimes["small lr + weight decay"][regimes["small lr + weight decay"]["d"] == d_max]
+    numbers = {
+        "d": d_max,
+        "act_max_large": float(top_large["act_max"].median()),
+        "act_mean_large": float(top_large["act_mean"].median()),
+        "act_mean_small": float(top_small["act_mean"].median()),
+        "clean_mse_large": float(top_large["clean_mse"].median()),
+        "clean_mse_small": float(top_small["clean_mse"].median()),
+        "train_mse_large": float(top_large["train_mse"].median()),
+        "train_mse_small": float(top_small["train_mse"].median()),
+        "sharpness_over_2_over_lr_large": float((top_large["sharpness"] * top_large["lr"] / 2).median()),
+    }
+    section.numbers.update(numbers)
+    section.headlines += [
+        Headline(
+            f"largest activation rate of a neuron, lr = {_fmt(large)}, d = {d_max}",
+            _fmt(numbers["act_max_large"]),
+            "at most 0.10 (d = 10, n = 512, width 2048)",
+        ),
+        Headline(
+            f"mean activation rate, large lr / small lr + weight decay, d = {d_max}",
+            f"{_fmt(numbers['act_mean_large'])} / {_fmt(numbers['act_mean_small'])}",
+            "rates spread with weight decay",
+        ),
+        Headline(
+            f"sharpness / (2/lr) at the end, lr = {_fmt(large)}",
+            _fmt(numbers["sharpness_over_2_over_lr_large"]),
+            "oscillates around 1 (2/lr = 2.2)",
+        ),
+        Headline(
+            f"error against the noiseless target at the training points, d = {d_max}: large lr / weight decay",
+            f"{_fmt(numbers['clean_mse_large'])} / {_fmt(numbers['clean_mse_small'])}",
+            "'train MSE' about 1.1 / 0.055",
+            "the paper's 0.055 is below the label noise (sigma = 1): its 'MSE' reads as this error",
+        ),
+        Headline(
+            f"MSE against the noisy labels, d = {d_max}: large lr / weight decay",
+            f"{_fmt(numbers['train_mse_large'])} / {_fmt(numbers['train_mse_small'])}",
+            "-",
+        ),
+    ]
+    return section
+
+
+def _e3(results: Results, study: str, figures: Path) -> Section:
+    from . import plots
+
+    runs = _runs_of(results, study)
+    section = Section(
+        "E3",
+        "The curse of dimensionality",
+        study,
+        "Test error against the noiseless target on fresh points, against the sample size n, per input "
+        "dimension d, log-log. The theory says the stable minima of large-step GD learn at a rate that "
+        "degrades with d (at best n^(-1/(2d+4)), and no better than n^(-2/(d+1)) in the worst case), "
+        "while weight decay keeps a rate near n^(-1/2) in any d. The fitted slopes, with bootstrap "
+        "intervals over seeds, are in the legends.",
+    )
+    if not len(runs):
+        return section
+    large = runs["lr"].max()
+    slopes = {}
+    references = [("n^(-1/(2d+4))", lambda d: -1.0 / (2 * d + 4)), ("n^(-2/(d+1))", lambda d: -2.0 / (d + 1))]
+    for label, part in (
+        ("large lr", runs[runs["lr"] == large]),
+        ("small lr + weight decay", runs[runs["lr"] != large]),
+    ):
+        if not len(part):
+            continue
+        fig = plots.rate_plot(part, x="n", y="test_mse", by="d", references=references, n_boot=400)
+        fig.axes[0].set_title(
+            f"{label} (lr = {_fmt(part['lr'].iloc[0])}, weight decay {_fmt(part['weight_decay'].iloc[0])})"
+        )
+        name = "e3-rates-large-lr" if label == "large lr" else "e3-rates-weight-decay"
+        section.figures.append((_save(fig, figures, name), f"Test MSE against n per d: {label}."))
+        table = plots.fit_slopes(part, x="n", y="test_mse", by="d", n_boot=400)
+        slopes[label] = {int(r.d): (float(r.slope), float(r.ci_low), float(r.ci_high)) for r in table.itertuples()}
+    section.numbers["slopes"] = slopes
+    for label, per_d in slopes.items():
+        for d, (slope, low, high) in sorted(per_d.items()):
+            paper = "about -0.1 at d = 5" if label == "large lr" else "steeper than -0.5"
+            section.headlines.append(
+                Headline(
+                    f"slope of log test MSE against log n, {label}, d = {d}",
+                    f"{_fmt(slope, 2)} [{_fmt(low, 2)}, {_fmt(high, 2)}]",
+                    paper,
+                )
+            )
+    return section
+
+
+def _e4(results: Results, study: str, figures: Path) -> Section:
+    from . import plots
+
+    runs = _runs_of(results, study)
+    section = Section(
+        "E4",
+        "The bound on V_g",
+        study,
+        "The weighted variation V_g of each trained network against the bound 1/lr - 1/2 + ... that a "
+        "minimum stable for GD at step size lr must satisfy (docs/math.md, section 7). Every point lies "
+        "below the line y = x: the bound holds, for every step size.",
+    )
+    if not len(runs):
+        return section
+    fig = plots.bound_plot(runs, by="lr")
+    section.figures.append(
+        (_save(fig, figures, "e4-bound"), "V_g against its stability bound; the dashed line is y = x.")
+    )
+    slack = runs["bound_slack"].to_numpy(dtype=float)
+    stable = runs["sharpness"] <= runs["two_over_lr"] * (1 + 1e-9)
+    section.numbers.update(min_slack=float(np.nanmin(slack)), runs=len(runs), stable=int(stable.sum()))
+    section.headlines += [
+        Headline(
+            "smallest slack (bound - V_g) over the runs", _fmt(section.numbers["min_slack"]), ">= 0 (its Theorem 3.2)"
+        ),
+        Headline("runs at a stable point (sharpness <= 2/lr)", f"{int(stable.sum())} of {len(runs)}", "-"),
+    ]
+    return section
+
+
+ANALYSES: dict[str, Callable[[Results, str, Path], Section]] = {
+    "e1-edge-of-stability": _e1,
+    "e2-shattering": _e2,
+    "e3-curse-of-dimensionality": _e3,
+    "e4-stability-bound": _e4,
+}
+
+
+def analyse(results: Results, names: dict[str, str], figures: Path) -> list[Section]:
+    """The report's sections: figures written to ``figures`` and headline numbers, one per study.
+
+    ``names`` maps a built-in study's name to the name of the study in the store (its quick or
+    full size).
+    """
+    figures.mkdir(parents=True, exist_ok=True)
+    return [ANALYSES[name](results, stored, figures) for name, stored in names.items() if name in ANALYSES]
+
+
+# --- the report ------------------------------------------------------------------------------------
+_CSS = """
+body { font-family: system-ui, -apple-system, Segoe UI, Roboto, sans-serif; max-width: 1100px; margin: 2em auto;
+       padding: 0 1em; color: #222; line-height: 1.45; }
+h1 { font-size: 1.7em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd; padding-bottom: .2em; }
+table { border-collapse: collapse; margin: 1em 0; font-size: .92em; }
+th, td { border: 1px solid #ccc; padding: .35em .6em; text-align: left; vertical-align: top; }
+th { background: #f3f3f3; }
+figure { display: inline-block; margin: .5em 1em .5em 0; max-width: 520px; vertical-align: top; }
+figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { font-size: .88em; color: #555; }
+.meta { color: #666; font-size: .9em; }
+"""
+
+
+def _img(path: str) -> str:
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(Path(path).stem)}">'
+
+
+def write_report(path: Path, sections: Sequence[Section], *, sizes: dict[str, str], seconds: float) -> Path:
+    """One self-contained HTML page: the headline table, then each section with its figures."""
+    e = html.escape
+    rows = []
+    for s in sections:
+        for h in s.headlines:
+            rows.append(
+                f"<tr><td>{e(s.key)}</td><td>{e(h.quantity)}</td><td>{e(h.ours)}</td><td>{e(h.paper)}</td>"
+                f"<td>{e(h.comment)}</td></tr>"
+            )
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<title>flatcore: reproducing the neural shattering phenomenon</title>",
+        f"<style>{_CSS}</style></head><body>",
+        "<h1>Stable minima of ReLU networks and the curse of dimensionality: a reproduction</h1>",
+        f'<p class="meta">flatcore {e(__version__)}, {e(time.strftime("%Y-%m-%d %H:%M"))}; studies: '
+        + ", ".join(f"{e(name)} ({e(size)})" for name, size in sizes.items())
+        + f"; {seconds:.0f} s. Paper: arXiv:2506.20779. The quick sizes run in seconds and show the "
+        "phenomena qualitatively; <code>flatcore reproduce --full E2 E3</code> runs the paper's sizes.</p>",
+        "<h2>Headline numbers</h2>",
+        "<table><tr><th></th><th>quantity</th><th>flatcore</th><th>paper</th><th>note</th></tr>",
+        *rows,
+        "</table>",
+    ]
+    for s in sections:
+        parts.append(f"<h2>{e(s.key)}: {e(s.title)}</h2>")
+        parts.append(f"<p>{e(s.text)}</p>")
+        parts.append(f'<p class="meta">study: {e(s.study)}</p>')
+        for png, caption in s.figures:
+            parts.append(f"<figure>{_img(png)}<figcaption>{e(caption)}</figcaption></figure>")
+    parts.append("</body></html>")
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path
+
+
+def reproduce(
+    out="flatcore-reproduction",
+    *,
+    full: Sequence[str] = (),
+    only: Optional[Sequence[str]] = None,
+    workers: Optional[int] = None,
+    progress: bool = True,
+) -> tuple[Path, list[Section]]:
+    """Run the headline studies, draw their figures and write ``report.html`` in ``out``.
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        The folder (created): ``flatcore.db`` (the store), ``figures/`` (PNG and PDF) and
+        ``report.html``.
+    full : list of str
+        Studies to run at their full size (``"e3"`` or ``"e3-curse-of-dimensionality"``); the
+        others run at their quick size.
+    only : list of str, optional
+        Run only these studies (default: :data:`HEADLINE`).
+    workers : int, optional
+        Local worker processes (default: one per core).
+    progress : bool
+        Progress bars.
+
+    Returns
+    -------
+    (Path, list of Section)
+        The report's path, and its sections (figures and numbers).
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    names = [studies.resolve(n) for n in (only or HEADLINE)]
+    full_names = {studies.resolve(n) for n in full}
+    unknown = full_names - set(names)
+    if unknown:
+        raise ValueError(f"--full names studies that are not run: {', '.join(sorted(unknown))}")
+    start = time.perf_counter()
+    stored: dict[str, str] = {}
+    sizes: dict[str, str] = {}
+    db = out / "flatcore.db"
+    for name in names:
+        study = studies.study(name, quick=name not in full_names)
+        summary = study.run(db, workers=workers, progress=progress)
+        if progress:
+            print(summary)
+        if summary.interrupted:
+            raise KeyboardInterrupt
+        stored[name] = study.name
+        sizes[name] = "full" if name in full_names else "quick"
+    with load(db) as results:
+        sections = analyse(results, stored, out / "figures")
+    report = write_report(out / "report.html", sections, sizes=sizes, seconds=time.perf_counter() - start)
+    return report, sections
