@@ -1,0 +1,115 @@
+"""flatcore reproduce at the quick sizes: the numbers under the figures, the report, resuming."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("matplotlib")
+
+import flatcore as fc  # noqa: E402
+from flatcore import studies  # noqa: E402
+from flatcore.reproduce import HEADLINE, reproduce  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def reproduction(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reproduction")
+    report, sections = reproduce(out, progress=False)
+    return out, report, {s.key: s for s in sections}
+
+
+def test_edge_of_stability(reproduction):
+    """E1: at the end of training the sharpness sits at 2/lr for every step size."""
+    _, _, sections = reproduction
+    ratios = sections["E1"].numbers["late_sharpness_over_2_over_lr"]
+    assert sorted(ratios) == [0.1, 0.2, 0.4]
+    for lr, ratio in ratios.items():
+        assert 0.95 <= ratio <= 1.05, (lr, ratio)
+
+
+def test_shattering(reproduction):
+    """E2: large-lr neurons fire on few points, far fewer than with weight decay; large-lr GD sits
+    at the edge of stability; it fits the labels' noise, weight decay fits the target."""
+    _, _, sections = reproduction
+    n = sections["E2"].numbers
+    assert n["d"] == 10
+    assert n["act_mean_large"] < 0.1 < n["act_mean_small"]
+    assert n["act_mean_large"] * 10 < n["act_mean_small"]
+    assert 0.9 <= n["sharpness_over_2_over_lr_large"] <= 1.1
+    assert n["train_mse_large"] < n["train_mse_small"]  # fits the noisy labels more closely ...
+    assert n["clean_mse_large"] > 5 * n["clean_mse_small"]  # ... and the target much worse
+
+
+def test_rates(reproduction):
+    """E3 (quick: d 1 and 3, n 32 to 128): the error falls with n; at the large step size the rate
+    is flatter in d = 3 than in d = 1 (within 0.1: the quick size is small)."""
+    _, _, sections = reproduction
+    slopes = sections["E3"].numbers["slopes"]
+    large = slopes["large lr"]
+    assert all(slope < 0 for slope, _, _ in large.values())
+    assert large[3][0] >= large[1][0] - 0.1
+    for slope, low, high in large.values():
+        assert low <= slope <= high
+
+
+def test_bound_holds(reproduction):
+    """E4: every trained network is stable and satisfies the bound on V_g."""
+    _, _, sections = reproduction
+    n = sections["E4"].numbers
+    assert n["min_slack"] >= 0 and n["stable"] == n["runs"] == len(studies.study("e4", quick=True))
+
+
+def test_report_is_self_contained(reproduction):
+    out, report, sections = reproduction
+    text = report.read_text()
+    images = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
+    figures = [png for s in sections.values() for png, _ in s.figures]
+    assert len(images) == len(figures) >= 8
+    assert all(os.path.getsize(png) > 1000 and os.path.exists(png[:-4] + ".pdf") for png in figures)
+    rows = sum(len(s.headlines) for s in sections.values())
+    assert text.count("<tr><td>") == rows > 10
+    assert 'src="http' not in text and "<script" not in text  # nothing to fetch
+
+
+def test_reproduce_resumes_without_running_again(reproduction):
+    out, _, _ = reproduction
+    with fc.load(out / "flatcore.db") as res:
+        before = res.runs[["run_id", "wall_seconds"]].copy()
+    assert set(before["run_id"]) == {r.run_id for name in HEADLINE for r in studies.study(name, quick=True).runs}
+    reproduce(out, progress=False, only=["e4"])
+    with fc.load(out / "flatcore.db") as res:
+        after = res.runs[["run_id", "wall_seconds"]]
+        assert after.set_index("run_id").equals(before.set_index("run_id"))  # nothing ran again
+
+
+def test_cli(tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(fc.__file__)), "MPLBACKEND": "Agg"}
+    out = subprocess.run(
+        [sys.executable, "-m", "flatcore", "reproduce", "--only", "e1", "--out", str(tmp_path / "r"), "--no-progress"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "E1" in out.stdout and (tmp_path / "r" / "report.html").exists()
+    bad = subprocess.run(
+        [sys.executable, "-m", "flatcore", "reproduce", "--only", "e1", "--full", "e9", "--out", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert bad.returncode == 2 and "no built-in study 'e9'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_builtin_studies_parse_at_both_sizes():
+    for name in studies.NAMES:
+        full, quick = studies.study(name), studies.study(name, quick=True)
+        assert len(quick) <= len(full) and full.description
+    assert studies.resolve("e3") == "e3-curse-of-dimensionality"
+    with pytest.raises(KeyError, match="no built-in study"):
+        studies.resolve("e99")
