@@ -9,9 +9,9 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-import flatcore as fc  # noqa: E402
-from flatcore import studies  # noqa: E402
-from flatcore.reproduce import HEADLINE, reproduce  # noqa: E402
+import flatcore as fc
+from flatcore import studies
+from flatcore.reproduce import HEADLINE, reproduce
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def test_bound_holds(reproduction):
 
 
 def test_report_is_self_contained(reproduction):
-    out, report, sections = reproduction
+    _, report, sections = reproduction
     text = report.read_text()
     images = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
     figures = [png for s in sections.values() for png, _ in s.figures]
