@@ -113,3 +113,21 @@ def test_builtin_studies_parse_at_both_sizes():
     assert studies.resolve("e3") == "e3-curse-of-dimensionality"
     with pytest.raises(KeyError, match="no built-in study"):
         studies.resolve("e99")
+
+
+def test_without_matplotlib_the_report_has_the_numbers(tmp_path):
+    code = (
+        "import sys; sys.modules['matplotlib'] = None\n"
+        "import importlib.util; importlib.util.find_spec = (lambda f: lambda name, *a: None if name == 'matplotlib' "
+        "else f(name, *a))(importlib.util.find_spec)\n"
+        "from flatcore.cli import main; sys.exit(main(['reproduce', '--only', 'e4', '--out', sys.argv[1], "
+        "'--no-progress']))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(fc.__file__))}
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "r")], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert out.returncode == 0, out.stderr
+    assert "no figures" in out.stdout and "smallest slack" in out.stdout
+    text = (tmp_path / "r" / "report.html").read_text()
+    assert "flatcore[plots]" in text and "<img" not in text and "smallest slack" in text

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import html
+import importlib.util
 import math
 import time
 from collections.abc import Sequence
@@ -63,6 +64,11 @@ def _runs_of(results: Results, study: str):
     return runs[runs["study"].str.split(",").apply(lambda names: study in names) & (runs["status"] == "done")]
 
 
+def can_draw() -> bool:
+    """Whether matplotlib is installed: without it the report has the numbers and no figures."""
+    return importlib.util.find_spec("matplotlib") is not None
+
+
 def _save(fig, folder: Path, name: str) -> str:
     from . import plots
 
@@ -88,11 +94,12 @@ def _e1(results: Results, study: str, figures: Path) -> Section:
         "training loss) rises during training until it reaches 2/lr, the largest value GD at that step "
         "size can stay at, and then hovers there: the edge of stability.",
     )
-    if len(runs):
+    if len(runs) and can_draw():
         fig = plots.sharpness_curves(histories, runs, by="lr")
         section.figures.append(
             (_save(fig, figures, "e1-sharpness"), "Sharpness over training (solid) and 2/lr (dashed).")
         )
+    if len(runs):
         ratios: dict[float, list[float]] = {}
         for row in runs.itertuples():
             h = histories[histories["run_id"] == row.run_id]
@@ -132,7 +139,7 @@ def _e2(results: Results, study: str, figures: Path) -> Section:
     regimes = {"large lr": runs[runs["lr"] == large], "small lr + weight decay": runs[runs["lr"] != large]}
     for label, part in regimes.items():
         groups = plots.group_runs(part, by="d")
-        if groups:
+        if groups and can_draw():
             hist = plots.activation_histogram(plots.activation_rates_of(results, groups))
             hist.axes[0].set_title(f"{label} (lr = {_fmt(part['lr'].iloc[0])})")
             name = "e2-rates-large-lr" if label == "large lr" else "e2-rates-weight-decay"
@@ -141,7 +148,7 @@ def _e2(results: Results, study: str, figures: Path) -> Section:
     fig: Any = None
     for color, (label, part) in zip(("C3", "C0"), regimes.items()):
         top = part[part["d"] == d_max]
-        if len(top):
+        if len(top) and can_draw():
             run_id = top["run_id"].iloc[0]
             fig = plots.activation_scatter(
                 results.network(run_id),
@@ -154,7 +161,7 @@ def _e2(results: Results, study: str, figures: Path) -> Section:
         section.figures.append(
             (_save(fig, figures, "e2-rate-vs-weight"), f"Activation rate against |v_k| ||w_k|| at d = {d_max}.")
         )
-    if (runs["d"] == 2).any():
+    if (runs["d"] == 2).any() and can_draw():
         for label, part in regimes.items():
             two = part[part["d"] == 2]
             if len(two):
@@ -235,12 +242,13 @@ def _e3(results: Results, study: str, figures: Path) -> Section:
     ):
         if not len(part):
             continue
-        fig = plots.rate_plot(part, x="n", y="test_mse", by="d", references=references, n_boot=400)
-        fig.axes[0].set_title(
-            f"{label} (lr = {_fmt(part['lr'].iloc[0])}, weight decay {_fmt(part['weight_decay'].iloc[0])})"
-        )
-        name = "e3-rates-large-lr" if label == "large lr" else "e3-rates-weight-decay"
-        section.figures.append((_save(fig, figures, name), f"Test MSE against n per d: {label}."))
+        if can_draw():
+            fig = plots.rate_plot(part, x="n", y="test_mse", by="d", references=references, n_boot=400)
+            fig.axes[0].set_title(
+                f"{label} (lr = {_fmt(part['lr'].iloc[0])}, weight decay {_fmt(part['weight_decay'].iloc[0])})"
+            )
+            name = "e3-rates-large-lr" if label == "large lr" else "e3-rates-weight-decay"
+            section.figures.append((_save(fig, figures, name), f"Test MSE against n per d: {label}."))
         table = plots.fit_slopes(part, x="n", y="test_mse", by="d", n_boot=400)
         slopes[label] = {int(r.d): (float(r.slope), float(r.ci_low), float(r.ci_high)) for r in table.itertuples()}
     section.numbers["slopes"] = slopes
@@ -271,10 +279,11 @@ def _e4(results: Results, study: str, figures: Path) -> Section:
     )
     if not len(runs):
         return section
-    fig = plots.bound_plot(runs, by="lr")
-    section.figures.append(
-        (_save(fig, figures, "e4-bound"), "V_g against its stability bound; the dashed line is y = x.")
-    )
+    if can_draw():
+        fig = plots.bound_plot(runs, by="lr")
+        section.figures.append(
+            (_save(fig, figures, "e4-bound"), "V_g against its stability bound; the dashed line is y = x.")
+        )
     slack = runs["bound_slack"].to_numpy(dtype=float)
     stable = runs["sharpness"] <= runs["two_over_lr"] * (1 + 1e-9)
     section.numbers.update(min_slack=float(np.nanmin(slack)), runs=len(runs), stable=int(stable.sum()))
@@ -345,6 +354,11 @@ def write_report(path: Path, sections: Sequence[Section], *, sizes: dict[str, st
         + ", ".join(f"{e(name)} ({e(size)})" for name, size in sizes.items())
         + f"; {seconds:.0f} s. Paper: arXiv:2506.20779. The quick sizes run in seconds and show the "
         "phenomena qualitatively; <code>flatcore reproduce --full E2 E3</code> runs the paper's sizes.</p>",
+        *(
+            []
+            if can_draw()
+            else ['<p><b>No figures:</b> matplotlib is not installed (<code>pip install "flatcore[plots]"</code>).</p>']
+        ),
         "<h2>Headline numbers</h2>",
         "<table><tr><th></th><th>quantity</th><th>flatcore</th><th>paper</th><th>note</th></tr>",
         *rows,

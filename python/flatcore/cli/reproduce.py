@@ -14,14 +14,16 @@ def reproduce(args) -> int:
         report, sections = run(
             args.out, full=args.full or (), only=args.only, workers=args.workers, progress=not args.no_progress
         )
-    except ImportError as exc:
-        return fail(f'{exc} (the figures need matplotlib: pip install "flatcore[plots]")')
     except (*USER_ERRORS, ValueError) as exc:
         return fail(str(exc).strip("'\""))
     print(f"\n  {'':<8}{'quantity':<78}{'flatcore':>22}  paper")
     for s in sections:
         for h in s.headlines:
             print(f"  {s.key:<8}{h.quantity[:76]:<78}{h.ours:>22}  {h.paper}")
+    from ..reproduce import can_draw
+
+    if not can_draw():
+        print('\nno figures: matplotlib is not installed (pip install "flatcore[plots]")')
     print(f"\nreport: {report}")
     print(f"figures: {report.parent / 'figures'}; store: {report.parent / 'flatcore.db'}")
     if not args.full:
