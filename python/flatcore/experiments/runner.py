@@ -29,6 +29,8 @@ class RunSummary:
         Runs the study lists.
     skipped : int
         Runs found finished in the store (and failed ones, without ``retry_failed``).
+    skipped_failed : int
+        Of the skipped runs, those stored as failed (``retry_failed`` runs them again).
     done, failed : int
         Runs executed in this call that finished / failed.
     seconds : float
@@ -41,6 +43,7 @@ class RunSummary:
     db: str
     total: int
     skipped: int
+    skipped_failed: int = 0
     done: int = 0
     failed: int = 0
     seconds: float = 0.0
@@ -52,7 +55,13 @@ class RunSummary:
         return self.total - self.skipped - self.done - self.failed
 
     def __str__(self) -> str:
-        parts = [f"{self.study}: {self.total} runs", f"{self.skipped} already stored", f"{self.done} done now"]
+        stored = f"{self.skipped} already stored"
+        if self.skipped_failed:
+            stored += (
+                f" ({self.skipped_failed} of them failed: flatcore status {self.db} shows why, "
+                "--retry-failed runs them again)"
+            )
+        parts = [f"{self.study}: {self.total} runs", stored, f"{self.done} done now"]
         if self.failed:
             parts.append(f"{self.failed} failed (flatcore status {self.db} shows why; --retry-failed runs them again)")
         if self.remaining:
@@ -153,6 +162,8 @@ def run_study(
         stored = store.statuses(r.run_id for r in runs)
         todo = [r for r in runs if r.run_id not in stored or (retry_failed and stored[r.run_id] == "failed")]
         summary = RunSummary(study.name, db, total=len(runs), skipped=len(runs) - len(todo))
+        if not retry_failed:
+            summary.skipped_failed = sum(1 for status in stored.values() if status == "failed")
         if not todo:
             summary.seconds = time.perf_counter() - start
             return summary
