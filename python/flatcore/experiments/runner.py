@@ -178,8 +178,9 @@ def run_study(
                 executor.workers = min(executor.workers, len(todo))  # no idle processes to start
         bar = _progress_bar(len(todo), progress, study.name)
         tasks = [Task(r.run_id, r.as_dict(), threads_per_run or 1) for r in todo]
+        records = executor.map_unordered(tasks)
         try:
-            for record in executor.map_unordered(tasks):
+            for record in records:
                 store.record(record)
                 if record["status"] == "done":
                     summary.done += 1
@@ -192,6 +193,11 @@ def run_study(
         except KeyboardInterrupt:
             summary.interrupted = True
         finally:
+            # Ctrl-C while a record was being stored leaves the generator paused at its yield:
+            # closing it stops the runs in flight now (executor.close() would wait for them).
+            close = getattr(records, "close", None)
+            if close is not None:
+                close()
             if bar is not None:
                 bar.close()
             if owned:
