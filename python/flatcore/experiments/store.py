@@ -17,6 +17,7 @@ import json
 import os
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from typing import Any, Optional
 
@@ -104,7 +105,8 @@ class Store:
             raise StoreError(f"{self.path} does not exist")
         if not readonly and os.path.isdir(self.path):
             raise StoreError(f"{self.path} is a folder; give a file path for the store")
-        uri = f"file:{os.path.abspath(self.path)}?mode={'ro' if readonly else 'rwc'}"
+        # The path quoted: a '#' or '?' in it would otherwise end the file name.
+        uri = f"file:{urllib.parse.quote(os.path.abspath(self.path))}?mode={'ro' if readonly else 'rwc'}"
         try:
             self._db: Any = sqlite3.connect(uri, uri=True, timeout=10.0, isolation_level=None)
         except sqlite3.Error as exc:
