@@ -82,7 +82,12 @@ def _driver_lock(db: str):
     try:
         fh = open(path, "a+")
     except OSError as exc:
-        raise StoreError(f"cannot create the lock file {path}: {exc.strerror}") from None
+        folder = os.path.dirname(path)
+        if not os.path.isdir(folder):
+            raise StoreError(f"cannot open {db}: the folder {folder} does not exist") from None
+        raise StoreError(
+            f"cannot open {db}: cannot create {path} next to it ({exc.strerror}); choose a writable folder with --db"
+        ) from None
     try:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
