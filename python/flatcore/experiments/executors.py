@@ -172,9 +172,23 @@ class LocalExecutor(Executor):
         try:
             while queue or busy:
                 while queue and (idle or len(self._processes) < self.workers):
+                    fresh = not idle
                     conn = idle.pop() if idle else self._start_worker()
                     task = queue.popleft()
-                    conn.send(task)
+                    try:
+                        conn.send(task)
+                    except OSError:
+                        # The worker died before taking the run: killed while idle between runs (the
+                        # run goes to another worker), or at its start (that counts as an attempt).
+                        process = self._processes[conn]
+                        self._stop_worker(conn, kill=True)
+                        if fresh:
+                            attempts[task.run_id] += 1
+                            if attempts[task.run_id] >= self.max_attempts:
+                                yield _lost(task, f"its worker process died on starting ({_died(process)})")
+                                continue
+                        queue.appendleft(task)
+                        continue
                     busy[conn] = task
                 by_sentinel = {self._processes[c].sentinel: c for c in busy}
                 ready = wait(list(busy) + list(by_sentinel))
