@@ -17,13 +17,15 @@ def export(args) -> int:
             if args.histories:
                 tables[f"{out}-histories.{fmt}"] = res.histories
             for path, table in tables.items():
-                if fmt == "parquet":
-                    try:
+                try:
+                    if fmt == "parquet":
                         table.to_parquet(path, index=False)
-                    except ImportError as exc:
-                        return fail(f"Parquet needs pyarrow (pip install pyarrow): {exc}")
-                else:
-                    table.to_csv(path, index=False)
+                    else:
+                        table.to_csv(path, index=False)
+                except ImportError as exc:
+                    return fail(f"Parquet needs pyarrow (pip install pyarrow): {exc}")
+                except OSError as exc:  # a missing or read-only folder
+                    return fail(f"cannot write {path}: {exc.strerror or exc}")
                 print(f"wrote {path} ({len(table)} rows)")
     except USER_ERRORS as exc:
         return fail(str(exc).strip("'\""))

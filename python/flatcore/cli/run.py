@@ -42,7 +42,7 @@ def run(args) -> int:
     print(summary)
     if summary.interrupted:
         return 130
-    return 1 if summary.failed else 0
+    return 1 if summary.failed or summary.skipped_failed else 0
 
 
 def add_parser(sub) -> None:

@@ -11,7 +11,10 @@ def summarize(args) -> int:
         with load_results(args.db, args.study) as res:
             table = res.summarize(by=args.by, metrics=args.metrics)
             if args.csv:
-                table.to_csv(args.csv, index=False)
+                try:
+                    table.to_csv(args.csv, index=False)
+                except OSError as exc:  # a missing or read-only folder
+                    return fail(f"cannot write {args.csv}: {exc.strerror or exc}")
             print(format_table(table))
     except USER_ERRORS as exc:
         return fail(str(exc).strip("'\""))

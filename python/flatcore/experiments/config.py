@@ -52,7 +52,7 @@ def _integer(key, value, minimum=None) -> int:
     else:
         if not math.isfinite(value) or value != round(value):
             raise ConfigError(key, f"must be an integer, got {value!r}")
-        out = int(float(value))
+        out = int(round(value))  # noqa: RUF046 - NumPy 1.x rounds its floats to floats
     if minimum is not None and out < minimum:
         raise ConfigError(key, f"must be >= {minimum}, got {out}")
     return out

@@ -180,13 +180,24 @@ class LocalExecutor(Executor):
         try:
             while queue or busy:
                 while queue and (idle or len(self._processes) < self.workers):
+                    fresh = not idle
                     conn = idle.pop() if idle else self._start_worker()
                     task = queue.popleft()
                     try:
                         conn.send(task)
-                    except OSError:  # the worker died before it could take the task
-                        queue.appendleft(task)
+                    except OSError:
+                        # The worker died before taking the run: killed while idle between runs (the
+                        # run goes to another worker), or at its start (that counts as an attempt).
+                        process = self._processes[conn]
                         self._stop_worker(conn, kill=True)
+                        if fresh:
+                            attempts[task.run_id] += 1
+                            if attempts[task.run_id] >= self.max_attempts:
+                                yield _lost(
+                                    task, f"its worker process died on starting ({_describe_exit(process.returncode)})"
+                                )
+                                continue
+                        queue.appendleft(task)
                         continue
                     busy[conn] = task
                 for ready in wait(list(busy)):

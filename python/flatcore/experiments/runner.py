@@ -29,6 +29,8 @@ class RunSummary:
         Runs the study lists.
     skipped : int
         Runs found finished in the store (and failed ones, without ``retry_failed``).
+    skipped_failed : int
+        Of the skipped runs, those stored as failed (``retry_failed`` runs them again).
     done, failed : int
         Runs executed in this call that finished / failed.
     seconds : float
@@ -41,6 +43,7 @@ class RunSummary:
     db: str
     total: int
     skipped: int
+    skipped_failed: int = 0
     done: int = 0
     failed: int = 0
     seconds: float = 0.0
@@ -52,7 +55,13 @@ class RunSummary:
         return self.total - self.skipped - self.done - self.failed
 
     def __str__(self) -> str:
-        parts = [f"{self.study}: {self.total} runs", f"{self.skipped} already stored", f"{self.done} done now"]
+        stored = f"{self.skipped} already stored"
+        if self.skipped_failed:
+            stored += (
+                f" ({self.skipped_failed} of them failed: flatcore status {self.db} shows why, "
+                "--retry-failed runs them again)"
+            )
+        parts = [f"{self.study}: {self.total} runs", stored, f"{self.done} done now"]
         if self.failed:
             parts.append(f"{self.failed} failed (flatcore status {self.db} shows why; --retry-failed runs them again)")
         if self.remaining:
@@ -73,7 +82,12 @@ def _driver_lock(db: str):
     try:
         fh = open(path, "a+")
     except OSError as exc:
-        raise StoreError(f"cannot create the lock file {path}: {exc.strerror}") from None
+        folder = os.path.dirname(path)
+        if not os.path.isdir(folder):
+            raise StoreError(f"cannot open {db}: the folder {folder} does not exist") from None
+        raise StoreError(
+            f"cannot open {db}: cannot create {path} next to it ({exc.strerror}); choose a writable folder with --db"
+        ) from None
     try:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -153,6 +167,8 @@ def run_study(
         stored = store.statuses(r.run_id for r in runs)
         todo = [r for r in runs if r.run_id not in stored or (retry_failed and stored[r.run_id] == "failed")]
         summary = RunSummary(study.name, db, total=len(runs), skipped=len(runs) - len(todo))
+        if not retry_failed:
+            summary.skipped_failed = sum(1 for status in stored.values() if status == "failed")
         if not todo:
             summary.seconds = time.perf_counter() - start
             return summary
@@ -167,8 +183,9 @@ def run_study(
                 executor.workers = min(executor.workers, len(todo))  # no idle processes to start
         bar = _progress_bar(len(todo), progress, study.name)
         tasks = [Task(r.run_id, r.as_dict(), threads_per_run or 1) for r in todo]
+        records = executor.map_unordered(tasks)
         try:
-            for record in executor.map_unordered(tasks):
+            for record in records:
                 store.record(record)
                 if record["status"] == "done":
                     summary.done += 1
@@ -181,6 +198,11 @@ def run_study(
         except KeyboardInterrupt:
             summary.interrupted = True
         finally:
+            # Ctrl-C while a record was being stored leaves the generator paused at its yield:
+            # closing it stops the runs in flight now (executor.close() would wait for them).
+            close = getattr(records, "close", None)
+            if close is not None:
+                close()
             if bar is not None:
                 bar.close()
             if owned:

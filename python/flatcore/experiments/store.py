@@ -17,6 +17,7 @@ import json
 import os
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from typing import Any, Optional
 
@@ -104,7 +105,21 @@ class Store:
             raise StoreError(f"{self.path} does not exist")
         if not readonly and os.path.isdir(self.path):
             raise StoreError(f"{self.path} is a folder; give a file path for the store")
-        uri = f"file:{os.path.abspath(self.path)}?mode={'ro' if readonly else 'rwc'}"
+        full = os.path.abspath(self.path)
+        folder = os.path.dirname(full)
+        # Decide before SQLite opens anything: opened without write access, SQLite leaves -wal and
+        # -shm files as read-only as the store, which refuse every later writer even once the store
+        # is writable again.
+        writable = os.access(folder, os.W_OK) and (not os.path.exists(full) or os.access(full, os.W_OK))
+        if not readonly and not writable:
+            if not os.path.isdir(folder):
+                raise StoreError(f"cannot open {self.path}: the folder {folder} does not exist")
+            raise StoreError(_describe(self.path, sqlite3.OperationalError("readonly"), True))
+        # The path quoted: a '#' or '?' in it would otherwise end the file name.
+        uri = f"file:{urllib.parse.quote(full)}?mode={'ro' if readonly else 'rwc'}"
+        if readonly and not writable and not os.path.exists(full + "-wal"):
+            # No writer has it open (a writer keeps its -wal file): read it as it is, creating nothing.
+            uri += "&immutable=1"
         try:
             self._db: Any = sqlite3.connect(uri, uri=True, timeout=10.0, isolation_level=None)
         except sqlite3.Error as exc:

@@ -236,9 +236,12 @@ class Study:
         try:
             doc = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            found = re.search(r"at line (\d+)", str(exc))
-            line = int(found.group(1)) if found else None
-            message = re.sub(r" \(at (line \d+, column \d+|end of document)\)", "", str(exc))
+            # tomllib gives the place only in its message before Python 3.14: "... (at line 3, column 9)"
+            message, _, place = str(exc).partition(" (at ")
+            found = re.match(r"line (\d+), column (\d+)\)$", place)
+            line = getattr(exc, "lineno", None) or (int(found.group(1)) if found else None)
+            if found:
+                message += f" (column {found.group(2)})"
             raise StudyError(f"not valid TOML: {message}", line=line, path=path) from None
         lines = _key_lines(text)
         for key in doc:
@@ -267,11 +270,14 @@ class Study:
         )
 
     # -- errors that point at the file --
-    def _fail(self, key: str, table: str, message: str, *, cause=None):
-        line = self._lines.get((table, key)) if self._lines else None
+    def _fail(self, key: str, table: str, message: str, *, cause=None, bundle: Optional[str] = None):
+        # A setting from a bundle is written inside the bundle's list: point at the bundle's line.
+        line = self._lines.get((table, bundle or key)) if self._lines else None
         if line is None and self._lines and table:
             line = self._lines.get((table, ""))
         where = f"[{table}] {key}" if table else key
+        if bundle:
+            where = f"[{table}] {bundle}: {key}"
         raise StudyError(f"{where}: {message}", key=key, line=line, path=self._path) from cause
 
     def _table(self, value, table: str) -> Mapping[str, Any]:
@@ -381,29 +387,38 @@ class Study:
                 config = RunConfig.from_mapping(settings)
                 config.check_buildable()
             except ConfigError as exc:
-                table = self._table_of(exc.key)
+                table, bundle = self._table_of(exc.key)
                 detail = exc.reason
                 if exc.key in self.derived:
                     detail += f" (from {self.derived[exc.key]!r})"
                     if "integer" in exc.reason:
                         detail += "; wrap the expression in round(...) to round it"
-                self._fail(exc.key, table, detail + self._context(settings, exc.key), cause=exc)
+                if not table:  # a required setting that no table gives: point at the first table
+                    first = next((t for t in ("fixed", "grid", "derived") if (t, "") in self._lines), None)
+                    raise StudyError(
+                        f"{exc.key}: {detail}; set it in [fixed], [grid] or [derived]",
+                        key=exc.key,
+                        line=self._lines.get((first, "")) if first else None,
+                        path=self._path,
+                    ) from exc
+                self._fail(exc.key, table, detail + self._context(settings, exc.key), cause=exc, bundle=bundle)
             if config.run_id not in seen:  # the same run listed twice is run once
                 seen.add(config.run_id)
                 runs.append(config)
         return runs
 
-    def _table_of(self, key: str) -> str:
+    def _table_of(self, key: str) -> tuple[str, Optional[str]]:
+        """The table that sets ``key`` ("" when none does) and the bundle that holds it, if one does."""
         if key in self.fixed:
-            return "fixed"
+            return "fixed", None
         if key in self.derived:
-            return "derived"
+            return "derived", None
         if key in self.grid:
-            return "grid"
+            return "grid", None
         for bundle, values in self.grid.items():
             if bundle not in SETTINGS and any(key in v for v in values):
-                return "grid"
-        return ""
+                return "grid", bundle
+        return "", None
 
     def _context(self, settings: Mapping[str, Any], key: str) -> str:
         swept = [k for k in self.grid if k in SETTINGS and k != key]
