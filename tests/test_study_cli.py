@@ -227,8 +227,8 @@ def in_folder(folder: Path) -> dict[int, str]:
 
 
 def workers_of(driver: Driver) -> list[int]:
-    """The pool workers among the driver's children (not multiprocessing's resource tracker)."""
-    return [pid for pid, (_, cmd) in driver.watch().items() if "spawn_main" in cmd]
+    """The pool workers among the driver's children (their bootstrap runs _worker_main)."""
+    return [pid for pid, (_, cmd) in driver.watch().items() if "_worker_main" in cmd]
 
 
 def read_only(db: Path) -> str:
@@ -491,7 +491,7 @@ def test_worker_killed_mid_run(tmp_path, study_file, clean):
     os.kill(victim, signal.SIGKILL)
     assert driver.finish() == 0, driver.output()
     assert f"{N_RUNS} done now" in driver.output(), driver.output()
-    spawned = [pid for pid, (_, cmd) in driver.seen.items() if "spawn_main" in cmd]
+    spawned = [pid for pid, (_, cmd) in driver.seen.items() if "_worker_main" in cmd]
     assert len(spawned) == 3, f"the lost run was not given to a fresh worker: {driver.seen}"
     assert driver.leftovers() == []
     assert_equals_clean(db, clean)
@@ -506,7 +506,7 @@ def test_worker_killed_between_runs():
         first = next(records)  # the worker is idle until the loop asks for the next record
         (worker,) = executor._processes.values()
         os.kill(worker.pid, signal.SIGKILL)
-        worker.join()
+        worker.wait()
         rest = list(records)
     got = {r["run_id"]: r for r in [first, *rest]}
     assert sorted(got) == sorted(t.run_id for t in tasks)

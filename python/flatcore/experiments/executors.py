@@ -88,7 +88,8 @@ def _worker_main(conn, parent: int) -> None:
 # sys.path, then the worker loop. The user's script is never imported again in the worker, so a
 # study started from a script without an ``if __name__ == "__main__":`` guard runs as it should.
 _BOOTSTRAP = (
-    "import sys\n"
+    "import signal, sys\n"
+    "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"  # from the start: Ctrl-C is the driver's to handle
     "from multiprocessing.connection import Connection\n"
     "conn = Connection(int(sys.argv[1]))\n"
     "sys.path[:0] = [p for p in conn.recv() if p not in sys.path]\n"
