@@ -313,7 +313,7 @@ def test_store_refuses_what_it_cannot_trust(tmp_path):
         Store(tmp_path / "missing.db", readonly=True)
     with pytest.raises(StoreError, match="folder"):
         Store(tmp_path)
-    with pytest.raises(StoreError, match="folder .* does not exist"):
+    with pytest.raises(StoreError, match=r"folder .* does not exist"):
         Store(tmp_path / "no" / "such" / "s.db")
 
 
