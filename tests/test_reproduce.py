@@ -62,6 +62,17 @@ def test_bound_holds(reproduction):
     assert n["min_slack"] >= 0 and n["stable"] == n["runs"] == len(studies.study("e4", quick=True))
 
 
+def test_packing(reproduction):
+    """E5: the members of the boundary packing are pairwise separated in L2, cost almost nothing in
+    V_g against their path norm, and the packing fits part of pure noise on the points of its caps."""
+    _, _, sections = reproduction
+    n = sections["E5"].numbers["d2"]
+    assert n["neurons"] >= 10 and n["min_distance"] > 0.05
+    assert n["vg_median"] < 1e-5 * n["path_norm"]
+    assert n["cap_points"] > 0 and n["cap_mse_after"] < 0.95 * n["cap_mse_before"]
+    assert n["fit_vg"] < 1e-5 * n["fit_path_norm"]
+
+
 def test_report_is_self_contained(reproduction):
     _, report, sections = reproduction
     text = report.read_text()

@@ -296,6 +296,109 @@ def _e4(results: Results, study: str, figures: Path) -> Section:
     return section
 
 
+def packing_experiment(d: int = 2, eps: float = 0.02, *, members: int = 6, n: int = 4000, seed: int = 0) -> dict:
+    """E5: the boundary packing behind the lower bound, measured (docs/math.md, section 9).
+
+    Builds ``members`` networks of the packing of caps of height ``eps`` in the unit ball of R^d,
+    one per random sign pattern, with the amplitude that makes each neuron's bump reach height 1
+    (a = 1/eps). On ``n`` points uniform in the ball it measures each member's sharpness at its own
+    values (zero residual: the loss's Hessian at a perfect fit), V_g with the ball's g, the path
+    norm, and the L2 distances between members. Then it fits pure label noise at those points with
+    the packing (each neuron's output weight by least squares on the points of its cap; the caps
+    are disjoint) and measures that fit's error on the cap points, its sharpness and V_g.
+    """
+    from . import data
+    from .network import Network
+    from .spectrum import sharpness
+    from .theory import boundary_packing, path_norm, vg_norm
+
+    law = data.UniformBall(d)
+    X = law.sample(n, seed=seed)
+    base = boundary_packing(d, eps, seed=seed)
+    width = base.width
+    amplitude = 1.0 / eps
+    rng = np.random.default_rng(seed)
+    signs = rng.choice(np.array([-1.0, 1.0]), size=(members, width))
+    nets = [boundary_packing(d, eps, signs=s, amplitude=amplitude, seed=seed) for s in signs]
+    values = np.array([net.predict(X) for net in nets])
+    dist = np.sqrt(((values[:, None, :] - values[None, :, :]) ** 2).mean(axis=2))
+    off = dist[~np.eye(members, dtype=bool)]
+    sharp = [float(sharpness(net, X, net.predict(X))) for net in nets]
+    vg = [float(vg_norm(net, law=law)) for net in nets]
+    # Fit label noise with the packing: on its own cap a neuron is relu(u.x - (1 - eps)), and the
+    # caps are disjoint, so each output weight is a one-dimensional least-squares fit.
+    y = rng.standard_normal(n)
+    phi = np.maximum(X @ base.W.T - base.b, 0.0)  # (n, width)
+    on_cap = phi > 0
+    weights = np.where(
+        on_cap.any(axis=0), (phi * y[:, None]).sum(axis=0) / np.maximum((phi**2).sum(axis=0), 1e-300), 0.0
+    )
+    fit = Network(base.W, base.b, weights, 0.0)
+    covered = on_cap.any(axis=1)
+    residual = fit.predict(X) - y
+    return {
+        "d": d,
+        "eps": eps,
+        "neurons": width,
+        "amplitude": amplitude,
+        "min_distance": float(off.min()),
+        "median_distance": float(np.median(off)),
+        "max_sharpness": float(max(sharp)),
+        "vg_median": float(np.median(vg)),
+        "path_norm": float(path_norm(nets[0])),
+        "cap_points": int(covered.sum()),
+        "cap_mse_before": float(np.mean(y[covered] ** 2)),
+        "cap_mse_after": float(np.mean(residual[covered] ** 2)),
+        "fit_sharpness": float(sharpness(fit, X, y)),
+        "fit_vg": float(vg_norm(fit, law=law)),
+        "fit_path_norm": float(path_norm(fit)),
+        "nets": nets,
+        "X": X,
+    }
+
+
+def _e5(results: Optional[Results], study: str, figures: Path, *, full: bool = False) -> Section:
+    from . import plots
+
+    section = Section(
+        "E5",
+        "The lower-bound construction",
+        "(computed directly, no training)",
+        "The construction behind the paper's lower bound: neurons that fire only on thin caps at the "
+        "boundary of the ball, relu(u_j.x - (1 - eps)), with disjoint caps. With any signs of the output "
+        "weights they give networks that are far apart in L2 yet flat (small sharpness at their own "
+        "values) and cheap in V_g, the quantity that stability controls; and such a network fits pure "
+        "noise on the points that fall in its caps.",
+    )
+    settings = [(2, 0.02), (3, 0.05)] if full else [(2, 0.02)]
+    rows = [packing_experiment(d, eps, n=20000 if full else 4000) for d, eps in settings]
+    for r in rows:
+        d = r["d"]
+        section.numbers[f"d{d}"] = {k: v for k, v in r.items() if k not in ("nets", "X")}
+        section.headlines += [
+            Headline(
+                f"packing, d = {d}, eps = {r['eps']:g}: neurons / smallest L2 distance between members",
+                f"{r['neurons']} / {_fmt(r['min_distance'])}",
+                "pairwise separated",
+            ),
+            Headline(
+                f"packing, d = {d}: largest sharpness of a member / V_g / path norm",
+                f"{_fmt(r['max_sharpness'])} / {_fmt(r['vg_median'])} / {_fmt(r['path_norm'])}",
+                "flat, small V_g, large path norm",
+            ),
+            Headline(
+                f"packing fit to pure noise, d = {d}: MSE on the {r['cap_points']} cap points, before / after",
+                f"{_fmt(r['cap_mse_before'])} / {_fmt(r['cap_mse_after'])}",
+                "fits boundary noise",
+            ),
+        ]
+        if d == 2 and can_draw():
+            fig = plots.function_2d(r["nets"][0], r["X"][:400], kinks=True)
+            fig.axes[0].set_title(f"one member of the packing, d = 2, eps = {r['eps']:g}")
+            section.figures.append((_save(fig, figures, "e5-packing"), "A member of the boundary packing (d = 2)."))
+    return section
+
+
 ANALYSES: dict[str, Callable[[Results, str, Path], Section]] = {
     "e1-edge-of-stability": _e1,
     "e2-shattering": _e2,
@@ -394,7 +497,8 @@ def reproduce(
         Studies to run at their full size (``"e3"`` or ``"e3-curse-of-dimensionality"``); the
         others run at their quick size.
     only : list of str, optional
-        Run only these studies (default: :data:`HEADLINE`).
+        Run only these studies (default: :data:`HEADLINE` and E5, the packing construction, which is
+        computed directly).
     workers : int, optional
         Local worker processes (default: one per core).
     progress : bool
@@ -407,9 +511,15 @@ def reproduce(
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    names = [studies.resolve(n) for n in (only or HEADLINE)]
-    full_names = {studies.resolve(n) for n in full}
+    e5 = ("e5", "e5-packing")  # computed directly: not a study
+    requested = list(only or (*HEADLINE, "e5"))
+    names = [studies.resolve(n) for n in requested if n.lower() not in e5]
+    full_names = {studies.resolve(n) for n in full if n.lower() not in e5}
+    want_e5 = any(n.lower() in e5 for n in requested)
+    full_e5 = any(n.lower() in e5 for n in full)
     unknown = full_names - set(names)
+    if full_e5 and not want_e5:
+        unknown.add("e5")
     if unknown:
         raise ValueError(f"--full names studies that are not run: {', '.join(sorted(unknown))}")
     start = time.perf_counter()
@@ -427,5 +537,7 @@ def reproduce(
         sizes[name] = "full" if name in full_names else "quick"
     with load(db) as results:
         sections = analyse(results, stored, out / "figures")
+    if want_e5:
+        sections.append(_e5(None, "", out / "figures", full=full_e5))
     report = write_report(out / "report.html", sections, sizes=sizes, seconds=time.perf_counter() - start)
     return report, sections
