@@ -142,3 +142,29 @@ def test_without_matplotlib_the_report_has_the_numbers(tmp_path):
     assert "no figures" in out.stdout and "smallest slack" in out.stdout
     text = (tmp_path / "r" / "report.html").read_text()
     assert "flatcore[plots]" in text and "<img" not in text and "smallest slack" in text
+
+
+def test_e2_reports_each_reading_of_the_paper(tmp_path):
+    """A shattering study that also runs PyTorch's reading (MSELoss, every parameter decayed) gets
+    that reading's numbers in the table; the figures follow the paper's reading."""
+    from flatcore.reproduce import ANALYSES
+
+    study = fc.Study(
+        "readings",
+        grid={
+            "d": [2, 3],
+            "regime": [{"lr": 0.5, "weight_decay": 0.0}, {"lr": 0.05, "weight_decay": 0.1}],
+            "reading": [{"loss": "half_mse", "decay_biases": False}, {"loss": "mse", "decay_biases": True}],
+        },
+        fixed={"n": 32, "width": 64, "steps": 300, "noise": 0.5, "init": "kaiming", "clip_grad_norm": 50.0},
+    )
+    study.run(tmp_path / "r.db", workers=2, progress=False)
+    with fc.load(tmp_path / "r.db") as res:
+        section = ANALYSES["e2-shattering"](res, "readings", tmp_path / "figures")
+        runs = res.runs
+    paper = runs[(runs["loss"] == "half_mse") & (runs["d"] == 3)]
+    assert section.numbers["clean_mse_large"] == paper[paper["lr"] == 0.5]["clean_mse"].median()
+    other = section.numbers["reading loss mse, biases decayed"]
+    torch_like = runs[(runs["loss"] == "mse") & (runs["d"] == 3)]
+    assert other["clean_mse_small"] == torch_like[torch_like["lr"] == 0.05]["clean_mse"].median()
+    assert any("loss mse, biases decayed" in h.quantity for h in section.headlines)
