@@ -23,7 +23,7 @@ def export(args) -> int:
                     else:
                         table.to_csv(path, index=False)
                 except ImportError as exc:
-                    return fail(f"Parquet needs pyarrow (pip install pyarrow): {exc}")
+                    return fail(f'Parquet needs pyarrow (pip install "flatcore[parquet]"): {exc}')
                 except OSError as exc:  # a missing or read-only folder
                     return fail(f"cannot write {path}: {exc.strerror or exc}")
                 print(f"wrote {path} ({len(table)} rows)")
