@@ -168,3 +168,28 @@ def test_e2_reports_each_reading_of_the_paper(tmp_path):
     torch_like = runs[(runs["loss"] == "mse") & (runs["d"] == 3)]
     assert other["clean_mse_small"] == torch_like[torch_like["lr"] == 0.05]["clean_mse"].median()
     assert any("loss mse, biases decayed" in h.quantity for h in section.headlines)
+
+
+def test_run_a_builtin_study_by_name(tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(fc.__file__))}
+    out = subprocess.run(
+        [sys.executable, "-m", "flatcore", "run", "e7", "--quick", "--no-progress", "--workers", "1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    with fc.load(tmp_path / "e7-trace-rescaling-quick.db") as res:
+        assert len(res.runs) == len(studies.study("e7", quick=True)) and set(res.runs["status"]) == {"done"}
+        assert (res.runs["min_trace"] <= res.runs["trace"]).all()
+    bad = subprocess.run(
+        [sys.executable, "-m", "flatcore", "run", "e42"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert bad.returncode == 2 and "no built-in study 'e42'" in bad.stderr

@@ -1,4 +1,4 @@
-"""``flatcore run STUDY.toml``: run a study into a store, skipping what is stored."""
+"""``flatcore run STUDY``: run a study (a file, or a built-in one) into a store, skipping what is stored."""
 
 from __future__ import annotations
 
@@ -13,8 +13,16 @@ def run(args) -> int:
     from ..experiments import Study, run_study
 
     try:
-        study = Study.from_toml(args.study)
-        db = args.db or os.path.splitext(args.study)[0] + ".db"
+        if os.path.exists(args.study) or args.study.endswith(".toml"):
+            if args.quick:
+                return fail("--quick is for the built-in studies (flatcore studies lists them), not a file")
+            study = Study.from_toml(args.study)
+            db = args.db or os.path.splitext(args.study)[0] + ".db"
+        else:  # a built-in study: e3, e3-curse-of-dimensionality
+            from .. import studies
+
+            study = studies.study(args.study, quick=args.quick)
+            db = args.db or f"{study.name}.db"
         print(f"{study.name}: {len(study)} runs (swept: {', '.join(study.swept) or 'nothing'}); store: {db}")
         client = None
         if args.dask:
@@ -54,7 +62,10 @@ def add_parser(sub) -> None:
         "local process pool or a Dask cluster, writing each run to the SQLite store as it finishes. "
         "Run it again after an interruption to go on.",
     )
-    p.add_argument("study", help="the study file (TOML)")
+    p.add_argument(
+        "study", help="the study file (TOML), or a built-in study's name (e1, e3-curse-of-dimensionality, ...)"
+    )
+    p.add_argument("--quick", action="store_true", help="a built-in study's quick size")
     p.add_argument("--db", help="the SQLite store (default: the study file's name with .db)")
     p.add_argument("--workers", type=positive_int, help="runs at once on this machine (default: one per core)")
     p.add_argument("--threads-per-run", type=positive_int, help="threads for each run (default 1)")

@@ -14,7 +14,7 @@ def list_studies(args) -> int:
         if args.verbose:
             print(f"    {full.description}")
             print(f"    file: {builtin.path(name)}")
-    print("\nflatcore run NAME [--quick] runs one (NAME may be e1, e2, ...).")
+    print("\nflatcore run NAME [--quick] runs one (NAME may be e1, e2, ...); flatcore reproduce runs E1-E5.")
     return 0
 
 
