@@ -53,6 +53,9 @@ def test_rates(reproduction):
     assert large[3][0] >= large[1][0] - 0.1
     for slope, low, high in large.values():
         assert low <= slope <= high
+    moves = sections["E3"].numbers["test_mse_change_last_fifth"]
+    assert set(moves) == {"large lr", "small lr + weight decay"}
+    assert all(0 <= median <= worst for median, worst in moves.values())
 
 
 def test_bound_holds(reproduction):

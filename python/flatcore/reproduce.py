@@ -280,6 +280,32 @@ def _e3(results: Results, study: str, figures: Path) -> Section:
         table = plots.fit_slopes(part, x="n", y="test_mse", by="d", n_boot=400)
         slopes[label] = {int(r.d): (float(r.slope), float(r.ci_low), float(r.ci_high)) for r in table.itertuples()}
     section.numbers["slopes"] = slopes
+    # Has the test error stopped moving? Its relative change over the last fifth of each run.
+    histories = results.histories
+    histories = histories[histories["run_id"].isin(set(runs["run_id"]))]
+    if len(histories) and "test_mse" in histories:
+        moves = {}
+        for label, part in (
+            ("large lr", runs[runs["lr"] == large]),
+            ("small lr + weight decay", runs[runs["lr"] != large]),
+        ):
+            changes = []
+            for run_id in part["run_id"]:
+                t = histories.loc[histories["run_id"] == run_id, "test_mse"].to_numpy(dtype=float)
+                if len(t) >= 5 and np.isfinite(t[-1]) and t[-1] > 0:
+                    changes.append(abs(t[-1] - t[int(0.8 * (len(t) - 1))]) / t[-1])
+            if changes:
+                moves[label] = (float(np.median(changes)), float(np.max(changes)))
+        section.numbers["test_mse_change_last_fifth"] = moves
+        for label, (median, worst) in moves.items():
+            section.headlines.append(
+                Headline(
+                    f"relative change of the test MSE over the last fifth of training, {label}: median / largest",
+                    f"{_fmt(median, 2)} / {_fmt(worst, 2)}",
+                    "(steps not stated)",
+                    "small: the runs are long enough",
+                )
+            )
     for label, per_d in slopes.items():
         for d, (slope, low, high) in sorted(per_d.items()):
             paper = "about -0.1 at d = 5" if label == "large lr" else "steeper than -0.5"
