@@ -262,7 +262,8 @@ def _e3(results: Results, study: str, figures: Path) -> Section:
     if not len(runs):
         return section
     large = runs["lr"].max()
-    slopes = {}
+    slopes: dict[str, dict] = {}
+    clean_slopes: dict[str, dict] = {}
     references = [("n^(-1/(2d+4))", lambda d: -1.0 / (2 * d + 4)), ("n^(-2/(d+1))", lambda d: -2.0 / (d + 1))]
     for label, part in (
         ("large lr", runs[runs["lr"] == large]),
@@ -279,7 +280,12 @@ def _e3(results: Results, study: str, figures: Path) -> Section:
             section.figures.append((_save(fig, figures, name), f"Test MSE against n per d: {label}."))
         table = plots.fit_slopes(part, x="n", y="test_mse", by="d", n_boot=400)
         slopes[label] = {int(r.d): (float(r.slope), float(r.ci_low), float(r.ci_high)) for r in table.itertuples()}
+        table = plots.fit_slopes(part, x="n", y="clean_mse", by="d", n_boot=400)
+        clean_slopes[label] = {
+            int(r.d): (float(r.slope), float(r.ci_low), float(r.ci_high)) for r in table.itertuples()
+        }
     section.numbers["slopes"] = slopes
+    section.numbers["clean_slopes"] = clean_slopes
     # Has the test error stopped moving? Its relative change over the last fifth of each run.
     histories = results.histories
     histories = histories[histories["run_id"].isin(set(runs["run_id"]))]
@@ -303,7 +309,18 @@ def _e3(results: Results, study: str, figures: Path) -> Section:
                     f"relative change of the test MSE over the last fifth of training, {label}: median / largest",
                     f"{_fmt(median, 2)} / {_fmt(worst, 2)}",
                     "(steps not stated)",
-                    "small: the runs are long enough",
+                    "near 0 where the error has stopped moving",
+                )
+            )
+    for label, per_d in clean_slopes.items():
+        for d, (slope, low, high) in sorted(per_d.items()):
+            paper = "about -0.1 at d = 5" if label == "large lr" else "steeper than -0.5"
+            section.headlines.append(
+                Headline(
+                    f"slope of log error against the target at the training points, {label}, d = {d}",
+                    f"{_fmt(slope, 2)} [{_fmt(low, 2)}, {_fmt(high, 2)}]",
+                    paper,
+                    "the paper's 'MSE' read as this error",
                 )
             )
     for label, per_d in slopes.items():
