@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 pytest.importorskip("matplotlib")
@@ -74,6 +75,18 @@ def test_packing(reproduction):
     assert n["vg_median"] < 1e-5 * n["path_norm"]
     assert n["cap_points"] > 0 and n["cap_mse_after"] < 0.95 * n["cap_mse_before"]
     assert n["fit_vg"] < 1e-5 * n["fit_path_norm"]
+
+
+def test_geometry_and_trace(reproduction):
+    """E6: every law gets a fitted rate; E7: rescalings move the raw trace and leave min-trace alone,
+    and the run retraced in pieces ends where the stored one did."""
+    _, _, sections = reproduction
+    slopes = sections["E6"].numbers["slopes"]
+    assert len(slopes) == 3 and all(np.isfinite(s) for s, _, _ in slopes.values())
+    for lr, n in ((k, v) for k, v in sections["E7"].numbers.items() if k.startswith("lr")):
+        assert n["min_trace_never_above_trace"], lr
+        assert n["rescaled_trace_spread"] > 1.5 and n["rescaled_min_trace_change"] < 1e-9, (lr, n)
+        assert n["retraced_final_trace"] == pytest.approx(n["stored_final_trace"], rel=1e-12)
 
 
 def test_report_is_self_contained(reproduction):

@@ -27,7 +27,14 @@ from .experiments import Results, load
 __all__ = ["reproduce", "HEADLINE", "Headline", "Section", "analyse"]
 
 #: The studies `flatcore reproduce` runs, in order.
-HEADLINE = ("e1-edge-of-stability", "e2-shattering", "e3-curse-of-dimensionality", "e4-stability-bound")
+HEADLINE = (
+    "e1-edge-of-stability",
+    "e2-shattering",
+    "e3-curse-of-dimensionality",
+    "e4-stability-bound",
+    "e6-data-geometry",
+    "e7-trace-rescaling",
+)
 
 
 @dataclass
@@ -368,6 +375,152 @@ def _e4(results: Results, study: str, figures: Path) -> Section:
     return section
 
 
+def _e6(results: Results, study: str, figures: Path) -> Section:
+    from . import plots
+
+    runs = _runs_of(results, study)
+    section = Section(
+        "E6",
+        "Data geometry",
+        study,
+        "The rate study of E3 at a large step size for inputs of different geometry in the same R^d: "
+        "data on a few lines through the origin (a mixture of one-dimensional balls) against the "
+        "radial family x = (1 - (1 - U)^(1/alpha)) S, whose mass moves toward the sphere as alpha shrinks "
+        "(arXiv:2510.18120). Low-dimensional data should learn faster; mass near the sphere, where a "
+        "stable network can interpolate, slower.",
+    )
+    if not len(runs):
+        return section
+    if can_draw():
+        fig = plots.rate_plot(runs, x="n", y="test_mse", by="distribution", n_boot=400)
+        fig.axes[0].set_title(f"test MSE against n, lr = {_fmt(runs['lr'].iloc[0])}, d = {int(runs['d'].iloc[0])}")
+        section.figures.append((_save(fig, figures, "e6-rates"), "Test MSE against n, per input law."))
+    table = plots.fit_slopes(runs, x="n", y="test_mse", by="distribution", n_boot=400)
+    section.numbers["slopes"] = {
+        r.distribution: (float(r.slope), float(r.ci_low), float(r.ci_high)) for r in table.itertuples()
+    }
+    medians = runs[runs["n"] == runs["n"].max()].groupby("distribution")["test_mse"].median()
+    section.numbers["test_mse_at_largest_n"] = {k: float(v) for k, v in medians.items()}
+    for name, (slope, low, high) in section.numbers["slopes"].items():
+        section.headlines.append(
+            Headline(
+                f"slope of log test MSE against log n, {name}",
+                f"{_fmt(slope, 2)} [{_fmt(low, 2)}, {_fmt(high, 2)}]",
+                "steeper for lines, flatter toward the sphere",
+            )
+        )
+    return section
+
+
+def _trace_along_training(results: Results, run_id: str, checkpoints: int = 10):
+    """Raw trace and min-trace at ``checkpoints`` points of a run, trained again in pieces.
+
+    The run is retraced from its settings; the pieces end on its record grid, so they follow the
+    stored run bit for bit.
+    """
+    from .experiments.worker import init_seed
+    from .network import Network
+    from .numerics import hessian_trace
+    from .theory import min_trace
+    from .training import train
+
+    c = results.config(run_id)
+    ds = results.dataset(run_id)
+    net = Network.init(c.d, c.width, seed=init_seed(c.seed), scheme=c.init)
+    every = c.record_every or max(1, c.steps // 100)
+    piece = max(every, (c.steps // checkpoints) // every * every)
+    steps, raw, invariant = (
+        [0],
+        [hessian_trace(net, ds.X, ds.y, loss=c.loss)],
+        [min_trace(net, ds.X, ds.y, loss=c.loss)],
+    )
+    state: Any = net  # a Network, then the TrainResult that carries the run on
+    done = 0
+    while done < c.steps:
+        k = min(piece, c.steps - done)
+        state = train(
+            state,
+            ds.X,
+            ds.y,
+            c.lr,
+            k,
+            loss=c.loss,
+            weight_decay=c.weight_decay,
+            decay_biases=c.decay_biases,
+            clip_grad_norm=c.clip_grad_norm,
+            record_every=every,
+        )
+        done += k
+        steps.append(done)
+        raw.append(hessian_trace(state.net, ds.X, ds.y, loss=c.loss))
+        invariant.append(min_trace(state.net, ds.X, ds.y, loss=c.loss))  # (state: a TrainResult now)
+    final = state.net if done else net
+    return np.array(steps), np.array(raw), np.array(invariant), final, ds
+
+
+def _e7(results: Results, study: str, figures: Path) -> Section:
+    from .numerics import hessian_trace
+    from .theory import min_trace, rescale
+
+    runs = _runs_of(results, study)
+    section = Section(
+        "E7",
+        "Trace flatness and rescaling",
+        study,
+        "The trace of the Hessian, a common flatness measure, is not a property of the function: "
+        "rescaling a neuron's input weights by alpha and its output weight by 1/alpha leaves f unchanged "
+        "and moves the trace, without bound. Its minimum over such rescalings (min-trace) is invariant. "
+        "Along training both fall; under random rescalings of a trained network the raw trace spreads "
+        "over orders of magnitude while the min-trace stays where it is.",
+    )
+    if not len(runs):
+        return section
+    rng = np.random.default_rng(0)
+    curves = []
+    spreads = []
+    for row in runs.sort_values("lr").drop_duplicates("lr").itertuples():
+        steps, raw, invariant, net, ds = _trace_along_training(results, row.run_id)
+        curves.append((row.lr, steps, raw, invariant))
+        c = results.config(row.run_id)
+        traces, mins = [], []
+        for _ in range(20):
+            alpha = np.exp(rng.uniform(-1.5, 1.5, size=net.width))
+            moved = rescale(net, alpha)
+            traces.append(hessian_trace(moved, ds.X, ds.y, loss=c.loss))
+            mins.append(min_trace(moved, ds.X, ds.y, loss=c.loss))
+        spreads.append((row.lr, float(np.max(traces) / np.min(traces)), float(np.max(mins) / np.min(mins) - 1)))
+        section.numbers[f"lr {row.lr:g}"] = {
+            "min_trace_never_above_trace": bool(np.all(invariant <= raw * (1 + 1e-12))),
+            "stored_final_trace": float(row.trace),
+            "retraced_final_trace": float(raw[-1]),
+            "rescaled_trace_spread": spreads[-1][1],
+            "rescaled_min_trace_change": spreads[-1][2],
+        }
+    if can_draw():
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6.4, 4.8))
+        for i, (lr, steps, raw, invariant) in enumerate(curves):
+            ax.plot(steps, raw, color=f"C{i}", label=f"tr H, lr = {lr:g}")
+            ax.plot(steps, invariant, color=f"C{i}", linestyle="--", label=f"min-trace, lr = {lr:g}")
+        ax.set_yscale("log")
+        ax.set(xlabel="GD step", ylabel="trace of the Hessian", title="raw trace and min-trace along training")
+        ax.legend(fontsize=8)
+        section.figures.append(
+            (_save(fig, figures, "e7-trace"), "tr H (solid) and its rescaling-invariant minimum (dashed).")
+        )
+    for lr, spread, change in spreads:
+        section.headlines.append(
+            Headline(
+                f"20 random rescalings (alpha_k in [e^-1.5, e^1.5]) of the network trained at lr = {lr:g}: "
+                "max/min of tr H; relative change of min-trace",
+                f"{_fmt(spread)}; {_fmt(change, 2)}",
+                "raw trace not invariant; min-trace invariant",
+            )
+        )
+    return section
+
+
 def packing_experiment(d: int = 2, eps: float = 0.02, *, members: int = 6, n: int = 4000, seed: int = 0) -> dict:
     """E5: the boundary packing behind the lower bound, measured (docs/math.md, section 9).
 
@@ -476,6 +629,8 @@ ANALYSES: dict[str, Callable[[Results, str, Path], Section]] = {
     "e2-shattering": _e2,
     "e3-curse-of-dimensionality": _e3,
     "e4-stability-bound": _e4,
+    "e6-data-geometry": _e6,
+    "e7-trace-rescaling": _e7,
 }
 
 
