@@ -138,6 +138,7 @@ def test_builtin_studies_parse_at_both_sizes():
         full, quick = studies.study(name), studies.study(name, quick=True)
         assert len(quick) <= len(full) and full.description
     assert studies.resolve("e3") == "e3-curse-of-dimensionality"
+    assert set(studies.FULL_WALL_TIME) == set(studies.NAMES)
     with pytest.raises(KeyError, match="no built-in study"):
         studies.resolve("e99")
 

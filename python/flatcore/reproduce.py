@@ -470,8 +470,9 @@ def _e7(results: Results, study: str, figures: Path) -> Section:
         "The trace of the Hessian, a common flatness measure, is not a property of the function: "
         "rescaling a neuron's input weights by alpha and its output weight by 1/alpha leaves f unchanged "
         "and moves the trace, without bound. Its minimum over such rescalings (min-trace) is invariant. "
-        "Along training both fall; under random rescalings of a trained network the raw trace spreads "
-        "over orders of magnitude while the min-trace stays where it is.",
+        "Along training the two move differently: at initialisation most of the trace is an artefact "
+        "of the parametrisation, and the gap narrows as GD trains; under random rescalings of a "
+        "trained network the raw trace moves while the min-trace stays where it is.",
     )
     if not len(runs):
         return section

@@ -14,6 +14,7 @@ flatcore info        version, build flags, threads
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .. import __version__
@@ -46,6 +47,10 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader left (flatcore studies | head): stop quietly, as a pipe does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ def list_studies(args) -> int:
     for name in builtin.NAMES:
         full = builtin.study(name)
         quick = builtin.study(name, quick=True)
-        print(f"{name}  ({len(quick)} runs quick, {len(full)} full; swept: {', '.join(full.swept)})")
+        time = builtin.FULL_WALL_TIME.get(name, "not measured")
+        print(f"{name}  ({len(quick)} runs quick, {len(full)} full: {time} on 2 cores; swept: {', '.join(full.swept)})")
         if args.verbose:
             print(f"    {full.description}")
             print(f"    file: {builtin.path(name)}")

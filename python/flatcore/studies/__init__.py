@@ -12,9 +12,19 @@ from pathlib import Path
 
 from ..experiments import Study
 
-__all__ = ["NAMES", "path", "study", "resolve"]
+__all__ = ["NAMES", "FULL_WALL_TIME", "path", "study", "resolve"]
 
 _HERE = Path(__file__).resolve().parent
+
+#: Wall time of each full size, measured with 2 worker processes on a 2-core AMD EPYC (AVX-512).
+FULL_WALL_TIME = {
+    "e1-edge-of-stability": "under a minute",
+    "e2-shattering": "about 2 minutes",
+    "e3-curse-of-dimensionality": "about 9 minutes",
+    "e4-stability-bound": "about a minute",
+    "e6-data-geometry": "about 2 minutes",
+    "e7-trace-rescaling": "under a minute",
+}
 
 #: The built-in studies by name, in order.
 NAMES = tuple(sorted(p.name[: -len(".toml")] for p in _HERE.glob("*.toml") if not p.name.endswith(".quick.toml")))
