@@ -19,7 +19,7 @@ _HERE = Path(__file__).resolve().parent
 #: Wall time of each full size, measured with 2 worker processes on a 2-core AMD EPYC (AVX-512).
 FULL_WALL_TIME = {
     "e1-edge-of-stability": "under a minute",
-    "e2-shattering": "about 2 minutes",
+    "e2-shattering": "about 4 minutes",
     "e3-curse-of-dimensionality": "about 9 minutes",
     "e4-stability-bound": "about a minute",
     "e6-data-geometry": "about 2 minutes",
