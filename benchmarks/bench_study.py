@@ -69,15 +69,13 @@ def torch_run(config: dict) -> dict:
     """One run as a plain PyTorch loop; the data and initial weights are flatcore's for the run."""
     import torch
 
-    import flatcore as fc
     from flatcore.experiments import RunConfig
-    from flatcore.experiments.worker import init_seed
 
     start = time.perf_counter()
     torch.set_num_threads(1)
     cfg = RunConfig.from_mapping(config)
-    ds = fc.data.draw(cfg.law(), cfg.target_function(), cfg.n, n_test=cfg.n_test, noise=cfg.noise, seed=cfg.seed)
-    net0 = fc.Network.init(cfg.d, cfg.width, seed=init_seed(cfg.seed), scheme=cfg.init)
+    ds = cfg.dataset()
+    net0 = cfg.initial_network()
     X, y = torch.from_numpy(ds.X), torch.from_numpy(ds.y)
     model = torch.nn.Sequential(
         torch.nn.Linear(cfg.d, cfg.width), torch.nn.ReLU(), torch.nn.Linear(cfg.width, 1)

@@ -418,15 +418,13 @@ def _trace_along_training(results: Results, run_id: str, checkpoints: int = 10):
     The run is retraced from its settings; the pieces end on its record grid, so they follow the
     stored run bit for bit.
     """
-    from .experiments.worker import init_seed
-    from .network import Network
     from .numerics import hessian_trace
     from .theory import min_trace
     from .training import train
 
     c = results.config(run_id)
     ds = results.dataset(run_id)
-    net = Network.init(c.d, c.width, seed=init_seed(c.seed), scheme=c.init)
+    net = c.initial_network()
     every = c.record_every or max(1, c.steps // 100)
     piece = max(every, (c.steps // checkpoints) // every * every)
     steps, raw, invariant = (
@@ -444,11 +442,7 @@ def _trace_along_training(results: Results, run_id: str, checkpoints: int = 10):
             ds.y,
             c.lr,
             k,
-            loss=c.loss,
-            weight_decay=c.weight_decay,
-            decay_biases=c.decay_biases,
-            clip_grad_norm=c.clip_grad_norm,
-            record_every=every,
+            **{**c.train_options(), "record_every": every, "sharpness_every": None},  # pieces on the record grid
         )
         done += k
         steps.append(done)

@@ -768,6 +768,9 @@ def _laws():
 
 def _targets():
     d = Int(lambda c: c.d, minimum=1, names=("d",))
+    law_spec = Choice(
+        ("uniform_ball", "uniform_sphere", "gaussian"), names=("spec",)
+    )  # laws without required parameters
     direction = Array(lambda c: c.rng.standard_normal(c.d), domain="nonzero", optional=True, names=("direction",))
     tseed = kw("seed", Seed("target"))
     link = Choice(("relu", "abs", "tanh", "sin", "square"), names=("link",))
@@ -861,19 +864,19 @@ def _targets():
         Entry(
             "flatcore.data.canonical_spec",
             "flatcore.data.canonical_spec",
-            [pos("spec", Choice(("uniform_ball", "uniform_sphere", "gaussian"), names=("spec",)))],
+            [pos("spec", law_spec)],
             lambda r, c, p: r.top == "dict",
         ),
         Entry(
             "flatcore.data.spec_label",
             "flatcore.data.spec_label",
-            [pos("spec", Choice(("uniform_ball", "uniform_sphere", "gaussian"), names=("spec",)))],
+            [pos("spec", law_spec)],
             lambda r, c, p: r.top == "str",
         ),
         Entry(
             "flatcore.data.law_from_spec",
             "flatcore.data.law_from_spec",
-            [pos("spec", Choice(("uniform_ball", "uniform_sphere", "gaussian"), names=("spec",))), pos("d", d)],
+            [pos("spec", law_spec), pos("d", d)],
             check_law,
         ),
         Entry(

@@ -17,11 +17,13 @@ import numbers
 from collections.abc import Mapping
 from typing import Any, Callable, Optional
 
+import numpy as np
+
 from .. import data
-from ..network import INIT_SCHEMES
+from ..network import INIT_SCHEMES, Network
 from ..numerics import LOSSES
 
-__all__ = ["RunConfig", "SETTINGS", "RECORDABLE", "DEFAULT_RECORD", "ConfigError"]
+__all__ = ["RunConfig", "SETTINGS", "RECORDABLE", "DEFAULT_RECORD", "ConfigError", "init_seed"]
 
 #: What a run may record besides its final loss, errors, activation rates and timing (those are
 #: always recorded). ``history``: the sampled history; ``network``: the final network;
@@ -112,6 +114,15 @@ def _record(key, value):
         if item not in RECORDABLE:
             raise ConfigError(key, f"unknown item {item!r}: expected names from {', '.join(RECORDABLE)}")
     return tuple(sorted(set(value), key=RECORDABLE.index))
+
+
+def init_seed(seed: int) -> int:
+    """The initialisation's seed for a run's ``seed``.
+
+    The data use ``seed`` itself; the network a separate stream, so that the network and the data are
+    independent draws.
+    """
+    return int(np.random.SeedSequence([seed, 0x1417]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
 _REQUIRED = object()
@@ -241,6 +252,33 @@ class RunConfig:
     def target_function(self):
         """The regression target object (:func:`flatcore.data.target_from_spec`)."""
         return data.target_from_spec(self.target, self.d)
+
+    def dataset(self):
+        """The run's data (:class:`flatcore.data.Dataset`), drawn from ``seed``.
+
+        Training points with noisy labels, their noiseless values, and a noiseless test set.
+        """
+        return data.draw(
+            self.law(), self.target_function(), self.n, n_test=self.n_test, noise=self.noise, seed=self.seed
+        )
+
+    def initial_network(self) -> Network:
+        """The run's starting network: ``Network.init(d, width, seed=init_seed(seed), scheme=init)``."""
+        return Network.init(self.d, self.width, seed=init_seed(self.seed), scheme=self.init)
+
+    def train_options(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`flatcore.train` that this run's settings fix."""
+        return {
+            "loss": self.loss,
+            "weight_decay": self.weight_decay,
+            "decay_biases": self.decay_biases,
+            "clip_grad_norm": self.clip_grad_norm,
+            "record_every": self.record_every,
+            "tol": self.tol,
+            "max_loss": self.max_loss,
+            "sharpness_every": self.sharpness_every,
+            "rare_share": self.rare_share,
+        }
 
     def check_buildable(self) -> None:
         """Build the law and target for this dimension (cheap).

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Optional
 
 from .executors import Executor, _lost
-from .worker import Task, run_task
+from .worker import Task, failed_record, run_task
 
 __all__ = ["DaskExecutor", "DaskConnectionError", "DaskWorkerError", "connect"]
 
@@ -363,7 +363,7 @@ class DaskExecutor(Executor):
         error = f"{type(raised).__name__}: {raised}"
         if isinstance(raised, ImportError) or "deserializ" in error:
             error += " (is flatcore installed on the Dask scheduler and every worker, the same version as here?)"
-        return dict(_lost(task, ""), error=error), None
+        return failed_record(task, error), None
 
     def _cancel(self) -> None:
         futures = [future for future, _, _ in self._futures.values()]

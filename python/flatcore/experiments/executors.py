@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from multiprocessing.connection import Connection, wait
 from typing import Any, Optional, cast
 
-from .worker import Task, run_task
+from .worker import Task, failed_record, run_task
 
 __all__ = ["Executor", "LocalExecutor", "available_cores"]
 
@@ -238,17 +238,5 @@ class LocalExecutor(Executor):
 
 
 def _lost(task: Task, why: str) -> dict[str, Any]:
-    from .. import __version__
-
-    return {
-        "run_id": task.run_id,
-        "status": "failed",
-        "error": f"WorkerLost: {why}",
-        "metrics": None,
-        "history": None,
-        "network": None,
-        "version": __version__,
-        "started": None,
-        "wall_seconds": None,
-        "threads": task.threads,
-    }
+    """The failed record of a run whose worker was lost."""
+    return failed_record(task, f"WorkerLost: {why}")

@@ -66,6 +66,7 @@ class Results:
             for run_id in s["run_ids"]:
                 members.setdefault(run_id, []).append(s["name"])
         configs = self._store.configs()
+        self._configs = configs
         results = {r["run_id"]: r for r in self._store.results()}
         order = [rid for s in studies if study is None or s["name"] == study for rid in s["run_ids"]]
         order = list(dict.fromkeys(order))  # a run in two studies is one row
@@ -167,16 +168,13 @@ class Results:
         The same points, labels and test set the run trained and was measured on: they depend only
         on its settings.
         """
-        from .. import data
-
-        c = self.config(run_id)
-        return data.draw(c.law(), c.target_function(), c.n, n_test=c.n_test, noise=c.noise, seed=c.seed)
+        return self.config(run_id).dataset()
 
     def config(self, run_id: str):
         """A run's settings as a :class:`~flatcore.experiments.RunConfig`."""
         from .config import RunConfig
 
-        return RunConfig.from_canonical(self._store.configs()[run_id])
+        return RunConfig.from_canonical(self._configs[run_id])
 
     def swept(self, study: Optional[str] = None) -> list[str]:
         """The settings that vary between the runs (of one study, or all)."""

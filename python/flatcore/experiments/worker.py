@@ -21,9 +21,18 @@ from ..numerics import activation_rates, hessian_trace, predict
 from ..spectrum import sharpness
 from ..theory import min_trace, path_norm, stability_bound, vg_norm
 from ..training import train
-from .config import RunConfig
+from .config import RunConfig, init_seed
 
-__all__ = ["Task", "execute", "run_task", "network_bytes", "network_from_bytes", "METRICS"]
+__all__ = [
+    "Task",
+    "execute",
+    "run_task",
+    "failed_record",
+    "network_bytes",
+    "network_from_bytes",
+    "METRICS",
+    "init_seed",
+]
 
 #: The metrics of a finished run, in the order the store's tables show them.
 METRICS = (
@@ -77,14 +86,6 @@ def network_from_bytes(blob: bytes) -> Network:
     return Network.from_params(theta, d, width)
 
 
-def init_seed(seed: int) -> int:
-    """The initialisation's seed for a run's ``seed``.
-
-    The data use ``seed`` itself; the network a separate stream, so that the network and the data are independent draws.
-    """
-    return int(np.random.SeedSequence([seed, 0x1417]).generate_state(1, dtype=np.uint64)[0] >> 1)
-
-
 def _finite_or_none(value) -> Optional[float]:
     value = float(value)
     return value if math.isfinite(value) else None
@@ -93,16 +94,14 @@ def _finite_or_none(value) -> Optional[float]:
 def execute(config: RunConfig, threads: int = 1) -> dict[str, Any]:
     """Draw the data, train, measure: the record of one finished run.
 
-    The data are ``flatcore.data.draw(law, target, n, n_test=, noise=, seed=seed)``, the network
-    ``Network.init(d, width, seed=init_seed(seed), scheme=init)``. Returns a dict with ``metrics``
+    The data are :meth:`RunConfig.dataset`, the network :meth:`RunConfig.initial_network`, and the
+    training :func:`flatcore.train` with :meth:`RunConfig.train_options`. Returns a dict with ``metrics``
     (:data:`METRICS`; None where not recorded or not defined, e.g. after divergence), ``history``
     (column -> array, or None) and ``network`` (bytes, or None).
     """
-    from .. import data
-
     law = config.law()
-    ds = data.draw(law, config.target_function(), config.n, n_test=config.n_test, noise=config.noise, seed=config.seed)
-    net = Network.init(config.d, config.width, seed=init_seed(config.seed), scheme=config.init)
+    ds = config.dataset()
+    net = config.initial_network()
     start = time.perf_counter()
     res = train(
         net,
@@ -110,18 +109,10 @@ def execute(config: RunConfig, threads: int = 1) -> dict[str, Any]:
         ds.y,
         config.lr,
         config.steps,
-        loss=config.loss,
-        weight_decay=config.weight_decay,
-        decay_biases=config.decay_biases,
-        clip_grad_norm=config.clip_grad_norm,
-        record_every=config.record_every,
-        tol=config.tol,
-        max_loss=config.max_loss,
-        sharpness_every=config.sharpness_every,
         test=(ds.X_test, ds.y_test),
         y_clean=ds.y_clean,
-        rare_share=config.rare_share,
         n_threads=threads,
+        **config.train_options(),
     )
     seconds = time.perf_counter() - start
     record = set(config.record)
@@ -179,6 +170,24 @@ def execute(config: RunConfig, threads: int = 1) -> dict[str, Any]:
     }
 
 
+def failed_record(task: Task, error: str, *, started: Optional[float] = None) -> dict[str, Any]:
+    """The record of a run that did not finish: ``status`` "failed", the ``error``, no results."""
+    from .. import __version__
+
+    return {
+        "run_id": task.run_id,
+        "status": "failed",
+        "error": error,
+        "metrics": None,
+        "history": None,
+        "network": None,
+        "version": __version__,
+        "started": started,
+        "wall_seconds": None,
+        "threads": task.threads,
+    }
+
+
 def run_task(task: Task) -> dict[str, Any]:
     """Execute a task and return its record, ``status`` "done" or "failed" (with ``error``).
 
@@ -188,21 +197,20 @@ def run_task(task: Task) -> dict[str, Any]:
 
     started = time.time()
     wall = time.perf_counter()
-    out: dict[str, Any] = {"run_id": task.run_id, "version": __version__, "started": started, "threads": task.threads}
     try:
         config = RunConfig.from_mapping(task.config)
         if config.run_id != task.run_id:
             raise ValueError(f"the settings do not match the run id {task.run_id} (they give {config.run_id})")
-        out.update(execute(config, _threads.resolve(task.threads)))
-        out["status"] = "done"
-        out["error"] = None
+        out = {
+            "run_id": task.run_id,
+            "version": __version__,
+            "started": started,
+            "threads": task.threads,
+            "status": "done",
+            "error": None,
+            **execute(config, _threads.resolve(task.threads)),
+        }
     except Exception as exc:
-        out.update(
-            status="failed",
-            error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}",
-            metrics=None,
-            history=None,
-            network=None,
-        )
+        out = failed_record(task, f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}", started=started)
     out["wall_seconds"] = time.perf_counter() - wall
     return out
