@@ -327,6 +327,69 @@ def test_save_writes_png_and_pdf(res, tmp_path):
 # -------------------------------------------------------------------------------------------------
 # The command line
 # -------------------------------------------------------------------------------------------------
+def synthetic_history(values_by_run):
+    """A histories table: run id -> the values of ``q`` at steps 0, 10, 20, ..."""
+    rows = [
+        {"run_id": rid, "step": 10 * i, "q": v} for rid, values in values_by_run.items() for i, v in enumerate(values)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_late_change_and_at_fraction_by_hand():
+    """Steps 0..100 by 10: the last fifth starts at step 80 (the row at or before 0.8 * 100)."""
+    h = synthetic_history(
+        {
+            "settled": [5.0] * 8 + [2.0, 2.0, 2.0],  # steps 0..70 at 5, 80..100 at 2
+            "moving": [float(10 - i) for i in range(11)],  # 10, 9, ..., 0 ... ends at 0: left out
+            "halving": [8.0] * 8 + [4.0, 3.0, 2.0],
+            "nan_end": [1.0] * 10 + [np.nan],  # NaN rows are skipped: ends at step 90
+        }
+    )
+    change = plots.late_change(h, "q", 0.2)
+    assert change["settled"] == 0.0
+    assert "moving" not in change  # final value 0: no relative change
+    assert change["halving"] == pytest.approx(1.0)  # |2 - 4| / 2
+    assert change["nan_end"] == 0.0
+    runs = pd.DataFrame({"run_id": ["settled", "halving", "absent"], "q": [2.0, 2.0, 7.0], "d": [1, 2, 3]})
+    early = plots.at_fraction(h, runs, "q", 0.8)
+    assert list(early["run_id"]) == ["settled", "halving"]  # no history: dropped
+    assert list(early["q"]) == [2.0, 4.0] and list(early["d"]) == [1, 2]
+    assert list(plots.at_fraction(h, runs, "q", 0.75)["q"]) == [5.0, 8.0]  # step 70
+    assert list(plots.at_fraction(h, runs, "q", 1.0)["q"]) == [2.0, 2.0]
+    assert runs["q"].tolist() == [2.0, 2.0, 7.0]  # the input is not modified
+    with pytest.raises(ValueError, match="fraction"):
+        plots.at_fraction(h, runs, "q", 1.5)
+    with pytest.raises(ValueError, match="fraction"):
+        plots.late_change(h, "q", 0.0)
+
+
+def test_late_change_of_a_study_matches_its_histories(res):
+    """On a real store: the change over the last fifth from the recorded loss, run by run."""
+    h = res.histories
+    change = plots.late_change(h, "loss")
+    assert set(change.index) == set(res.runs["run_id"])
+    for rid, value in change.items():
+        loss = h.loc[h["run_id"] == rid].sort_values("step")
+        steps, ys = loss["step"].to_numpy(), loss["loss"].to_numpy()
+        start = ys[steps <= 0.8 * steps[-1]][-1]
+        assert value == pytest.approx(abs(ys[-1] - start) / abs(ys[-1]), rel=1e-12)
+    # at the end, at_fraction gives back the stored final loss's history value
+    final = plots.at_fraction(h, res.runs.assign(loss=np.nan), "loss", 1.0)
+    last = h.sort_values("step").groupby("run_id")["loss"].last()
+    assert np.allclose(final.set_index("run_id")["loss"], last[final["run_id"]])
+
+
+def test_settling_curves(res):
+    fig = plots.settling_curves(res.histories, res.runs, "loss", by="lr")
+    lines = by_gid(fig.axes[0].get_lines(), "group:")
+    assert len(lines) == len(LRS)
+    for line in lines:
+        assert line.get_ydata()[-1] == pytest.approx(1.0)  # each run over its own final value
+        assert line.get_xdata()[0] == 0.0 and line.get_xdata()[-1] == 1.0
+    with pytest.raises(ValueError, match="history"):
+        plots.settling_curves(res.histories, res.runs.assign(run_id="x"), "loss")
+
+
 def run_cli(*args, env_extra=None):
     env = {**os.environ, "PYTHONPATH": PACKAGE_PARENT, "MPLBACKEND": "Agg", **(env_extra or {})}
     return subprocess.run(

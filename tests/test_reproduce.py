@@ -42,6 +42,12 @@ def test_shattering(reproduction):
     assert 0.9 <= n["sharpness_over_2_over_lr_large"] <= 1.1
     assert n["train_mse_large"] < n["train_mse_small"]  # fits the noisy labels more closely ...
     assert n["clean_mse_large"] > 5 * n["clean_mse_small"]  # ... and the target much worse
+    # the reported quantities have stopped moving: under 15% over the last fifth in every run
+    settled = n["change_last_fifth"]
+    assert set(settled) == {"clean_mse", "active_fraction"}
+    for column, regimes in settled.items():
+        assert set(regimes) == {"large lr", "small lr + weight decay"}
+        assert all(0 <= median <= worst < 0.15 for median, worst in regimes.values()), (column, regimes)
 
 
 def test_rates(reproduction):
@@ -57,6 +63,11 @@ def test_rates(reproduction):
     moves = sections["E3"].numbers["test_mse_change_last_fifth"]
     assert set(moves) == {"large lr", "small lr + weight decay"}
     assert all(0 <= median <= worst for median, worst in moves.values())
+    # the slopes have stopped moving: computed again at four fifths of training they agree to 0.1
+    shift = sections["E3"].numbers["test_slope_shift_last_fifth"]
+    assert set(shift) == {"large lr", "small lr + weight decay"}
+    assert all(0 <= value < 0.1 for value in shift.values()), shift
+    assert any(path.endswith("e3-settling.png") for path, _ in sections["E3"].figures)
 
 
 def test_bound_holds(reproduction):
@@ -138,9 +149,24 @@ def test_builtin_studies_parse_at_both_sizes():
         full, quick = studies.study(name), studies.study(name, quick=True)
         assert len(quick) <= len(full) and full.description
     assert studies.resolve("e3") == "e3-curse-of-dimensionality"
-    assert set(studies.FULL_WALL_TIME) == set(studies.NAMES)
+    assert set(studies.FULL_WALL_TIME) == set(studies.NAMES) | set(studies.COMPUTED)
     with pytest.raises(KeyError, match="no built-in study"):
         studies.resolve("e99")
+    # E5 builds its networks directly: listed and resolved, but it has no study file to run
+    assert studies.resolve("E5") == "e5-packing"
+    with pytest.raises(KeyError, match="reproduce --only e5"):
+        studies.study("e5")
+
+
+def test_studies_lists_every_experiment(capsys):
+    from flatcore.cli import main
+
+    assert main(["studies"]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines() if line[:1] == "e"]
+    assert listed == sorted([*studies.NAMES, *studies.COMPUTED])
+    assert [name.split("-")[0] for name in listed] == [f"e{i}" for i in range(1, 8)]
+    assert main(["run", "e5"]) == 2
+    assert "flatcore reproduce --only e5" in capsys.readouterr().err
 
 
 def test_without_matplotlib_the_report_has_the_numbers(tmp_path):

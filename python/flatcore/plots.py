@@ -13,7 +13,9 @@ when given (else on a new figure), and returns the :class:`matplotlib.figure.Fig
   slopes and bootstrap intervals;
 - :func:`bound_plot`: V_g of trained networks against the bound that stability implies;
 - :func:`regions_2d`, :func:`function_2d`: for d = 2, the neurons' kinks over the data, and the
-  learned function.
+  learned function;
+- :func:`settling_curves` (numbers from :func:`late_change`, :func:`at_fraction`): a quantity along
+  training against its final value, to show that it has stopped moving.
 
 matplotlib is imported by these functions only, never by ``import flatcore``.
 """
@@ -49,6 +51,9 @@ __all__ = [
     "regions_2d",
     "function_2d",
     "kink_segments",
+    "at_fraction",
+    "late_change",
+    "settling_curves",
 ]
 
 INSTALL_HINT = 'pip install "flatcore[plots]"'
@@ -1227,4 +1232,152 @@ def function_2d(
     ax.set_xlabel("x₁")
     ax.set_ylabel("x₂")
     ax.set_title("the learned function" + (" and the training points" if X is not None else ""))
+    return fig
+
+
+# -------------------------------------------------------------------------------------------------
+# 7. Has a quantity stopped moving? Its value along training against its final value
+# -------------------------------------------------------------------------------------------------
+def _history_columns(histories, column: str):
+    _need(histories, ["run_id", "step", column], "histories")
+    h = histories[["run_id", "step", column]]
+    h = h[np.isfinite(h[column].to_numpy(float))]
+    return {rid: frame.sort_values("step") for rid, frame in h.groupby("run_id", sort=False)}
+
+
+def at_fraction(histories: pd.DataFrame, runs: pd.DataFrame, column: str, fraction: float = 0.8) -> pd.DataFrame:
+    """The runs table with ``column`` as it was recorded at a fraction of each run's training.
+
+    For each run, the last history row at or before ``fraction`` of its last recorded step
+    replaces the run's value of ``column``; runs without such a row are dropped. With it, any
+    number computed from the runs table (a slope from :func:`fit_slopes`, a median) can be
+    computed again from an earlier point of training: if it has stopped moving, the two agree.
+
+    Parameters
+    ----------
+    histories, runs : pandas.DataFrame
+        :attr:`Results.histories <flatcore.experiments.Results.histories>` (with ``column``
+        recorded, e.g. ``"test_mse"``) and :attr:`Results.runs <flatcore.experiments.Results.runs>`.
+    column : str
+        A column of both tables.
+    fraction : float
+        Where in training, in [0, 1] (0.8: four fifths of the way).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy of the rows of ``runs`` that have a history, with ``column`` replaced.
+    """
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"fraction must lie in [0, 1], got {fraction}")
+    _need(runs, ["run_id", column], "runs")
+    by_run = _history_columns(histories, column)
+    values = {}
+    for rid, frame in by_run.items():
+        steps = frame["step"].to_numpy(float)
+        earlier = np.flatnonzero(steps <= fraction * steps[-1])
+        if earlier.size:
+            values[rid] = float(frame[column].to_numpy(float)[earlier[-1]])
+    out = runs[runs["run_id"].isin(values)].copy()
+    out[column] = out["run_id"].map(values).astype(float)
+    return out
+
+
+def late_change(histories: pd.DataFrame, column: str, fraction: float = 0.2) -> pd.Series:
+    """Each run's relative change of ``column`` over the last ``fraction`` of its training.
+
+    |y(end) - y(start of the last fraction)| / |y(end)|, from the recorded history (the value at
+    the last row at or before (1 - fraction) of the last step): near 0 where the quantity has
+    stopped moving. Runs whose final value is 0 or that lack a recorded value are left out.
+
+    Returns
+    -------
+    pandas.Series
+        Indexed by run id.
+    """
+    import pandas as pd
+
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must lie in (0, 1), got {fraction}")
+    changes = {}
+    for rid, frame in _history_columns(histories, column).items():
+        steps = frame["step"].to_numpy(float)
+        ys = frame[column].to_numpy(float)
+        earlier = np.flatnonzero(steps <= (1.0 - fraction) * steps[-1])
+        if earlier.size and earlier[-1] < len(ys) - 1 and ys[-1] != 0:
+            changes[rid] = abs(ys[-1] - ys[earlier[-1]]) / abs(ys[-1])
+    return pd.Series(changes, name=f"late_change_{column}", dtype=float)
+
+
+def settling_curves(
+    histories: pd.DataFrame,
+    runs: pd.DataFrame,
+    column: str = "test_mse",
+    *,
+    by: By = "lr",
+    ax: Optional[Axes] = None,
+    logy: bool = True,
+) -> Figure:
+    """A recorded quantity along training over its final value, to show that it has stopped moving.
+
+    Each run's history of ``column`` divided by its final value, against the fraction of
+    training done (step over the last step); one line per group of ``by`` (the median over its
+    runs, on a common grid of fractions) with the band between the 10% and 90% quantiles. A
+    quantity that has stopped moving ends flat at 1; the shaded last fifth is where
+    :func:`late_change` measures it.
+
+    Parameters
+    ----------
+    histories, runs : pandas.DataFrame
+        As from :func:`flatcore.load` (``runs`` gives the ``by`` columns).
+    column : str
+        The history column (default ``"test_mse"``).
+    by : str or list of str or None
+        Grouping settings (default ``"lr"``).
+    ax : matplotlib.axes.Axes, optional
+        Where to draw.
+    logy : bool
+        Logarithmic ratio axis.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Each group's median line has gid ``"group:<label>"``.
+    """
+    _require_matplotlib()
+    by_cols = _by_list(by)
+    _need(runs, ["run_id", *by_cols], "runs")
+    by_run = _history_columns(histories, column)
+    rows = runs[runs["run_id"].isin(by_run)].drop_duplicates("run_id")
+    if rows.empty:
+        raise ValueError(f"none of the runs has a recorded {column!r} history")
+    fig, ax = _axes(ax)
+    grid = np.linspace(0.0, 1.0, 101)
+    groups = _groups(rows, by_cols)
+    colors = _palette(list(groups))
+    for key, members in groups.items():
+        curves = []
+        for rid in members["run_id"]:
+            frame = by_run[rid]
+            steps = frame["step"].to_numpy(float)
+            ys = frame[column].to_numpy(float)
+            if len(ys) < 2 or ys[-1] == 0 or steps[-1] <= 0:
+                continue
+            curves.append(np.interp(grid, steps / steps[-1], ys / ys[-1]))
+        if not curves:
+            continue
+        stack = np.array(curves)
+        label = _label(by_cols, key)
+        color = colors[key]
+        lo, mid, hi = np.quantile(stack, [0.1, 0.5, 0.9], axis=0)
+        ax.fill_between(grid, lo, hi, color=color, alpha=0.2, lw=0)
+        ax.plot(grid, mid, color=color, lw=1.6, label=f"{label} ({len(curves)} runs)", gid=f"group:{label}")
+    ax.axvspan(0.8, 1.0, color="0.9", zorder=0)
+    ax.axhline(1.0, color="0.4", lw=0.8, ls=":")
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel("fraction of training")
+    ax.set_ylabel(f"{column} / its final value")
+    ax.legend(fontsize="small")
+    ax.set_title(f"{column} along training (median, 10-90% band)")
     return fig

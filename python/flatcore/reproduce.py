@@ -71,6 +71,24 @@ def _runs_of(results: Results, study: str):
     return runs[runs["study"].str.split(",").apply(lambda names: study in names) & (runs["status"] == "done")]
 
 
+def _histories_of(results: Results, runs):
+    histories = results.histories
+    return histories[histories["run_id"].isin(set(runs["run_id"]))]
+
+
+def _late_changes(histories, regimes: dict, column: str) -> dict[str, tuple[float, float]]:
+    """Per regime: the median and largest relative change of ``column`` over the last fifth."""
+    from . import plots
+
+    changes = plots.late_change(histories, column, 0.2)
+    out = {}
+    for label, part in regimes.items():
+        values = changes[changes.index.isin(set(part["run_id"]))]
+        if len(values):
+            out[label] = (float(values.median()), float(values.max()))
+    return out
+
+
 def can_draw() -> bool:
     """Whether matplotlib is installed: without it the report has the numbers and no figures."""
     return importlib.util.find_spec("matplotlib") is not None
@@ -91,8 +109,7 @@ def _e1(results: Results, study: str, figures: Path) -> Section:
     from . import plots
 
     runs = _runs_of(results, study)
-    histories = results.histories
-    histories = histories[histories["run_id"].isin(set(runs["run_id"]))]
+    histories = _histories_of(results, runs)
     section = Section(
         "E1",
         "Edge of stability",
@@ -228,6 +245,33 @@ def _e2(results: Results, study: str, figures: Path) -> Section:
             "-",
         ),
     ]
+    # Have the reported quantities stopped moving? Their change over the last fifth of training.
+    histories = _histories_of(results, runs)
+    settled = {}
+    for column, what in (
+        ("clean_mse", "error against the noiseless target"),
+        ("active_fraction", "mean activation rate"),
+    ):
+        if column in histories and histories[column].notna().any():
+            settled[column] = _late_changes(histories, regimes, column)
+            for label, (median, worst) in settled[column].items():
+                section.headlines.append(
+                    Headline(
+                        f"relative change of the {what} over the last fifth of training, {label}: median / largest",
+                        f"{_fmt(median, 2)} / {_fmt(worst, 2)}",
+                        "(steps not stated)",
+                        "near 0 where it has stopped moving",
+                    )
+                )
+    section.numbers["change_last_fifth"] = settled
+    if "clean_mse" in settled and can_draw():
+        fig = plots.settling_curves(histories, runs, "clean_mse", by="lr")
+        section.figures.append(
+            (
+                _save(fig, figures, "e2-settling"),
+                "Error against the noiseless target along training over its final value, per step size.",
+            )
+        )
     readings = every.drop(runs.index)
     for (loss, decay_biases), part in readings.groupby(["loss", "decay_biases"]):
         top = part[part["d"] == d_max]
@@ -294,23 +338,29 @@ def _e3(results: Results, study: str, figures: Path) -> Section:
         }
     section.numbers["slopes"] = slopes
     section.numbers["clean_slopes"] = clean_slopes
-    # Has the test error stopped moving? Its relative change over the last fifth of each run.
-    histories = results.histories
-    histories = histories[histories["run_id"].isin(set(runs["run_id"]))]
+    # Has the test error stopped moving? Its relative change over the last fifth of each run, and
+    # the slopes computed again from the test error at four fifths of training.
+    histories = _histories_of(results, runs)
     if len(histories) and "test_mse" in histories:
-        moves = {}
-        for label, part in (
-            ("large lr", runs[runs["lr"] == large]),
-            ("small lr + weight decay", runs[runs["lr"] != large]),
-        ):
-            changes = []
-            for run_id in part["run_id"]:
-                t = histories.loc[histories["run_id"] == run_id, "test_mse"].to_numpy(dtype=float)
-                if len(t) >= 5 and np.isfinite(t[-1]) and t[-1] > 0:
-                    changes.append(abs(t[-1] - t[int(0.8 * (len(t) - 1))]) / t[-1])
-            if changes:
-                moves[label] = (float(np.median(changes)), float(np.max(changes)))
+        regimes = {"large lr": runs[runs["lr"] == large], "small lr + weight decay": runs[runs["lr"] != large]}
+        moves = _late_changes(histories, regimes, "test_mse")
         section.numbers["test_mse_change_last_fifth"] = moves
+        earlier = {}
+        for label, part in regimes.items():
+            table = plots.fit_slopes(plots.at_fraction(histories, part, "test_mse", 0.8), by="d", n_boot=0)
+            now = slopes.get(label, {})
+            earlier[label] = {int(r.d): float(r.slope) for r in table.itertuples() if int(r.d) in now}
+        shift = {
+            label: max((abs(slope - slopes[label][d][0]) for d, slope in per_d.items()), default=float("nan"))
+            for label, per_d in earlier.items()
+        }
+        section.numbers["test_slopes_at_four_fifths"] = earlier
+        section.numbers["test_slope_shift_last_fifth"] = shift
+        if can_draw():
+            fig = plots.settling_curves(histories, runs, "test_mse", by="lr")
+            section.figures.append(
+                (_save(fig, figures, "e3-settling"), "Test MSE along training over its final value, per step size.")
+            )
         for label, (median, worst) in moves.items():
             section.headlines.append(
                 Headline(
@@ -318,6 +368,15 @@ def _e3(results: Results, study: str, figures: Path) -> Section:
                     f"{_fmt(median, 2)} / {_fmt(worst, 2)}",
                     "(steps not stated)",
                     "near 0 where the error has stopped moving",
+                )
+            )
+        for label, value in shift.items():
+            section.headlines.append(
+                Headline(
+                    f"largest change of a test-MSE slope between 4/5 of training and the end, {label}",
+                    _fmt(value, 2),
+                    "(steps not stated)",
+                    "small against the slopes' differences across d: the slopes have stopped moving",
                 )
             )
     for label, per_d in clean_slopes.items():
@@ -733,15 +792,12 @@ def reproduce(
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    e5 = ("e5", "e5-packing")  # computed directly: not a study
-    requested = list(only or (*HEADLINE, "e5"))
-    names = [studies.resolve(n) for n in requested if n.lower() not in e5]
-    full_names = {studies.resolve(n) for n in full if n.lower() not in e5}
-    want_e5 = any(n.lower() in e5 for n in requested)
-    full_e5 = any(n.lower() in e5 for n in full)
-    unknown = full_names - set(names)
-    if full_e5 and not want_e5:
-        unknown.add("e5")
+    e5 = "e5-packing"  # computed directly: not a study
+    requested = [studies.resolve(n) for n in (only or (*HEADLINE, e5))]
+    full_names = {studies.resolve(n) for n in full}
+    names = [n for n in requested if n != e5]
+    want_e5, full_e5 = e5 in requested, e5 in full_names
+    unknown = full_names - set(requested)
     if unknown:
         raise ValueError(f"--full names studies that are not run: {', '.join(sorted(unknown))}")
     start = time.perf_counter()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from ._common import USER_ERRORS, fail
 
 
@@ -19,7 +21,10 @@ def reproduce(args) -> int:
     print(f"\n  {'':<8}{'quantity':<78}{'flatcore':>22}  paper")
     for s in sections:
         for h in s.headlines:
-            print(f"  {s.key:<8}{h.quantity[:76]:<78}{h.ours:>22}  {h.paper}")
+            *first, last = textwrap.wrap(h.quantity, 76) or [""]
+            for line in first:  # long quantities wrap; the numbers stand on their last line
+                print(f"  {s.key:<8}{line}")
+            print(f"  {s.key:<8}{last:<78}{h.ours:>22}  {h.paper}")
     from ..reproduce import can_draw
 
     if not can_draw():
@@ -28,7 +33,8 @@ def reproduce(args) -> int:
     print(f"figures: {report.parent / 'figures'}; store: {report.parent / 'flatcore.db'}")
     if not args.full:
         print(
-            f"(quick sizes; the paper's sizes: flatcore reproduce --full {' '.join(n.split('-')[0] for n in HEADLINE)})"
+            "(quick sizes; the paper's sizes: flatcore reproduce --full "
+            f"{' '.join(n.split('-')[0] for n in sorted((*HEADLINE, 'e5')))})"
         )
     return 0
 
