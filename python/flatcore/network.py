@@ -166,6 +166,18 @@ class Network:
             raise ValueError(f"b and v must have shape ({self.width},) to match W {self.W.shape}")
         self.beta = as_scalar(self.beta, "beta")
 
+    def to_torch(self, dtype=None, device=None):
+        """``torch.nn.Sequential(nn.Linear(d, K), nn.ReLU(), nn.Linear(K, 1))`` computing this network.
+
+        ``dtype`` is a floating-point ``torch.dtype`` (default ``torch.float64``, in which
+        ``flatcore.from_torch(net.to_torch()) == net`` exactly), ``device`` anything PyTorch
+        accepts (default the CPU). The hidden layer's bias is ``-b``. Needs PyTorch
+        (``pip install "flatcore[torch]"``); see :func:`flatcore.interop.to_torch`.
+        """
+        from .interop import to_torch  # torch is optional: imported only on use
+
+        return to_torch(self, dtype=dtype, device=device)
+
     # -- niceties ------------------------------------------------------------------------------
     def __repr__(self) -> str:
         return f"Network(d={self.d}, width={self.width}, n_params={self.n_params})"
