@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core, _threads
-from ._validation import as_float_array, as_int, as_scalar, check_data, check_finite, check_memory, check_result
+from ._validation import (
+    as_float_array,
+    as_int,
+    as_scalar,
+    check_data,
+    check_finite,
+    check_memory,
+    check_result,
+    is_plain_float64,
+)
 
 INIT_SCHEMES = ("pytorch", "kaiming", "kaiming_uniform")
 
@@ -155,8 +164,7 @@ class Network:
         """Re-check the parameters (they are plain arrays a user may have edited in place)."""
         for name in ("W", "b", "v"):
             arr, ndim = getattr(self, name), 2 if name == "W" else 1
-            plain = isinstance(arr, np.ndarray) and arr.dtype == np.float64 and arr.flags.c_contiguous
-            if not plain or arr.ndim != ndim:
+            if not is_plain_float64(arr) or arr.ndim != ndim:
                 setattr(self, name, as_float_array(arr, name, ndim))
             else:
                 check_finite(arr, name)
