@@ -23,6 +23,11 @@ torch = pytest.importorskip("torch")
 RTOL = 1e-10
 
 
+def torch_unpack(th, d, K):
+    """theta = [W row-major | b | v | beta] (a torch tensor) -> (W, b, v, beta), views that autograd follows."""
+    return th[: K * d].reshape(K, d), th[K * d : K * d + K], th[K * d + K : K * d + 2 * K], th[-1]
+
+
 def _torch_inputs(p):
     X = torch.as_tensor(p.X, dtype=torch.float64)
     y = torch.as_tensor(p.y, dtype=torch.float64)
@@ -30,10 +35,7 @@ def _torch_inputs(p):
     d, K = p.d, p.width
 
     def f(th):
-        W = th[: K * d].reshape(K, d)
-        b = th[K * d : K * d + K]
-        v = th[K * d + K : K * d + 2 * K]
-        beta = th[-1]
+        W, b, v, beta = torch_unpack(th, d, K)
         return torch.relu(X @ W.T - b) @ v + beta
 
     def L(th):

@@ -535,3 +535,21 @@ except (ValueError, MemoryError, RuntimeError) as exc:
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "OK", (out.returncode, out.stderr[-500:])
+
+
+def test_one_point_with_odd_strides_is_accepted():
+    """NumPy calls a one-row view C-contiguous whatever its strides (a reversed one has a negative
+    stride), which the compiled core refused with a TypeError; such arrays are copied instead."""
+    X, y = fc.data.regression(5, 2, seed=0)
+    net = fc.Network.init(2, 3, seed=0)
+    one_X, one_y = X[:1].copy(), y[:1].copy()
+    odd_X = X[::-1][-1:]  # shape (1, 2), strides (-16, 8)
+    odd_y = y[::-1][-1:]  # stride -8
+    assert odd_X.flags.c_contiguous and odd_y.flags.c_contiguous
+    assert odd_X.strides[0] < 0 and odd_y.strides[0] < 0
+    for fn in (fc.hessian, fc.gradient, fc.hessian_trace, fc.loss):
+        np.testing.assert_array_equal(fn(net, odd_X, odd_y), fn(net, one_X, one_y))
+    np.testing.assert_array_equal(fc.predict(net, odd_X), fc.predict(net, one_X))
+    odd_net = fc.Network.init(2, 1, seed=1)
+    odd_net.W = np.asarray(odd_X)  # a network edited in place with such an array
+    assert fc.predict(odd_net, X).shape == (5,)

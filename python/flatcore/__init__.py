@@ -20,6 +20,7 @@ from . import data, experiments, plots, theory
 from ._threads import get_num_threads, max_num_threads, set_num_threads, threads_lost_to_fork
 from ._version import version as __version__
 from .experiments import Study, load, run_study
+from .interop import from_torch
 from .network import INIT_SCHEMES, Network
 from .numerics import (
     HESSIAN_PARTS,
@@ -54,6 +55,7 @@ from .training import History, TrainResult, train
 __all__ = [
     "Network",
     "INIT_SCHEMES",
+    "from_torch",
     "HESSIAN_PARTS",
     "LOSSES",
     "predict",

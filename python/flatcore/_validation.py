@@ -35,11 +35,27 @@ def as_float_array(value, name: str, ndim: int | tuple[int, ...]) -> np.ndarray:
     if arr.ndim not in ndims:
         want = " or ".join(str(k) for k in ndims)
         raise ValueError(f"{name} must be {want}-dimensional; got shape {arr.shape}")
-    if arr.dtype != np.float64 or not arr.flags.c_contiguous:  # a copy: a view may be far larger than its memory
+    if not is_plain_float64(arr):  # a copy: a view may be far larger than its memory
         check_memory(8 * arr.size, f"a float64 copy of {name} (shape {arr.shape})", f"pass a smaller {name}")
-    arr = np.ascontiguousarray(arr, dtype=np.float64)
+        arr = np.array(arr, dtype=np.float64, order="C", copy=True)
     check_finite(arr, name)
     return arr
+
+
+def is_plain_float64(arr) -> bool:
+    """``arr`` is a float64 ndarray laid out exactly as a new C-ordered one (the core takes it as is).
+
+    NumPy flags an array C-contiguous whatever its strides along axes of length 1 (a reversed
+    view of one element has a negative stride); the compiled core's converters refuse those
+    strides, so such an array counts as not plain and is copied.
+    """
+    if not isinstance(arr, np.ndarray) or arr.dtype != np.float64 or not arr.flags.c_contiguous:
+        return False
+    expected, stride = [], arr.itemsize
+    for size in reversed(arr.shape):
+        expected.append(stride)
+        stride *= size
+    return arr.strides == tuple(reversed(expected))
 
 
 def check_finite(arr: np.ndarray, name: str) -> None:

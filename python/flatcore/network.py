@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core, _threads
-from ._validation import as_float_array, as_int, as_scalar, check_data, check_finite, check_memory, check_result
+from ._validation import (
+    as_float_array,
+    as_int,
+    as_scalar,
+    check_data,
+    check_finite,
+    check_memory,
+    check_result,
+    is_plain_float64,
+)
 
 INIT_SCHEMES = ("pytorch", "kaiming", "kaiming_uniform")
 
@@ -155,8 +164,7 @@ class Network:
         """Re-check the parameters (they are plain arrays a user may have edited in place)."""
         for name in ("W", "b", "v"):
             arr, ndim = getattr(self, name), 2 if name == "W" else 1
-            plain = isinstance(arr, np.ndarray) and arr.dtype == np.float64 and arr.flags.c_contiguous
-            if not plain or arr.ndim != ndim:
+            if not is_plain_float64(arr) or arr.ndim != ndim:
                 setattr(self, name, as_float_array(arr, name, ndim))
             else:
                 check_finite(arr, name)
@@ -165,6 +173,18 @@ class Network:
         if self.b.shape != (self.width,) or self.v.shape != (self.width,):
             raise ValueError(f"b and v must have shape ({self.width},) to match W {self.W.shape}")
         self.beta = as_scalar(self.beta, "beta")
+
+    def to_torch(self, dtype=None, device=None):
+        """``torch.nn.Sequential(nn.Linear(d, K), nn.ReLU(), nn.Linear(K, 1))`` computing this network.
+
+        ``dtype`` is a floating-point ``torch.dtype`` (default ``torch.float64``, in which
+        ``flatcore.from_torch(net.to_torch()) == net`` exactly), ``device`` anything PyTorch
+        accepts (default the CPU). The hidden layer's bias is ``-b``. Needs PyTorch
+        (``pip install "flatcore[torch]"``); see :func:`flatcore.interop.to_torch`.
+        """
+        from .interop import to_torch  # torch is optional: imported only on use
+
+        return to_torch(self, dtype=dtype, device=device)
 
     # -- niceties ------------------------------------------------------------------------------
     def __repr__(self) -> str:

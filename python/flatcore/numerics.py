@@ -19,6 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _core
+from ._equality import not_equal, same_fields
 from ._inputs import prepare, prepare_inputs
 from ._validation import as_float_array, as_scalar, available_memory_bytes, check_choice, check_result
 from .network import Network, as_network
@@ -195,12 +196,26 @@ class NeuronSide(NamedTuple):
 
     With ``s_ik = z_ik`` on the active side and ``-z_ik`` on the inactive one
     (``z_ik = w_k . x_i - b_k``): ``excess = mean_i (s_ik)_+`` (width,), ``share = mean_i
-    1[s_ik > 0]`` (width,), ``moment = mean_i 1[s_ik > 0] x_i`` (width, d).
+    1[s_ik > 0]`` (width,), ``moment = mean_i 1[s_ik > 0] x_i`` (width, d). Equal (``==``)
+    when the three arrays are, entry for entry.
     """
 
     excess: np.ndarray
     share: np.ndarray
     moment: np.ndarray
+
+    def __repr__(self) -> str:
+        return f"NeuronSide(width={self.excess.size}, d={self.moment.shape[-1]}; excess, share, moment)"
+
+    # Arrays entry for entry: tuple's own == and != would ask an array for its truth value.
+    def __eq__(self, other):
+        return same_fields(self, other)
+
+    def __ne__(self, other):
+        return not_equal(self, other)
+
+
+NeuronSide.__hash__ = None  # type: ignore[assignment]  # holds arrays: not hashable
 
 
 class NeuronSides(NamedTuple):
@@ -208,6 +223,16 @@ class NeuronSides(NamedTuple):
 
     active: NeuronSide
     inactive: NeuronSide
+
+    # Arrays entry for entry: tuple's own == and != would ask an array for its truth value.
+    def __eq__(self, other):
+        return same_fields(self, other)
+
+    def __ne__(self, other):
+        return not_equal(self, other)
+
+
+NeuronSides.__hash__ = None  # type: ignore[assignment]  # holds arrays: not hashable
 
 
 def neuron_sides(net: Network, X, *, n_threads=None) -> NeuronSides:

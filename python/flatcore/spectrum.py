@@ -19,6 +19,7 @@ import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
 from . import _core
+from ._equality import same_fields
 from ._inputs import prepare
 from ._interrupt import run_abandonable
 from ._validation import as_flag, as_float_array, as_int, as_scalar, check_choice, check_memory, check_result
@@ -48,7 +49,7 @@ def _read_only_copy(a: np.ndarray) -> np.ndarray:
 DENSE_BACKGROUND_MIN_PARAMS = 512
 
 
-@dataclass
+@dataclass(eq=False)
 class EigenResult:
     """Eigenpairs of the Hessian and how they were obtained.
 
@@ -81,6 +82,8 @@ class EigenResult:
         The relative tolerance asked for.
     seed : int
         The seed of the Lanczos start vector.
+
+    Two results are equal (``==``) when every attribute is, arrays entry for entry.
     """
 
     values: np.ndarray
@@ -98,9 +101,15 @@ class EigenResult:
     def __repr__(self) -> str:
         vals = np.array2string(self.values, precision=6, threshold=8)
         return (
-            f"EigenResult(values={vals}, method={self.method!r}, converged={self.converged}, "
-            f"n_hvp={self.n_hvp}, max_residual={self.residual_norms.max(initial=0.0):.2e})"
+            f"EigenResult(values={vals}, vectors of shape {self.vectors.shape}, method={self.method!r}, "
+            f"converged={self.converged}, n_hvp={self.n_hvp}, "
+            f"max_residual={self.residual_norms.max(initial=0.0):.2e})"
         )
+
+    def __eq__(self, other):
+        return same_fields(self, other)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable arrays: not hashable
 
 
 class HessianLinearOperator(LinearOperator):
@@ -443,12 +452,13 @@ def exact_spectrum(net: Network, X, y, *, part: str = "full", loss: str = "half_
     return check_result(values, "the Hessian's eigenvalues")
 
 
-@dataclass
+@dataclass(eq=False)
 class SpectralDensity:
     """A stochastic Lanczos quadrature estimate of the Hessian's spectral density.
 
     The density is ``sum_j weights[j] * delta(x - nodes[j])`` (weights sum to 1), an average over
-    ``n_probes`` Gaussian quadratures; :meth:`smoothed` turns it into a curve on a grid.
+    ``n_probes`` Gaussian quadratures; :meth:`smoothed` turns it into a curve on a grid. Two
+    estimates are equal (``==``) when every attribute is, arrays entry for entry.
     """
 
     nodes: np.ndarray
@@ -456,6 +466,18 @@ class SpectralDensity:
     n_probes: int
     lanczos_steps: int
     n_hvp: int
+
+    def __repr__(self) -> str:
+        span = f", nodes in [{self.nodes.min():.6g}, {self.nodes.max():.6g}]" if self.nodes.size else ""
+        return (
+            f"SpectralDensity({self.nodes.size} nodes{span}, n_probes={self.n_probes}, "
+            f"lanczos_steps={self.lanczos_steps}, n_hvp={self.n_hvp})"
+        )
+
+    def __eq__(self, other):
+        return same_fields(self, other)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable arrays: not hashable
 
     def smoothed(self, grid, sigma: float) -> np.ndarray:
         """Density on ``grid`` with each node replaced by a Gaussian of width ``sigma``.

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _core
+from ._equality import same_fields, same_values
 from ._inputs import prepare
 from ._validation import as_flag, as_float_array, as_int, as_scalar, check_choice, check_memory, check_result
 from .network import Network
@@ -37,6 +38,10 @@ class History:
     The two MSE columns are plain means of squares whatever the loss convention.
     ``history["loss"]`` gives a column, ``history.to_pandas()`` a DataFrame, ``history.to_dict()``
     plain lists (what a results store takes).
+
+    Two histories are equal (``==``) when they have the same columns, in the same order, with
+    the same values; NaN equals NaN at the same rows (the sharpness of rows where it was not
+    computed).
     """
 
     __slots__ = ("_columns",)
@@ -115,6 +120,13 @@ class History:
     def __repr__(self) -> str:
         return f"History({len(self)} rows; columns {', '.join(self.columns)})"
 
+    def __eq__(self, other):
+        if not isinstance(other, History):
+            return NotImplemented
+        return self.columns == other.columns and same_values(self._columns, other._columns)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable arrays: not hashable
+
     def __getstate__(self):
         return self._columns
 
@@ -122,7 +134,7 @@ class History:
         object.__setattr__(self, "_columns", state)
 
 
-@dataclass
+@dataclass(eq=False)
 class TrainResult:
     """Outcome of :func:`train`.
 
@@ -149,6 +161,11 @@ class TrainResult:
     resume : TrainStart
         Where ``train(result, ...)`` carries the run on: the step, the divergence threshold and
         the sharpness solver's warm start.
+
+    Two results are equal (``==``) when every attribute but ``seconds`` is: the same network,
+    history (NaN equal to NaN where the sharpness was not computed), counts, flags, settings and
+    resume state. The wall-clock time is left out so that a rerun of the same computation, or a
+    result reloaded from a pickle, compares equal.
     """
 
     net: Network
@@ -168,9 +185,14 @@ class TrainResult:
             "converged" if self.converged else (f"diverged at step {self.diverged_step}" if self.diverged else "ran")
         )
         return (
-            f"TrainResult({status}, steps_run={self.steps_run}, final_loss={self.final_loss:.6g}, "
+            f"TrainResult({status}, net={self.net!r}, steps_run={self.steps_run}, final_loss={self.final_loss:.6g}, "
             f"final_grad_norm={self.final_grad_norm:.3g}, history={len(self.history)} rows)"
         )
+
+    def __eq__(self, other):
+        return same_fields(self, other, skip=("seconds",))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable: not hashable
 
 
 def _evaluation(net: Network, n: int, test, y_clean) -> dict:

@@ -30,6 +30,7 @@ from typing import Callable, NamedTuple, Optional, Protocol, runtime_checkable
 
 import numpy as np
 
+from .._equality import not_equal, same_fields
 from .._validation import as_float_array, as_int, as_scalar, check_choice, check_memory, check_result
 from ._random import directions, generator
 from .laws import UniformBall
@@ -559,6 +560,7 @@ class Dataset(NamedTuple):
         A fresh sample of the same law.
     y_test : ndarray, shape (n_test,)
         The noiseless values ``f*(X_test)``.
+    Two data sets are equal (``==``) when all five arrays are, entry for entry.
     """
 
     X: np.ndarray
@@ -566,6 +568,20 @@ class Dataset(NamedTuple):
     y_clean: np.ndarray
     X_test: np.ndarray
     y_test: np.ndarray
+
+    # Arrays entry for entry: tuple's own == and != would ask an array for its truth value.
+    def __eq__(self, other):
+        return same_fields(self, other)
+
+    def __ne__(self, other):
+        return not_equal(self, other)
+
+    def __repr__(self) -> str:
+        n, d = self.X.shape
+        return f"Dataset(n={n}, d={d}, n_test={self.X_test.shape[0]})"
+
+
+Dataset.__hash__ = None  # type: ignore[assignment]  # holds arrays: not hashable
 
 
 def _seed_sequence(seed) -> np.random.SeedSequence:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._equality import same_fields
 from .._validation import as_scalar, check_choice, check_data, check_result, row_norms
 from ..network import Network, as_network
 from ..numerics import LOSSES, loss, loss_scale, neuron_sides
@@ -35,7 +36,7 @@ from ._gtilde import neuron_gtilde
 __all__ = ["StabilityInequality", "stability_inequality", "StabilityBound", "stability_bound"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class StabilityInequality:
     """The deterministic inequality of docs/math.md, section 7, at one (theta, X, y).
 
@@ -62,6 +63,9 @@ class StabilityInequality:
         ``L(theta) = 1/(2n) sum_i r_i^2``.
     terms : ndarray, shape (width,)
         The per-neuron terms of ``weighted_sum``.
+
+    Two are equal (``==``) when every attribute is, ``terms`` entry for entry. Not hashable
+    (``terms`` is an array).
     """
 
     lhs: float
@@ -72,6 +76,18 @@ class StabilityInequality:
     R: float
     loss: float
     terms: np.ndarray = field(repr=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"StabilityInequality(lhs={self.lhs:.6g}, rhs={self.rhs:.6g}, slack={self.slack:.3g}, "
+            f"weighted_sum={self.weighted_sum:.6g}, residual_term={self.residual_term:.6g}, R={self.R:.6g}, "
+            f"loss={self.loss:.6g}, terms of {self.terms.size} neurons)"
+        )
+
+    def __eq__(self, other):
+        return same_fields(self, other)
+
+    __hash__ = None  # type: ignore[assignment]  # terms is an array: not hashable
 
     @property
     def scale(self) -> float:

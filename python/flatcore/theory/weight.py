@@ -34,6 +34,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._equality import not_equal, same_fields
 from .._validation import check_result
 from ..data import UniformBall
 from ._checks import as_dim, as_directions, as_samples, as_thresholds, broadcast_ut
@@ -195,6 +196,16 @@ class PopulationG(NamedTuple):
     g: np.ndarray | float
     stderr: np.ndarray | float
     method: str
+
+    # Arrays entry for entry: tuple's own == and != would ask an array for its truth value.
+    def __eq__(self, other):
+        return same_fields(self, other)
+
+    def __ne__(self, other):
+        return not_equal(self, other)
+
+
+PopulationG.__hash__ = None  # type: ignore[assignment]  # holds arrays: not hashable
 
 
 def gtilde_population(u, t, law=None, *, method="auto", n_samples=200_000, seed=0) -> PopulationG:
