@@ -1,5 +1,7 @@
 // The compiled module flatcore._core. Users import flatcore, whose Python layer checks every
-// argument and then calls these thin wrappers (keyword arguments past the data).
+// argument and then calls these thin wrappers (keyword arguments past the data). It is built
+// once per instruction set, as flatcore._core_<variant> (FLATCORE_MODULE_NAME), and
+// flatcore/_simd.py installs the one the CPU runs best as flatcore._core.
 #include "common.hpp"
 #include "flatcore/finite.hpp"
 #include "flatcore/numerics.hpp"
@@ -34,13 +36,25 @@ void bind_resources(py::module_& m) {
 #else
   m.attr("build_flags") = "";
 #endif
+#ifdef FLATCORE_VARIANT
+  m.attr("variant") = FLATCORE_VARIANT;
+#else
+  m.attr("variant") = "";
+#endif
 }
 
 }  // namespace flatcore::bindings
 
-PYBIND11_MODULE(_core, m) {
+#ifndef FLATCORE_MODULE_NAME
+#define FLATCORE_MODULE_NAME _core
+#endif
+
+PYBIND11_MODULE(FLATCORE_MODULE_NAME, m) {
   namespace fb = flatcore::bindings;
   m.doc() = "flatcore's compiled core (use the flatcore package instead of this module)";
+  // Every variant presents itself as flatcore._core: the classes below take their __module__
+  // from this name, so a pickled TrainOptions made on one CPU loads on another.
+  m.attr("__name__") = "flatcore._core";
   // Finite inputs whose result overflows float64: Python's FloatingPointError, as the Python
   // layer's own checks raise (flatcore._validation.check_result).
   pybind11::register_exception_translator([](std::exception_ptr p) {

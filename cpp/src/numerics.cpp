@@ -18,6 +18,8 @@ const char* simd_kind() {
   return "generic";
 #elif defined(__AVX512F__)
   return "avx512";
+#elif defined(__AVX2__) && defined(__FMA__)
+  return "avx2";
 #elif defined(__AVX__)
   return "avx";
 #else

@@ -56,6 +56,7 @@ __all__: list[str] = [
     "threads_lost_to_fork",
     "trace_terms",
     "train",
+    "variant",
 ]
 
 class Interruption:
@@ -542,4 +543,5 @@ EIG_STOPS: tuple = ("residual", "eigenvalue")
 EIG_WHICH: tuple = ("largest", "smallest")
 HESSIAN_PARTS: tuple = ("full", "gauss_newton", "residual")
 LOSSES: tuple = ("half_mse", "mse")
-build_flags: str = "openmp march=native"
+build_flags: str
+variant: str

@@ -22,12 +22,12 @@ import sys
 
 import numpy as np
 
-from . import _core
+from . import _core, _simd
 from ._version import version
 
 #: The values ``provenance()["simd_kind"]`` can take: the widest instruction set the compiled
 #: core's kernels were built for ("generic": portable vector code, no x86 intrinsics).
-SIMD_KINDS = ("avx512", "avx", "sse2", "generic")
+SIMD_KINDS = ("avx512", "avx2", "avx", "sse2", "generic")
 
 
 def provenance() -> dict:
@@ -39,6 +39,9 @@ def provenance() -> dict:
         ``flatcore`` (str): the installed distribution's version (package metadata);
         ``build_flags`` (str): how the compiled core was built ("" when not recorded);
         ``simd_kind`` (str): one of :data:`SIMD_KINDS`; ``simd_lanes`` (int): doubles per vector;
+        ``simd_variant`` (str): the compiled core's variant in use (``flatcore._simd``), and
+        ``simd_choice`` (str) why; ``simd_variants`` (list of str): the variants this CPU can
+        run, widest first;
         ``openmp`` (bool): whether the core runs threads;
         ``default_num_threads`` (int): the core's thread count when a call names none;
         ``python``, ``numpy`` (str), ``scipy`` (str or None): versions;
@@ -53,6 +56,9 @@ def provenance() -> dict:
         "build_flags": str(getattr(_core, "build_flags", "")),
         "simd_kind": str(_core.simd_kind()),
         "simd_lanes": int(_core.simd_lanes()),
+        "simd_variant": str(_core.variant),
+        "simd_choice": str(getattr(_core, "_choice", "")),
+        "simd_variants": list(_simd.supported()),
         "openmp": bool(_core.has_openmp()),
         "default_num_threads": int(_core.default_num_threads()),
         "python": platform.python_version(),

@@ -13,6 +13,10 @@ def info(args) -> int:
         f"compiled core: OpenMP {'yes' if facts['openmp'] else 'no'}; SIMD {facts['simd_kind']} "
         f"({facts['simd_lanes']} doubles per vector); build flags: {facts['build_flags'] or '-'}"
     )
+    print(
+        f"core variant: {facts['simd_variant']} ({facts['simd_choice']}; this CPU runs "
+        f"{', '.join(facts['simd_variants'])}; FLATCORE_SIMD=NAME chooses a lower one)"
+    )
     print(f"default threads: {facts['default_num_threads']}")
     print(f"Python {facts['python']}, NumPy {facts['numpy']}, SciPy {facts['scipy']}; {facts['platform']}")
     print(f"CPU: {facts['cpu_model']}, {facts['logical_cores']} logical cores ({facts['usable_cores']} usable)")
