@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import inspect
+import re
 import shutil
 from pathlib import Path
 
@@ -108,6 +110,32 @@ def test_every_page_with_code_is_found():
         assert (DOCS / name).exists(), f"docs/{name} is gone: update this test"
 
 
+# Each public module's names and the API reference page that must list them.
+API_PAGES = {
+    "flatcore": "flatcore.rst",
+    "flatcore.data": "data.rst",
+    "flatcore.theory": "theory.rst",
+    "flatcore.experiments": "experiments.rst",
+    "flatcore.plots": "plots.rst",
+    "flatcore.reproduce": "reproduce.rst",
+    "flatcore.studies": "reproduce.rst",
+}
+
+
+@pytest.mark.parametrize("module_name", API_PAGES)
+def test_api_reference_lists_every_public_name(module_name):
+    module = importlib.import_module(module_name)
+    page = (DOCS / "api" / API_PAGES[module_name]).read_text()
+    missing = [
+        name
+        for name in module.__all__
+        if not name.startswith("_")
+        and not inspect.ismodule(getattr(module, name))
+        and not re.search(rf"(?<!\w){re.escape(name)}\b", page)
+    ]
+    assert not missing, f"docs/api/{API_PAGES[module_name]} does not list {missing} of {module_name}"
+
+
 def docstring_examples():
     finder = doctest.DocTestFinder(recurse=True, exclude_empty=True)
     seen = set()
@@ -119,7 +147,7 @@ def docstring_examples():
                 yield pytest.param(test, id=test.name)
 
 
-@pytest.mark.parametrize("test", docstring_examples())
+@pytest.mark.parametrize("test", list(docstring_examples()))
 def test_docstring_examples_run(test, tmp_path, monkeypatch, matplotlib_agg):
     # The examples show calls, not their printed values, so they run without doctest's comparison;
     # doctest's +SKIP marks one that needs what a test machine lacks (a study's store).
