@@ -43,6 +43,8 @@ myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_fence_as_directive = ["math"]  # ```math fences (GitHub's display math) are math blocks
 myst_heading_anchors = 3  # "#1-model-and-parameter-layout" links, as GitHub makes them
 myst_dmath_double_inline = True
+# \texttt{decay\_biases} in math.md: MathJax reads macros inside text only with textmacros.
+mathjax3_config = {"loader": {"load": ["[tex]/textmacros"]}, "tex": {"packages": {"[+]": ["textmacros"]}}}
 
 # API reference: one page per public name, generated at build time into api/generated/.
 autosummary_generate = True
