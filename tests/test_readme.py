@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
+
+from doc_blocks import python_blocks
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -13,9 +14,9 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 def test_the_tour_runs():
     pytest.importorskip("pandas")
     pytest.importorskip("tqdm")
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    blocks = python_blocks(README)
     assert blocks, "the README has no python block"
-    tour = blocks[0]
+    tour = blocks[0].code
     smaller = {
         "width=1024": "width=48",
         "steps=20_000": "steps=300",

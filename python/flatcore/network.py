@@ -36,6 +36,8 @@ class Network:
     beta : float
         Output bias.
 
+    Notes
+    -----
     The flat parameter vector (:meth:`params`, and every gradient, Hessian and eigenvector) is
     laid out as ``theta = [W row-major (width*d) | b (width) | v (width) | beta]``.
     Networks are plain objects that pickle, so they travel to worker processes.

@@ -526,7 +526,7 @@ def activation_scatter(
     color: Any = "C0",
     label: Optional[str] = None,
 ) -> Figure:
-    """Each neuron's activation rate against its weight |v_k| ||w_k|| in f, log-log.
+    """Each neuron's activation rate against its weight ``|v_k| ||w_k||`` in f, log-log.
 
     In the paper's large-step-size minima the neurons that weigh most in f fire on very few
     points: the points lie along the top left to bottom right. Neurons active on no point of X
@@ -550,7 +550,7 @@ def activation_scatter(
     matplotlib.figure.Figure
         The figure drawn on. The active neurons are the scatter with gid ``"active"``, those
         active on no point ``"dead"`` (drawn only when there are some), the level 1/n a line with
-        gid ``"one_point"``. Neurons with |v_k| ||w_k|| = 0 (no part in f) are left out.
+        gid ``"one_point"``. Neurons with ``|v_k| ||w_k|| = 0`` (no part in f) are left out.
     """
     _require_matplotlib()
     from .numerics import activation_rates
@@ -1013,7 +1013,7 @@ def regions_2d(
 
     Each neuron of a two-layer ReLU network is linear on one side of its kink line and zero on
     the other. The figure draws the training points and each kink line clipped to the data's
-    bounding box (or the disk of ``radius``), coloured by the neuron's weight |v_k| ||w_k|| in f
+    bounding box (or the disk of ``radius``), coloured by the neuron's weight ``|v_k| ||w_k||`` in f
     (or by its activation rate), and optionally shades each neuron's active side. Shattering
     shows as many heavy kinks close to the edge of the data, whose active side holds a few
     points only.
@@ -1034,7 +1034,7 @@ def regions_2d(
     margin : float
         The box's widening (``region="box"``).
     color_by : {"weight", "rate"}
-        Colour of a line: the neuron's |v_k| ||w_k|| (default) or its activation rate on X
+        Colour of a line: the neuron's ``|v_k| ||w_k||`` (default) or its activation rate on X
         (both on a log scale).
     shade : bool
         Shade each drawn neuron's active side (w_k . x > b_k) in its colour, at ``shade_alpha``.

@@ -278,7 +278,7 @@ def top_eigs(
         The loss convention (docs/math.md, section 1.3); "mse" eigenvalues are twice the
         "half_mse" ones, with the same eigenvectors.
     tol : float
-        Relative tolerance, scaled by max(|lambda|, 1e3 eps ||H|| / tol) (||H|| estimated from
+        Relative tolerance, scaled by ``max(|lambda|, 1e3 eps ||H|| / tol)`` (``||H||`` estimated from
         the Ritz values: an eigenvalue near 0 is known only to the rounding level of H); what
         it bounds is set by ``stop``.
     stop : {"residual", "eigenvalue"}

@@ -238,7 +238,7 @@ class Linear(_Target):
 class SingleIndex(_Target):
     """A single-index target ``f*(x) = g(w.x)``, g a link chosen by name, w a unit vector.
 
-    Links (:data:`LINKS`): ``"relu"`` max(z, 0), ``"abs"`` |z|, ``"tanh"`` tanh z, ``"sin"`` sin z,
+    Links (:data:`LINKS`): ``"relu"`` max(z, 0), ``"abs"`` ``|z|``, ``"tanh"`` tanh z, ``"sin"`` sin z,
     ``"square"`` z^2.
 
     Parameters

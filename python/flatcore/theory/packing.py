@@ -46,7 +46,7 @@ def boundary_packing(d, eps, *, amplitude=1.0, signs=None, max_neurons=1000, n_c
         Cap height, in (0, 1], and at least about 1.1e-16 (so that the thresholds ``1 - eps``
         differ from 1 in float64).
     amplitude : float
-        |v_j|, > 0 (default 1).
+        ``|v_j|``, > 0 (default 1).
     signs : array of +-1, optional
         One per neuron; its length must equal the number of directions found (which depends on
         d, eps, max_neurons, n_candidates and seed only: build once without ``signs`` to learn it).

@@ -115,7 +115,7 @@ def vg_norm(net: Network, X=None, *, law=None, n_samples=200_000, seed=0) -> flo
 
     Neurons with w_k = 0 contribute 0. g is empirical over X if given, else the population g of
     ``law`` (default the unit ball). The terms are :func:`vg_contributions`. V_g(theta) is an
-    upper bound of the function-space seminorm |f_theta|_{V_g}.
+    upper bound of the function-space seminorm ``|f_theta|_{V_g}``.
 
     Parameters
     ----------

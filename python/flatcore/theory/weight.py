@@ -102,11 +102,11 @@ def gtilde_uniform_ball(t, d) -> np.ndarray | float:
 
 
 def g_uniform_ball(t, d) -> np.ndarray | float:
-    """Weight g(u, t) = gtilde(|t|) for X uniform in the unit ball of R^d (docs/math.md, section 5).
+    """Weight ``g(u, t) = gtilde(|t|)`` for X uniform in the unit ball of R^d (docs/math.md, section 5).
 
     ``g(u, t) = min(gtilde(u, t), gtilde(-u, -t))``; by symmetry of the ball this is
     ``min(gtilde(t), gtilde(-t)) = gtilde(|t|)`` (gtilde is non-increasing), see
-    :func:`gtilde_uniform_ball`. Near the boundary ``g ~ (1 - |t|)^(d+2)``; g = 0 for |t| >= 1;
+    :func:`gtilde_uniform_ball`. Near the boundary ``g ~ (1 - |t|)^(d+2)``; g = 0 for ``|t| >= 1``;
     d = 1 gives ``(1 - |t|)^3 / 8 * sqrt(1 + (1 + |t|)^2 / 4)``.
 
     Parameters
@@ -184,7 +184,7 @@ class PopulationG(NamedTuple):
         Monte Carlo standard error (delta method), same shape as ``g``; 0 when the law's marginal
         was used (the closed forms are exact to rounding; the radial family's quadrature has a
         relative error about 1e-12 typically and below 1e-8 even for sharply peaked laws, e.g.
-        alpha = 20 in d = 30; all routes lose about log10(1/(1-|t|)) digits near the top of the
+        alpha = 20 in d = 30; all routes lose about ``log10(1/(1-|t|))`` digits near the top of the
         support, where m1 - t P cancels). The delta-method error is unreliable when only a
         handful of sample points are active (it is 0 when none is).
     method : str
