@@ -1286,7 +1286,7 @@ def at_fraction(histories: pd.DataFrame, runs: pd.DataFrame, column: str, fracti
 def late_change(histories: pd.DataFrame, column: str, fraction: float = 0.2) -> pd.Series:
     """Each run's relative change of ``column`` over the last ``fraction`` of its training.
 
-    |y(end) - y(start of the last fraction)| / |y(end)|, from the recorded history (the value at
+    ``|y(end) - y(start of the last fraction)| / |y(end)|``, from the recorded history (the value at
     the last row at or before (1 - fraction) of the last step): near 0 where the quantity has
     stopped moving. Runs whose final value is 0 or that lack a recorded value are left out.
 
