@@ -1,6 +1,7 @@
-"""Check an installed flatcore (a wheel in a fresh environment): it imports, chooses the core
-variant the CPU runs, trains, agrees with a NumPy reference, carries its licences, and every
-variant this CPU runs gives the same losses to rounding.
+"""Check an installed flatcore (a wheel in a fresh environment), as a user's machine would.
+
+It imports, chooses the core variant the CPU runs, trains, agrees with a NumPy reference,
+carries its licences, and every variant this CPU runs gives the same losses to rounding.
 
     python tools/smoke_test.py [--expect VARIANT] [--json]
 
@@ -24,6 +25,7 @@ TRAIN = dict(lr=0.1, steps=200, record_every=20)
 
 
 def problem():
+    """A small regression problem (fixed seed)."""
     rng = np.random.default_rng(3)
     X = rng.standard_normal((257, 6))
     y = np.sin(X[:, 0]) + 0.1 * rng.standard_normal(257)
@@ -31,6 +33,7 @@ def problem():
 
 
 def losses() -> list[float]:
+    """The loss along a short GD run on :func:`problem`."""
     import flatcore as fc
 
     X, y = problem()
@@ -39,7 +42,8 @@ def losses() -> list[float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    """Run the checks; 0 when they pass."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--expect", help="the variant the CPU should get")
     parser.add_argument("--json", action="store_true", help="print the losses as JSON and stop")
     args = parser.parse_args()
