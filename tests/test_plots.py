@@ -408,7 +408,7 @@ def test_cli_plot_writes_its_files(store, tmp_path):
     assert bad.returncode == 2 and "no column 'nope'" in bad.stderr
 
 
-@pytest.mark.parametrize("kind", ["sharpness", "activations", "bound", "regions", "function"])
+@pytest.mark.parametrize("kind", ["sharpness", "activations", "bound", "settling", "regions", "function"])
 def test_cli_plot_kinds(store, tmp_path, kind, capsys):
     from flatcore.cli import main
 

@@ -7,8 +7,8 @@ import os
 from ._args import positive_int
 from ._common import USER_ERRORS, fail, format_table, load_results
 
-KINDS = ("sharpness", "activations", "rates", "bound", "regions", "function")
-_DEFAULT_BY = {"sharpness": ["lr"], "activations": ["lr"], "rates": ["d"], "bound": ["lr"]}
+KINDS = ("sharpness", "activations", "rates", "bound", "settling", "regions", "function")
+_DEFAULT_BY = {"sharpness": ["lr"], "activations": ["lr"], "rates": ["d"], "bound": ["lr"], "settling": ["lr"]}
 
 
 def _message(exc: BaseException) -> str:
@@ -48,6 +48,14 @@ def _draw(res, args, ax):
         return format_table(table.drop(columns="label"))
     elif args.kind == "bound":
         plots.bound_plot(res.runs, x=args.x or "stability_bound", y=args.y or "vg", by=by, ax=ax)
+    elif args.kind == "settling":
+        column = args.y or "loss"
+        plots.settling_curves(res.histories, res.runs, column, by=by, ax=ax)
+        change = plots.late_change(res.histories, column)
+        return (
+            f"relative change of {column} over the last fifth of training: median {change.median():.3g}, "
+            f"largest {change.max():.3g} ({len(change)} runs)"
+        )
     else:
         run_id = _two_d_run(res, args.run)
         net = res.network(run_id)
@@ -90,11 +98,13 @@ def add_parser(sub) -> None:
     """Register ``flatcore plot``."""
     p = sub.add_parser(
         "plot",
-        help="figures of a store: sharpness, activations, rates, bound, regions, function",
+        help="figures of a store: sharpness, activations, rates, bound, settling, regions, function",
         description="Draw one figure of a store and write it as PNG and PDF (needs matplotlib: "
         'pip install "flatcore[plots]"). sharpness: sharpness over training with 2/lr; activations: '
         "histogram of the neurons' activation rates, by --by; rates: --y against --x, log-log, by "
-        "--by, with fitted slopes (printed); bound: V_g against the stability bound; regions, "
+        "--by, with fitted slopes (printed); bound: V_g against the stability bound; settling: a "
+        "history column (--y, default loss) over its final value along training, to see that it has "
+        "stopped moving; regions, "
         "function: the kinks over the data, and the learned function, of one run with d = 2.",
     )
     p.add_argument("db", help="the SQLite store")
@@ -102,7 +112,7 @@ def add_parser(sub) -> None:
     p.add_argument("--study", help="only this study's runs")
     p.add_argument("--out", metavar="PATH", help="file name without extension (default: DB-KIND beside the store)")
     p.add_argument("--x", help="x column (rates: default n; bound: default stability_bound)")
-    p.add_argument("--y", help="y column (rates: default test_mse; bound: default vg)")
+    p.add_argument("--y", help="y column (rates: default test_mse; bound: default vg; settling: default loss)")
     p.add_argument("--by", nargs="+", help="settings that group or colour (default: d for rates, lr otherwise)")
     p.add_argument("--run", metavar="RUN_ID", help="regions, function: the run (default: the first with d = 2)")
     p.add_argument("--n-boot", type=positive_int, default=1000, help="rates: bootstrap resamples (default 1000)")
