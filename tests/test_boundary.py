@@ -142,6 +142,7 @@ def test_train_config_is_the_options_it_ran_with(p):
         "sharpness_every": None,
         "sharpness_tol": 1e-10,
         "rare_share": 0.1,
+        "kernel": "auto",
     }
     assert fc.train(p.net, p.X, p.y, **{k: v for k, v in result.config.items()}).net == result.net
 

@@ -242,7 +242,7 @@ def test_every_public_numerical_function_has_an_entry():
     covered = {e.name.split(".")[-1].split("(")[0] for e in ENTRY_POINTS}
     not_numerical = {
         # classes, constants and modules, and functions of no arrays (settings, studies, plots)
-        "INIT_SCHEMES", "HESSIAN_PARTS", "LOSSES", "NeuronSides", "NeuronSide", "Study", "run_study", "load",
+        "INIT_SCHEMES", "HESSIAN_PARTS", "LOSSES", "KERNELS", "NeuronSides", "NeuronSide", "Study", "run_study", "load",
         "TrainResult", "History", "HessianLinearOperator", "EigenResult", "SpectralDensity", "get_num_threads",
         "set_num_threads", "max_num_threads", "threads_lost_to_fork", "data", "theory", "experiments", "plots",
         "__version__", "from_torch", "loss_scale", "hessian_operator",

@@ -1,6 +1,9 @@
 #include "common.hpp"
 #include "flatcore/training.hpp"
 
+// The check of the certified step against the dense one, for the tests (a private header of the core).
+#include "certified_step.hpp"
+
 namespace flatcore::bindings {
 
 namespace {
@@ -28,6 +31,7 @@ py::dict options_dict(const TrainOptions& o) {
   d["sharpness_every"] = o.sharpness_every;
   d["sharpness_tol"] = o.sharpness_tol;
   d["rare_share"] = o.rare_share;
+  d["kernel"] = kernel_name(o.kernel);
   d["n_threads"] = o.n_threads;
   return d;
 }
@@ -39,6 +43,7 @@ py::dict start_dict(const TrainStart& s) {
   d["recorded"] = s.recorded;
   d["max_loss"] = s.max_loss;
   d["sharpness_start"] = s.sharpness_start.size() ? py::cast(s.sharpness_start) : py::none();
+  d["certified"] = s.certified;
   return d;
 }
 
@@ -100,7 +105,7 @@ void bind_training(py::module_& m) {
                            bool decay_biases, std::optional<double> clip_grad_norm, long record_every,
                            std::optional<double> tol, std::optional<double> max_loss,
                            std::optional<long> sharpness_every, double sharpness_tol, double rare_share,
-                           std::optional<int> n_threads) {
+                           const std::string& kernel, std::optional<int> n_threads) {
                  TrainOptions o;
                  o.lr = lr;
                  o.steps = steps;
@@ -114,6 +119,7 @@ void bind_training(py::module_& m) {
                  o.sharpness_every = sharpness_every;
                  o.sharpness_tol = sharpness_tol;
                  o.rare_share = rare_share;
+                 o.kernel = parse_kernel(kernel);
                  o.n_threads = threads(n_threads);
                  o.check();
                  return o;
@@ -124,7 +130,8 @@ void bind_training(py::module_& m) {
                py::arg("tol") = py::none(), py::arg("max_loss") = py::none(),
                py::arg("sharpness_every") = py::none(),
                py::arg("sharpness_tol") = TrainOptions{}.sharpness_tol,
-               py::arg("rare_share") = TrainOptions{}.rare_share, py::arg("n_threads") = py::none())
+               py::arg("rare_share") = TrainOptions{}.rare_share, py::arg("kernel") = "auto",
+               py::arg("n_threads") = py::none())
           .def_readwrite("lr", &TrainOptions::lr)
           .def_readwrite("steps", &TrainOptions::steps)
           .def_property(
@@ -139,30 +146,37 @@ void bind_training(py::module_& m) {
           .def_readwrite("sharpness_every", &TrainOptions::sharpness_every)
           .def_readwrite("sharpness_tol", &TrainOptions::sharpness_tol)
           .def_readwrite("rare_share", &TrainOptions::rare_share)
+          .def_property(
+              "kernel", [](const TrainOptions& o) { return kernel_name(o.kernel); },
+              [](TrainOptions& o, const std::string& name) { o.kernel = parse_kernel(name); })
           .def_readwrite("n_threads", &TrainOptions::n_threads)
           .def("check", &TrainOptions::check, "Raise ValueError naming the first setting out of range.");
   def_settings_record(train_options, "TrainOptions", &options_dict);
+  m.attr("KERNELS") = py::tuple(py::cast(kernel_names()));
 
   auto train_start =
       py::class_<TrainStart>(m, "TrainStart",
                              "Where a run starts: the network and, to carry on an earlier run, its state.")
           .def(py::init([](const Network& net, long step, bool recorded, std::optional<double> max_loss,
-                           std::optional<Vector> sharpness_start) {
+                           std::optional<Vector> sharpness_start, bool certified) {
                  TrainStart s;
                  s.net = net;
                  s.step = step;
                  s.recorded = recorded;
                  s.max_loss = max_loss;
                  if (sharpness_start) s.sharpness_start = std::move(*sharpness_start);
+                 s.certified = certified;
                  return s;
                }),
                py::kw_only(), py::arg("net"), py::arg("step") = 0, py::arg("recorded") = false,
-               py::arg("max_loss") = py::none(), py::arg("sharpness_start") = py::none())
+               py::arg("max_loss") = py::none(), py::arg("sharpness_start") = py::none(),
+               py::arg("certified") = false)
           .def_readonly("net", &TrainStart::net)
           .def_readonly("step", &TrainStart::step)
           .def_readonly("recorded", &TrainStart::recorded)
           .def_readonly("max_loss", &TrainStart::max_loss)
-          .def_readonly("sharpness_start", &TrainStart::sharpness_start);
+          .def_readonly("sharpness_start", &TrainStart::sharpness_start)
+          .def_readonly("certified", &TrainStart::certified);
   def_settings_record(train_start, "TrainStart", &start_dict);
 
   m.def(
@@ -200,6 +214,10 @@ void bind_training(py::module_& m) {
       .def_readonly("final_grad_norm", &TrainResult::final_grad_norm)
       .def_readonly("max_loss", &TrainResult::max_loss)
       .def_readonly("sharpness_vector", &TrainResult::sharpness_vector)
+      .def_readonly("certified_steps", &TrainResult::certified_steps)
+      .def_readonly("certified_pairs", &TrainResult::certified_pairs)
+      .def_readonly("certified_refreshes", &TrainResult::certified_refreshes)
+      .def_readonly("certified", &TrainResult::certified)
       .def("next_start", &TrainResult::next_start, "Where a run that carries this one on starts.");
 
   // train(start, ...) carries on an earlier run; train(net, ...) starts one.
@@ -219,6 +237,33 @@ void bind_training(py::module_& m) {
       py::arg("net"), py::arg("X"), py::arg("y"), py::arg("options"), py::kw_only(),
       py::arg("X_test") = py::none(), py::arg("y_test") = py::none(), py::arg("y_clean") = py::none(),
       py::arg("progress") = py::none());
+
+  // For the tests: the certified step against the dense kernel at every step of a GD run.
+  m.def(
+      "_check_certified_steps",
+      [](const Network& net, const ConstMatrixArg& X, const ConstVectorArg& y, double lr, long steps,
+         const std::string& loss, double weight_decay, std::optional<double> clip_grad_norm,
+         std::optional<int> n_threads) {
+        CertifiedCheck c;
+        {
+          ReleaseGil release;
+          c = check_certified_steps(net, X, y, lr, steps, parse_convention(loss), weight_decay,
+                                    clip_grad_norm, threads(n_threads));
+        }
+        py::dict d;
+        d["steps"] = c.steps;
+        d["mask_mismatches"] = c.mask_mismatches;
+        d["value_mismatches"] = c.value_mismatches;
+        d["max_loss_error"] = c.max_loss_error;
+        d["max_gradient_error"] = c.max_gradient_error;
+        d["pairs"] = c.pairs;
+        d["refreshes"] = c.refreshes;
+        d["losses"] = py::cast(Vector(Eigen::Map<const Vector>(c.losses.data(), c.losses.size())));
+        return d;
+      },
+      py::arg("net"), py::arg("X"), py::arg("y"), py::kw_only(), py::arg("lr"), py::arg("steps"),
+      py::arg("loss") = "half_mse", py::arg("weight_decay") = 0.0, py::arg("clip_grad_norm") = py::none(),
+      py::arg("n_threads") = py::none());
 }
 
 }  // namespace flatcore::bindings

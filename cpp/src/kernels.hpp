@@ -6,6 +6,7 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <type_traits>
 
@@ -85,6 +86,36 @@ inline vdouble relu(vdouble v) {
 #endif
 }
 
+// a * b + c lane-wise, rounded once where the target has fused multiply-adds and twice where it
+// has not. Written out rather than left to the compiler's contraction, which may or may not fuse
+// a given product: the certified step (certified_step.cpp) computes pre-activations one at a
+// time with the scalar twin below and must get the dense kernels' bits.
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+#define FLATCORE_HAS_FMA 1
+#endif
+inline vdouble fmadd(vdouble a, vdouble b, vdouble c) {
+#if defined(FLATCORE_GENERIC_SIMD) && defined(FLATCORE_HAS_FMA)
+  vdouble out;
+  for (int l = 0; l < FLATCORE_LANES; ++l) out[l] = std::fma(a[l], b[l], c[l]);
+  return out;
+#elif !defined(FLATCORE_GENERIC_SIMD) && defined(__AVX512F__)
+  return (vdouble)_mm512_fmadd_pd((__m512d)a, (__m512d)b, (__m512d)c);
+#elif !defined(FLATCORE_GENERIC_SIMD) && defined(__AVX__) && defined(__FMA__)
+  return (vdouble)_mm256_fmadd_pd((__m256d)a, (__m256d)b, (__m256d)c);
+#elif !defined(FLATCORE_GENERIC_SIMD) && defined(__FMA__)
+  return (vdouble)_mm_fmadd_pd((__m128d)a, (__m128d)b, (__m128d)c);
+#else
+  return a * b + c;
+#endif
+}
+inline double fmadd(double a, double b, double c) {
+#if defined(FLATCORE_HAS_FMA)
+  return std::fma(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+
 // Whether any lane of a comparison mask is set (one test instruction where the target has one).
 inline bool any_lane(vmask m) {
 #if defined(FLATCORE_GENERIC_SIMD)
@@ -144,12 +175,13 @@ inline void affine_tile(const double* const (&x)[R], Index d, Index ld, Index k0
     for (int r = 0; r < R; ++r) z[r][q] = ns;
   }
   const double* w = MT + k0;
+  const vdouble zero = {};
   for (Index j = 0; j < d; ++j, w += ld) {
     vdouble wv[kNV];
     for (int q = 0; q < kNV; ++q) wv[q] = vload_once(w + q * kLanes);
     for (int r = 0; r < R; ++r) {
-      const double xr = x[r][j];
-      for (int q = 0; q < kNV; ++q) z[r][q] += xr * wv[q];
+      const vdouble xr = zero + x[r][j];
+      for (int q = 0; q < kNV; ++q) z[r][q] = fmadd(xr, wv[q], z[r][q]);
     }
   }
 }

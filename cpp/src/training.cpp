@@ -4,14 +4,32 @@
 #include <cmath>
 #include <limits>
 
+#include "certified_step.hpp"
 #include "flatcore/eigensolver.hpp"
 #include "flatcore/finite.hpp"
 #include "flatcore/hessian.hpp"
 #include "forward.hpp"
 #include "gradient_workspace.hpp"
+#include "names.hpp"
 #include "thread_tuner.hpp"
 
 namespace flatcore {
+
+namespace {
+constexpr EnumNames<Kernel, 3> kKernels{
+    "kernel", {{{Kernel::Auto, "auto"}, {Kernel::Dense, "dense"}, {Kernel::Certified, "certified"}}}};
+
+// Kernel::Auto switches to the certified step when at most this share of the (point, neuron)
+// pairs is active, and back to the dense one above kLeaveCertified (hysteresis), measured at
+// steps that are multiples of kKernelCheckEvery: so the choice depends on the trajectory only,
+// and a run carried on in pieces takes the same steps as one run (TrainStart::certified).
+constexpr double kEnterCertified = 0.05;
+constexpr double kLeaveCertified = 0.10;
+}  // namespace
+
+const char* kernel_name(Kernel kernel) { return kKernels.name(kernel); }
+std::vector<std::string> kernel_names() { return kKernels.names(); }
+Kernel parse_kernel(const std::string& name) { return kKernels.parse(name); }
 
 void TrainOptions::check() const {
   auto fail = [](const std::string& what) { throw std::invalid_argument(what); };
@@ -65,6 +83,7 @@ TrainStart TrainResult::next_start() const {
   s.recorded = !history.step.empty() && history.step.back() == final_step;
   s.max_loss = max_loss;
   s.sharpness_start = sharpness_vector;
+  s.certified = certified;
   return s;
 }
 
@@ -227,6 +246,8 @@ TrainResult train(const TrainStart& start, const ConstMatrixRef& X, const ConstV
 
   GradientWorkspace ws(n, d, K, opt.n_threads);
   AdaptiveThreads threads(ws.n_threads(), 4.0 * n * K * d);  // opt.n_threads is the most it uses
+  std::optional<CertifiedStep> certified_step;
+  bool certified = opt.kernel == Kernel::Certified || (opt.kernel == Kernel::Auto && start.certified);
   LossGradient lg;
   lg.grad.resize(P);
   Vector full_grad(P), step_dir(P);
@@ -253,7 +274,17 @@ TrainResult train(const TrainStart& start, const ConstMatrixRef& X, const ConstV
   for (long t = t0;; ++t) {
     load(theta);
     ws.set_threads(threads.threads());
-    threads.timed([&] { loss_and_gradient_into(net, Xc, y, opt.loss, ws, lg); });
+    if (certified) {
+      if (!certified_step) certified_step.emplace(Xc.data(), n, d, K);
+      threads.timed([&] { certified_step->loss_and_gradient(net, y.data(), opt.loss, ws.threads(), lg); });
+      ++res.certified_steps;
+      res.certified_pairs += certified_step->last_pairs();
+      res.certified_refreshes += certified_step->last_refreshes();
+    } else {
+      threads.timed([&] { loss_and_gradient_into(net, Xc, y, opt.loss, ws, lg); });
+    }
+    if (opt.kernel == Kernel::Auto && t % kKernelCheckEvery == 0)
+      certified = lg.active_fraction <= (certified ? kLeaveCertified : kEnterCertified);
     if (t == t0 && !(max_loss > 0.0)) max_loss = 1e8 * std::max(1.0, lg.loss);
 
     const double gnorm = regularised_gradient_norm();
@@ -330,6 +361,7 @@ TrainResult train(const TrainStart& start, const ConstMatrixRef& X, const ConstV
   res.net = net;
   res.max_loss = max_loss;
   res.sharpness_vector = sharpness.last_vector();
+  res.certified = certified;
   return res;
 }
 

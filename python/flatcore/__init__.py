@@ -50,7 +50,7 @@ from .spectrum import (
     spectral_density,
     top_eigs,
 )
-from .training import History, TrainResult, train
+from .training import KERNELS, History, TrainResult, train
 
 __all__ = [
     "Network",
@@ -58,6 +58,7 @@ __all__ = [
     "from_torch",
     "HESSIAN_PARTS",
     "LOSSES",
+    "KERNELS",
     "predict",
     "loss",
     "loss_scale",

@@ -19,6 +19,7 @@ __all__: list[str] = [
     "HESSIAN_PARTS",
     "HessianOperator",
     "Interruption",
+    "KERNELS",
     "LOSSES",
     "LossGradient",
     "NeuronSide",
@@ -140,6 +141,7 @@ class TrainOptions:
     """
 
     decay_biases: bool
+    kernel: str
     loss: str
     def __getstate__(self) -> dict: ...
     def __init__(
@@ -157,6 +159,7 @@ class TrainOptions:
         sharpness_every: typing.SupportsInt | typing.SupportsIndex | None = None,
         sharpness_tol: typing.SupportsFloat | typing.SupportsIndex = 1e-10,
         rare_share: typing.SupportsFloat | typing.SupportsIndex = 0.1,
+        kernel: str = "auto",
         n_threads: typing.SupportsInt | typing.SupportsIndex | None = None,
     ) -> None: ...
     def __repr__(self) -> str: ...
@@ -224,10 +227,13 @@ class TrainStart:
         recorded: bool = False,
         max_loss: typing.SupportsFloat | typing.SupportsIndex | None = None,
         sharpness_start: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"] | None = None,
+        certified: bool = False,
     ) -> None: ...
     def __repr__(self) -> str: ...
     def __setstate__(self, arg0: dict) -> None: ...
     def as_dict(self) -> dict: ...
+    @property
+    def certified(self) -> bool: ...
     @property
     def max_loss(self) -> float | None: ...
     @property
@@ -251,6 +257,14 @@ class TrainResult:
         """
         Where a run that carries this one on starts.
         """
+    @property
+    def certified(self) -> bool: ...
+    @property
+    def certified_pairs(self) -> float: ...
+    @property
+    def certified_refreshes(self) -> int: ...
+    @property
+    def certified_steps(self) -> int: ...
     @property
     def converged(self) -> bool: ...
     @property
@@ -381,6 +395,18 @@ class _ThreadTuner:
         The count for the next step.
         """
 
+def _check_certified_steps(
+    net: flatcore.Network,
+    X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"],
+    y: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"],
+    *,
+    lr: typing.SupportsFloat | typing.SupportsIndex,
+    steps: typing.SupportsInt | typing.SupportsIndex,
+    loss: str = "half_mse",
+    weight_decay: typing.SupportsFloat | typing.SupportsIndex = 0.0,
+    clip_grad_norm: typing.SupportsFloat | typing.SupportsIndex | None = None,
+    n_threads: typing.SupportsInt | typing.SupportsIndex | None = None,
+) -> dict: ...
 def _set_thread_tuner_settings(
     *,
     window_s: typing.SupportsFloat | typing.SupportsIndex | None = None,
@@ -542,6 +568,7 @@ def train(
 EIG_STOPS: tuple = ("residual", "eigenvalue")
 EIG_WHICH: tuple = ("largest", "smallest")
 HESSIAN_PARTS: tuple = ("full", "gauss_newton", "residual")
+KERNELS: tuple = ("auto", "dense", "certified")
 LOSSES: tuple = ("half_mse", "mse")
 build_flags: str
 variant: str

@@ -14,6 +14,9 @@ from ._validation import as_flag, as_float_array, as_int, as_scalar, check_choic
 from .network import Network
 from .numerics import LOSSES
 
+#: The kernels of :func:`train` (its ``kernel`` argument).
+KERNELS: tuple[str, ...] = tuple(_core.KERNELS)
+
 
 class History:
     """What ``train`` recorded along the trajectory: one row per recorded step.
@@ -159,13 +162,20 @@ class TrainResult:
     seconds : float
         Wall-clock time of the run (of all its pieces).
     resume : TrainStart
-        Where ``train(result, ...)`` carries the run on: the step, the divergence threshold and
-        the sharpness solver's warm start.
+        Where ``train(result, ...)`` carries the run on: the step, the divergence threshold, the
+        sharpness solver's warm start and the kernel in effect.
+    kernel_stats : dict
+        How the steps' gradients were computed (``kernel``): ``certified_steps`` and
+        ``dense_steps`` (gradient evaluations of each kind, over all pieces of the run),
+        ``pairs`` (the (point, neuron) pairs they evaluated: n * width per dense step), their
+        share of all pairs ``pairs_share``, and ``refreshes`` (certified neurons whose reference
+        was taken afresh).
 
-    Two results are equal (``==``) when every attribute but ``seconds`` is: the same network,
-    history (NaN equal to NaN where the sharpness was not computed), counts, flags, settings and
-    resume state. The wall-clock time is left out so that a rerun of the same computation, or a
-    result reloaded from a pickle, compares equal.
+    Two results are equal (``==``) when every attribute but ``seconds`` and ``kernel_stats`` is:
+    the same network, history (NaN equal to NaN where the sharpness was not computed), counts,
+    flags, settings and resume state. The wall-clock time and the kernels' work are left out so
+    that a rerun of the same computation, a run done in pieces, or a result reloaded from a
+    pickle, compares equal.
     """
 
     net: Network
@@ -179,6 +189,7 @@ class TrainResult:
     config: dict = field(default_factory=dict)
     seconds: float = 0.0
     resume: _core.TrainStart | None = field(default=None, repr=False)
+    kernel_stats: dict = field(default_factory=dict, repr=False)
 
     def __repr__(self) -> str:
         status = (
@@ -190,7 +201,7 @@ class TrainResult:
         )
 
     def __eq__(self, other):
-        return same_fields(self, other, skip=("seconds",))
+        return same_fields(self, other, skip=("seconds", "kernel_stats"))
 
     __hash__ = None  # type: ignore[assignment]  # mutable: not hashable
 
@@ -259,6 +270,7 @@ def train(
     test=None,
     y_clean=None,
     rare_share: float = 0.1,
+    kernel: str = "auto",
     n_threads=None,
     progress: bool = False,
 ) -> TrainResult:
@@ -327,6 +339,17 @@ def train(
         :func:`flatcore.data.draw` gives both (``test=(ds.X_test, ds.y_test), y_clean=ds.y_clean``).
     rare_share : float
         The threshold of the ``rare_fraction`` column (default 0.1).
+    kernel : {"auto", "dense", "certified"}
+        How each step computes the loss and gradient (docs/math.md, "The certified step").
+        ``"dense"`` evaluates every (point, neuron) pair. ``"certified"`` evaluates only the
+        pairs that can be active, with a proof that the others are not: the same mask and
+        pre-activations as the dense step, bit for bit, with the active contributions added in
+        another order (so the losses agree to rounding, about 1e-15 relative per step). It pays
+        when few pairs are active, as at large step sizes, where networks shatter. ``"auto"``
+        (default) runs dense steps and switches to certified ones while at most 5% of the pairs
+        are active (back above 10%), checked every 64 steps; the choice depends on the trajectory
+        only, so results stay reproducible and independent of the thread count.
+        ``result.kernel_stats`` says what was done.
     n_threads : int, optional
         The most threads the core uses (default :func:`flatcore.get_num_threads`); results do not
         depend on it, bit for bit. The loop times its steps and moves among counts from this one
@@ -376,6 +399,7 @@ def train(
         sharpness_every=sharpness_every,
         sharpness_tol=as_scalar(sharpness_tol, "sharpness_tol", positive=True),
         rare_share=as_scalar(rare_share, "rare_share", nonnegative=True),
+        kernel=check_choice(kernel, "kernel", KERNELS),
         n_threads=a.n_threads,
     )
     evaluation = _evaluation(a.net, a.X.shape[0], test, y_clean)
@@ -422,10 +446,21 @@ def train(
     del config["n_threads"]  # results do not depend on it
     history = History._from_core(out.history)
     _check_history(history)
+    pairs = a.X.shape[0] * a.net.width
+    stats = {
+        "certified_steps": int(out.certified_steps),
+        "dense_steps": int(out.final_step - start.step + 1 - out.certified_steps),
+        "pairs": float(out.certified_pairs) + float(out.final_step - start.step + 1 - out.certified_steps) * pairs,
+        "refreshes": int(out.certified_refreshes),
+    }
     if earlier is not None:
         history = earlier.history._then(history)
         config["steps"] += int(earlier.config.get("steps", 0))
         seconds += earlier.seconds
+        for key, value in earlier.kernel_stats.items():
+            stats[key] = stats.get(key, 0) + value
+    evaluations = stats["certified_steps"] + stats["dense_steps"]
+    stats["pairs_share"] = stats["pairs"] / (evaluations * pairs) if evaluations else 0.0
     return TrainResult(
         net=out.net,
         history=history,
@@ -438,4 +473,5 @@ def train(
         config=config,
         seconds=seconds,
         resume=out.next_start(),
+        kernel_stats=stats,
     )

@@ -36,6 +36,7 @@ from .kinds import (
 from .spec import Build, Layout, Method, UserLaw
 
 LOSSES = ("half_mse", "mse")
+KERNELS = ("auto", "dense", "certified")
 PARTS = ("full", "gauss_newton", "residual")
 
 
@@ -189,6 +190,7 @@ X_ANY_ROWS = Array(X_, shape="free", ndims=(2,), empty_ok=True, names=("X",))
 Y = Array(y_, ndims=(1, 2), names=("y",))
 U = Array(u_, names=("u",))
 LOSS = Choice(LOSSES, names=("loss",))
+KERNEL = Choice(KERNELS, names=("kernel",))
 PART = Choice(PARTS, names=("part",))
 THREADS = Threads()
 
@@ -633,6 +635,7 @@ def _training():
                 kw("test", TestPair()),
                 kw("y_clean", Array(y_clean, optional=True, names=("y_clean",))),
                 kw("rare_share", Real(lambda c: pick(c, [0.1, 0.5]), domain="nonneg", names=("rare_share",))),
+                kw("kernel", KERNEL),
                 kw("n_threads", THREADS),
                 kw("progress", Flag(names=("progress",))),
             ],

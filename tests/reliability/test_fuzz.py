@@ -178,6 +178,9 @@ PROTOCOLS = {"flatcore.data.Law", "flatcore.data.IsotropicLaw", "flatcore.data.T
 # Studies read and write files and start processes: their bad input (settings, TOML, stores) is
 # checked by tests/test_study.py and tests/test_study_cli.py instead of this in-process fuzz.
 FILES_AND_PROCESSES = {"flatcore.Study", "flatcore.run_study", "flatcore.load"}
+# PyTorch interop takes and makes torch modules (an optional dependency): its refusals of what it
+# does not support are checked by tests/test_interop.py.
+FILES_AND_PROCESSES |= {"flatcore.from_torch", "flatcore.Network.to_torch"}
 # Methods that call the public ones, or that say what the object is rather than compute
 CALL_DUNDERS = ("__call__", "__getitem__", "__len__", "__contains__", "__matmul__")
 

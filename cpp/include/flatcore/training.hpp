@@ -12,6 +12,17 @@
 
 namespace flatcore {
 
+// How each GD step computes the loss and gradient. Dense: every (point, neuron) pair, in the
+// fused kernels. Certified: only the pairs that can be active, with a proof that the others are
+// not (the same mask and pre-activations as the dense step; the active contributions added in
+// another order). Auto: dense, switching to certified while the network is sparse (its share
+// of active pairs, checked every kKernelCheckEvery steps).
+enum class Kernel { Auto, Dense, Certified };
+const char* kernel_name(Kernel kernel);
+std::vector<std::string> kernel_names();
+Kernel parse_kernel(const std::string& name);
+constexpr long kKernelCheckEvery = 64;
+
 // What a run does. Optional settings are off when empty.
 struct TrainOptions {
   double lr = 0.01;                               // step size eta > 0
@@ -27,6 +38,7 @@ struct TrainOptions {
   double sharpness_tol = 1e-10;                   // relative tolerance of those eigensolves (residual rule)
   double rare_share = 0.1;                        // a neuron active on at most this share of the points
                                                   // (and on one at least) is rarely active
+  Kernel kernel = Kernel::Auto;                   // how steps compute the gradient (above)
   int n_threads = default_num_threads();
 
   // Throws std::invalid_argument naming the first setting out of its range.
@@ -40,6 +52,7 @@ struct TrainStart {
   bool recorded = false;           // net's row is already in the earlier history: not recorded again
   std::optional<double> max_loss;  // the earlier run's divergence threshold (default: from L(net))
   Vector sharpness_start;          // warm start of the first sharpness solve (empty: none)
+  bool certified = false;          // Kernel::Auto: the earlier run's steps were certified at its end
 };
 
 // What train measures at each history row besides the loss, when given (each part optional):
@@ -104,8 +117,12 @@ struct TrainResult {
   bool interrupted = false;  // should_stop returned true
   double final_loss = 0.0;
   double final_grad_norm = 0.0;
-  double max_loss = 0.0;    // the divergence threshold used
-  Vector sharpness_vector;  // the last sharpness solve's top eigenvector (empty: none)
+  double max_loss = 0.0;         // the divergence threshold used
+  Vector sharpness_vector;       // the last sharpness solve's top eigenvector (empty: none)
+  long certified_steps = 0;      // steps whose gradient the certified kernel computed
+  double certified_pairs = 0;    // (point, neuron) pairs those steps evaluated, in all
+  long certified_refreshes = 0;  // neuron references taken afresh in those steps
+  bool certified = false;        // the kernel in effect at the end (Kernel::Auto)
 
   // Where a run that carries this one on starts.
   TrainStart next_start() const;
