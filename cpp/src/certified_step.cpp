@@ -22,18 +22,45 @@ constexpr Index kGroup = 64;
 // A neuron's first radius, relative to the size of its pre-activations (||w|| R + |b|); then
 // doubled when its reference must be taken again soon, halved when it holds for long.
 constexpr double kFirstScale = 1.0 / 64.0;
-constexpr double kMinScale = 1.0 / 4096.0;
+constexpr double kMinScale = 1.0 / 16384.0;
 constexpr double kMaxScale = 4.0;
-constexpr long kSoon = 8;    // calls: a reference that lasts fewer calls doubles the radius
+constexpr long kSoon = 16;   // calls: a reference that lasts fewer calls doubles the radius
 constexpr long kLong = 128;  // calls: one that lasts more halves it
 
-// z = x . w - b, in the dense kernels' order of operations (kernels.hpp, affine_tile: start at
-// -b, add x_j w_j for j = 0, 1, ... with kernels::fmadd), so that each pre-activation, and hence
-// the mask, is the dense step's bit for bit.
-inline double preactivation(const double* x, const double* w, double b, Index d) {
-  double z = -b;
-  for (Index j = 0; j < d; ++j) z = kernels::fmadd(x[j], w[j], z);
-  return z;
+// z = x . w - b at m points (idx[0..m), or i0, i0 + 1, ... when idx is null), in the dense
+// kernels' order of operations (kernels.hpp, affine_tile: start at -b, add x_j w_j for
+// j = 0, 1, ... with kernels::fmadd), so that each pre-activation, and hence the mask, is the
+// dense step's bit for bit. Vectorised across the points: each lane is one point's chain. XT is
+// X^T (d x n).
+inline void preactivations(const double* XT, Index n, Index d, const double* w, double b,
+                           const std::int32_t* idx, Index i0, Index m, double* z) {
+  using kernels::kLanes;
+  using kernels::vdouble;
+  const double nb = -b;
+  Index a = 0;
+  for (; a + kLanes <= m; a += kLanes) {
+    vdouble acc;
+    for (int l = 0; l < kLanes; ++l) acc[l] = nb;
+    for (Index j = 0; j < d; ++j) {
+      const double* xj = XT + j * n;
+      vdouble xv;
+      if (idx != nullptr) {
+        for (int l = 0; l < kLanes; ++l) xv[l] = xj[idx[a + l]];
+      } else {
+        xv = kernels::vload(xj + i0 + a);
+      }
+      vdouble wv;
+      for (int l = 0; l < kLanes; ++l) wv[l] = w[j];
+      acc = kernels::fmadd(xv, wv, acc);
+    }
+    kernels::vstore(z + a, acc);
+  }
+  for (; a < m; ++a) {  // the last few, one by one
+    const Index i = idx != nullptr ? idx[a] : i0 + a;
+    double acc = nb;
+    for (Index j = 0; j < d; ++j) acc = kernels::fmadd(XT[j * n + i], w[j], acc);
+    z[a] = acc;
+  }
 }
 
 }  // namespace
@@ -53,6 +80,7 @@ CertifiedStep::CertifiedStep(const double* X, Index n, Index d, Index width)
       active_i_(width),
       active_z_(width),
       f_part_((width + kGroup - 1) / kGroup, n),
+      z_scratch_((width + kGroup - 1) / kGroup, n),
       group_pairs_((width + kGroup - 1) / kGroup, 0.0),
       group_refreshes_((width + kGroup - 1) / kGroup, 0) {
   const double u = std::numeric_limits<double>::epsilon() / 2;
@@ -63,6 +91,7 @@ CertifiedStep::CertifiedStep(const double* X, Index n, Index d, Index width)
     r = std::max(r, std::sqrt(s));
   }
   R_ = r * (1.0 + 4.0 * (d + 2) * u);  // above the exact max norm despite rounding
+  XT_ = Eigen::Map<const RowMatrix>(X, n, d).transpose();
 }
 
 void CertifiedStep::refresh(Index k, const double* w, double b, double w_norm,
@@ -78,12 +107,13 @@ void CertifiedStep::refresh(Index k, const double* w, double b, double w_norm,
   const double tau = std::max(scale * (w_norm * R_ + std::abs(b)), std::numeric_limits<double>::min());
   std::vector<std::int32_t>& cand = candidates_[k];
   cand.clear();
+  double* z = z_scratch_.row(k / kGroup).data();
+  preactivations(XT_.data(), n_, d_, w, b, nullptr, 0, n_, z);
   for (Index i = 0; i < n_; ++i) {
-    const double z = preactivation(X_ + i * d_, w, b, d_);
-    if (z > -tau) cand.push_back(static_cast<std::int32_t>(i));
-    if (z > 0.0) {
+    if (z[i] > -tau) cand.push_back(static_cast<std::int32_t>(i));
+    if (z[i] > 0.0) {
       act_i.push_back(static_cast<std::int32_t>(i));
-      act_z.push_back(z);
+      act_z.push_back(z[i]);
     }
   }
   std::copy(w, w + d_, w_ref_.row(k).data());
@@ -132,11 +162,14 @@ void CertifiedStep::loss_and_gradient(const Network& net, const double* y, LossC
         pairs += static_cast<double>(n);
         ++refreshes;
       } else {
-        for (const std::int32_t i : candidates_[k]) {
-          const double z = preactivation(X_ + static_cast<Index>(i) * d, w, b, d);
-          if (z > 0.0) {
-            act_i.push_back(i);
-            act_z.push_back(z);
+        const std::vector<std::int32_t>& cand = candidates_[k];
+        const Index m = static_cast<Index>(cand.size());
+        double* z = z_scratch_.row(g).data();
+        preactivations(XT_.data(), n, d, w, b, cand.data(), 0, m, z);
+        for (Index a = 0; a < m; ++a) {
+          if (z[a] > 0.0) {
+            act_i.push_back(cand[a]);
+            act_z.push_back(z[a]);
           }
         }
         pairs += static_cast<double>(candidates_[k].size());

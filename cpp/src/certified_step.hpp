@@ -48,7 +48,8 @@ class CertifiedStep {
 
   const double* X_;
   Index n_, d_, K_;
-  double R_;  // >= max_i ||x_i||, rounded up
+  RowMatrix XT_;  // X^T (d x n): a coordinate of consecutive or listed points loads as one vector
+  double R_;      // >= max_i ||x_i||, rounded up
   RowMatrix w_ref_;
   Vector b_ref_, w_ref_norm_, tau_, tau_scale_;
   std::vector<long> refreshed_at_;  // the call that last refreshed each neuron (-1: never)
@@ -56,6 +57,7 @@ class CertifiedStep {
   std::vector<std::vector<std::int32_t>> active_i_;  // per neuron: its active points, ascending
   std::vector<std::vector<double>> active_z_;        // and their pre-activations
   RowMatrix f_part_;                                 // per neuron group: its part of the outputs
+  RowMatrix z_scratch_;                              // per neuron group: pre-activations of one neuron
   std::vector<double> group_pairs_;
   std::vector<long> group_refreshes_;
   long calls_ = 0;
