@@ -67,8 +67,8 @@ def follow(label, setting, steps, phases, threads, repeats):
     rows = []
     for p in range(phases):
         best = {"dense": float("inf"), "auto": float("inf")}
-        for _ in range(repeats):
-            for kernel in ("dense", "auto"):
+        for rep in range(repeats):
+            for kernel in ("dense", "auto") if rep % 2 == 0 else ("auto", "dense"):  # turns, both orders
                 t0 = time.perf_counter()
                 r = fc.train(state, ds.X, ds.y, steps=per_phase, record_every=per_phase, kernel=kernel, **common)
                 best[kernel] = min(best[kernel], time.perf_counter() - t0)
@@ -105,6 +105,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="a tenth of the steps")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=2, help="timings per phase and kernel (the best is kept)")
+    parser.add_argument("--only", help="only the trajectories whose label contains this text")
     parser.add_argument("--out", default=str(HERE / "results"))
     args = parser.parse_args()
     for var in THREAD_ENV:
@@ -115,13 +116,16 @@ def main() -> int:
     results = {}
     start = time.time()
     for label, setting, steps, phases in trajectories(args.quick):
+        if args.only and args.only not in label:
+            continue
         results[label] = {
             "setting": setting,
             "steps": steps,
             "phases": follow(label, setting, steps, phases, args.threads, args.repeats),
         }
     facts = provenance()
-    shattered = [r for r in results[next(iter(results))]["phases"][1:]]
+    first = results.get("shattering d=10 lr=0.9") or next(iter(results.values()))
+    shattered = first["phases"][1:] or first["phases"]
     shattered_speedup = sum(r["dense_steps_per_s"] ** -1 for r in shattered) / sum(
         r["auto_steps_per_s"] ** -1 for r in shattered
     )

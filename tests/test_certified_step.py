@@ -1,4 +1,4 @@
-"""The certified GD step (docs/math.md, "The certified step"): only the (point, neuron) pairs that
+"""The certified GD step (docs/math.md, section 2.4): only the (point, neuron) pairs that
 can be active are evaluated, with a proof that the others are not.
 
 Checked against the dense kernel at every step of long runs (the same mask and pre-activations

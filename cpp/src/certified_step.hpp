@@ -5,7 +5,7 @@
 // dense step (loss_and_gradient_into): the same pre-activations bit for bit (hence the same
 // mask), with the active contributions added in another order.
 //
-// The certificate (docs/math.md, "The certified step"): each neuron keeps a reference state
+// The certificate (docs/math.md, section 2.4): each neuron keeps a reference state
 // (w_ref, b_ref), taken when its candidates were last chosen, and a radius tau. At the current
 // weights, |z_ik - z_ik^ref| <= ||w_k - w_ref|| ||x_i|| + |b_k - b_ref|; with R >= max ||x_i||
 // and the rounding of both pre-activations added, a point with z_ik^ref <= -tau stays inactive

@@ -340,7 +340,7 @@ def train(
     rare_share : float
         The threshold of the ``rare_fraction`` column (default 0.1).
     kernel : {"auto", "dense", "certified"}
-        How each step computes the loss and gradient (docs/math.md, "The certified step").
+        How each step computes the loss and gradient (docs/math.md, section 2.4).
         ``"dense"`` evaluates every (point, neuron) pair. ``"certified"`` evaluates only the
         pairs that can be active, with a proof that the others are not: the same mask and
         pre-activations as the dense step, bit for bit, with the active contributions added in
