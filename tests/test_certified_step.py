@@ -2,7 +2,8 @@
 can be active are evaluated, with a proof that the others are not.
 
 Checked against the dense kernel at every step of long runs (the same mask and pre-activations
-bit for bit, losses and gradients to rounding), on whole trajectories, on adversarial inputs
+bit for bit; the loss and every gradient entry to 1e-13 relative to the size of the terms summed,
+the scale of their rounding), on whole trajectories, on adversarial inputs
 (points on a kink, duplicated points, flipping neurons, divergence), across thread counts and
 across a run done in pieces.
 """
@@ -64,9 +65,8 @@ def test_random_problems_match_the_dense_kernel(d, n, width, lr, seed):
     net = fc.Network(rng.standard_normal((width, d)), rng.standard_normal(width), rng.standard_normal(width), 0.3)
     c = _core._check_certified_steps(net, X, y, lr=lr, steps=40, clip_grad_norm=10.0)
     assert c["mask_mismatches"] == 0 and c["value_mismatches"] == 0, c
-    finite = np.isfinite(c["losses"])
-    if finite.all():
-        assert c["max_loss_error"] <= 1e-12 and c["max_gradient_error"] <= 1e-12, c
+    if np.isfinite(c["losses"]).all():  # to rounding, relative to the size of the terms summed
+        assert c["max_loss_error"] <= 1e-13 and c["max_gradient_error"] <= 1e-13, c
 
 
 def test_points_exactly_on_a_kink():

@@ -271,10 +271,35 @@ CertifiedCheck check_certified_steps(const Network& init, const ConstMatrixRef& 
         if (listed) ++a;
       }
     }
-    out.max_loss_error =
-        std::max(out.max_loss_error, std::abs(cert.loss - dense.loss) / std::abs(dense.loss));
-    out.max_gradient_error = std::max(out.max_gradient_error,
-                                      (cert.grad - dense.grad).norm() / std::max(dense.grad.norm(), 1e-300));
+    // The errors relative to the size of the terms summed (the same sums on absolute values), the
+    // scale that rounding is relative to: R_i = |r_i| + |beta| + sum_k |v_k| phi_ik + |y_i| bounds
+    // the residual's terms, and each gradient entry sums R_i times its factors.
+    Vector R(n);
+    for (Index i = 0; i < n; ++i) {
+      double t = std::abs(dense.residuals[i]) + std::abs(net.beta) + std::abs(y[i]);
+      for (Index k = 0; k < K; ++k) t += std::abs(net.v[k]) * std::max(z(i, k), 0.0);
+      R[i] = t;
+    }
+    Vector gscale = Vector::Zero(L.size());
+    double lscale = 0.0;
+    for (Index i = 0; i < n; ++i) {
+      // |r^2 - r'^2| = |r - r'| |r + r'|, with |r - r'| a few rounding units of R_i
+      lscale += (std::abs(dense.residuals[i]) + std::numeric_limits<double>::epsilon() * R[i]) * R[i];
+      gscale[L.beta()] += R[i];
+      for (Index k = 0; k < K; ++k) {
+        if (!(z(i, k) > 0.0)) continue;
+        const double vk = std::abs(net.v[k]);
+        for (Index j = 0; j < d; ++j) gscale[L.W() + k * d + j] += vk * R[i] * std::abs(Xc(i, j));
+        gscale[L.b() + k] += vk * R[i];
+        gscale[L.v() + k] += R[i] * z(i, k);
+      }
+    }
+    const double conv = loss_scale(convention) / static_cast<double>(n);
+    out.max_loss_error = std::max(out.max_loss_error,
+                                  std::abs(cert.loss - dense.loss) / std::max(0.5 * conv * lscale, 1e-300));
+    for (Index p = 0; p < L.size(); ++p)
+      out.max_gradient_error = std::max(out.max_gradient_error, std::abs(cert.grad[p] - dense.grad[p]) /
+                                                                    std::max(conv * gscale[p], 1e-300));
     out.pairs += step.last_pairs();
     out.refreshes += step.last_refreshes();
     out.losses.push_back(cert.loss);

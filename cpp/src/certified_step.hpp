@@ -69,11 +69,13 @@ class CertifiedStep {
 // clipping and weight decay on W and v, as train does): for the tests.
 struct CertifiedCheck {
   long steps = 0;
-  long mask_mismatches = 0;         // (point, neuron) pairs whose activity differs from the dense mask
-  long value_mismatches = 0;        // active pairs whose pre-activation differs in any bit
-  double max_loss_error = 0.0;      // max over steps of |L_cert - L_dense| / |L_dense|
-  double max_gradient_error = 0.0;  // max over steps of ||g_cert - g_dense|| / ||g_dense||
-  double pairs = 0.0;               // pairs the certified steps evaluated, in all
+  long mask_mismatches = 0;   // (point, neuron) pairs whose activity differs from the dense mask
+  long value_mismatches = 0;  // active pairs whose pre-activation differs in any bit
+  // The largest difference over the steps, of the loss and of any gradient entry, relative to the
+  // size of the terms summed (the same sum on absolute values): the scale rounding is relative to.
+  double max_loss_error = 0.0;
+  double max_gradient_error = 0.0;
+  double pairs = 0.0;  // pairs the certified steps evaluated, in all
   long refreshes = 0;
   std::vector<double> losses;  // L at each step, from the certified step
 };

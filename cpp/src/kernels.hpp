@@ -180,7 +180,7 @@ inline void affine_tile(const double* const (&x)[R], Index d, Index ld, Index k0
     vdouble wv[kNV];
     for (int q = 0; q < kNV; ++q) wv[q] = vload_once(w + q * kLanes);
     for (int r = 0; r < R; ++r) {
-      const vdouble xr = zero + x[r][j];
+      const vdouble xr = x[r][j] - zero;  // a broadcast (x - 0 is x for every x, -0 too; x + 0 is not)
       for (int q = 0; q < kNV; ++q) z[r][q] = fmadd(xr, wv[q], z[r][q]);
     }
   }
@@ -276,7 +276,7 @@ inline void backward_tile(const double* X, const double* res, Index d, Index ld,
       vmask on_rows = {};  // minus the number of rows on which each lane is active
       for (int r = 0; r < R; ++r) {
         const vdouble p = vload(phi + r * ld + k0 + q * kLanes);
-        const vdouble rr = zero + res[r];
+        const vdouble rr = res[r] - zero;
         const vmask on = p > zero;
         gvt += rr * p;
         c[r][q] = on ? rr : zero;
@@ -354,8 +354,8 @@ inline void hvp_backward_tile(const double* X, const double* s, const double* rr
       for (int r = 0; r < R; ++r) {
         const vdouble p = vload(phi + r * phi_ld + k0 + q * kLanes);
         const vdouble t = vload(tt + r * ld + k0 + q * kLanes);
-        const vdouble sv = zero + s[r];
-        const vdouble rv = zero + rr[r];
+        const vdouble sv = s[r] - zero;
+        const vdouble rv = rr[r] - zero;
         hvt += sv * p + rv * t;
         const vdouble cc = vv * sv + uvv * rv;
         const vmask on = p > zero;
