@@ -288,7 +288,9 @@ TrainResult train(const TrainStart& start, const ConstMatrixRef& X, const ConstV
     if (t == t0 && !(max_loss > 0.0)) max_loss = 1e8 * std::max(1.0, lg.loss);
 
     const double gnorm = regularised_gradient_norm();
-    const bool finite = std::isfinite(lg.loss) && std::isfinite(gnorm) && theta.allFinite();
+    // theta * 0 is 0 where theta is finite and NaN elsewhere: one vectorised sum (allFinite's
+    // element-by-element test was a few percent of a certified step).
+    const bool finite = std::isfinite(lg.loss) && std::isfinite(gnorm) && (theta.array() * 0.0).sum() == 0.0;
     if (!finite || lg.loss > max_loss) {
       res.diverged = true;
       res.diverged_step = t;
