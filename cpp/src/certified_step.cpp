@@ -17,7 +17,7 @@ namespace {
 
 // Neurons per group: the unit of work among threads and of the outputs' partial sums (whose
 // reduction in group order makes the outputs independent of the thread count).
-constexpr Index kGroup = 64;
+constexpr Index kGroup = 128;
 
 // A neuron's first radius, relative to the size of its pre-activations (||w|| R + |b|); then
 // doubled when its reference must be taken again soon, halved when it holds for long.
