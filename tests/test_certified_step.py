@@ -161,3 +161,70 @@ def test_bad_kernel_names_are_refused():
     net, X, y = shattering(2, 16, 8)
     with pytest.raises(ValueError, match="kernel"):
         fc.train(net, X, y, lr=0.1, steps=2, kernel="sparse")
+
+
+# -------------------------------------------------------------------------------------------------
+# The Hessian operator: at a fixed point the mask is known, so products can run over the listed
+# active pairs only.
+# -------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def shattered():
+    net, X, y = shattering(10, 256, 512)
+    result = fc.train(net, X, y, lr=0.9, steps=1500, loss="mse", clip_grad_norm=50.0)
+    assert result.history["active_fraction"][-1] < 0.05
+    return result.net, X, y
+
+
+@pytest.mark.parametrize("part", fc.HESSIAN_PARTS)
+def test_listed_products_equal_dense_ones_to_rounding(shattered, part):
+    net, X, y = shattered
+    dense = fc.hessian_operator(net, X, y, part=part, loss="mse", kernel="dense")
+    listed = fc.hessian_operator(net, X, y, part=part, loss="mse", kernel="certified")
+    auto = fc.hessian_operator(net, X, y, part=part, loss="mse")
+    assert not dense.lists_active_pairs and listed.lists_active_pairs and auto.lists_active_pairs
+    U = np.random.default_rng(0).standard_normal((net.n_params, 3))
+    want, got = dense.matmat(U), listed.matmat(U)
+    assert np.max(np.abs(got - want)) <= 1e-13 * np.max(np.abs(want))
+    np.testing.assert_array_equal(auto.matmat(U), got)
+
+
+def test_listed_products_do_not_depend_on_the_thread_count(shattered):
+    net, X, y = shattered
+    u = np.random.default_rng(1).standard_normal(net.n_params)
+    products = [fc.hessian_operator(net, X, y, kernel="certified", n_threads=t).matvec(u) for t in (1, 2, 3)]
+    for p in products[1:]:
+        np.testing.assert_array_equal(p, products[0])
+
+
+def test_auto_keeps_dense_products_where_many_pairs_are_active():
+    net, X, y = shattering(3, 128, 64)  # at initialisation about half the pairs are active
+    assert not fc.hessian_operator(net, X, y).lists_active_pairs
+    assert fc.hessian_operator(net, X, y, kernel="certified").lists_active_pairs
+    assert not fc.hessian_operator(net, X, y, kernel="certified", cache=False).lists_active_pairs  # needs them
+
+
+def test_sharpness_from_listed_products(shattered):
+    import scipy.sparse.linalg as sla
+
+    net, X, y = shattered
+    values = {
+        k: sla.eigsh(fc.hessian_operator(net, X, y, loss="mse", kernel=k), k=1, which="LA", tol=1e-12)[0][0]
+        for k in ("dense", "certified")
+    }
+    assert values["certified"] == pytest.approx(values["dense"], rel=1e-10)
+    kwargs = dict(lr=0.9, steps=200, loss="mse", clip_grad_norm=50.0, sharpness_every=50)
+    start = fc.train(*shattering(10, 256, 512), lr=0.9, steps=1500, loss="mse", clip_grad_norm=50.0)
+    with_listed = fc.train(start, X, y, kernel="certified", **kwargs)
+    with_dense = fc.train(start, X, y, kernel="dense", **kwargs)
+    np.testing.assert_allclose(with_listed.history["sharpness"], with_dense.history["sharpness"], rtol=1e-8)
+
+
+def test_the_operator_pickles_with_its_kernel(shattered):
+    import pickle
+
+    net, X, y = shattered
+    op = fc.hessian_operator(net, X, y, kernel="dense")
+    back = pickle.loads(pickle.dumps(op))
+    assert back.kernel == "dense" and not back.lists_active_pairs
+    with pytest.raises(ValueError, match="kernel"):
+        fc.hessian_operator(net, X, y, kernel="sparse")

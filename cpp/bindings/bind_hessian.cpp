@@ -67,26 +67,28 @@ void bind_hessian(py::module_& m) {
   py::class_<HessianOperator>(m, "HessianOperator")
       .def(py::init([](const Network& net, const ConstMatrixArg& X, const ConstVectorArg& y,
                        const std::string& part, const std::string& loss, std::optional<int> n_threads,
-                       std::optional<bool> cache_activations) {
+                       std::optional<bool> cache_activations, const std::string& kernel) {
              const HessianPart p = parse_part(part);
              const LossConvention c = parse_convention(loss);
              const int nt = threads(n_threads);
              const bool cache =
                  cache_activations.value_or(cache_activations_by_default(X.rows(), net.width()));
+             const Kernel kern = parse_kernel(kernel);
              RowMatrix Xc = X;
              Vector yc = y;
              ReleaseGil release;
-             return new HessianOperator(net, std::move(Xc), std::move(yc), p, c, nt, cache);
+             return new HessianOperator(net, std::move(Xc), std::move(yc), p, c, nt, cache, kern);
            }),
            py::arg("net"), py::arg("X"), py::arg("y"), py::kw_only(), py::arg("part") = "full",
            py::arg("loss") = "half_mse", py::arg("n_threads") = py::none(),
-           py::arg("cache_activations") = py::none())
+           py::arg("cache_activations") = py::none(), py::arg("kernel") = "auto")
       .def_property_readonly("size", &HessianOperator::rows)
       .def_property_readonly("part", [](const HessianOperator& op) { return part_name(op.part()); })
       .def_property_readonly("loss",
                              [](const HessianOperator& op) { return convention_name(op.convention()); })
       .def_property_readonly("n_hvp", &HessianOperator::n_hvp)
       .def_property_readonly("caches_activations", &HessianOperator::caches_activations)
+      .def_property_readonly("lists_active_pairs", &HessianOperator::lists_active_pairs)
       .def_property_readonly("residuals", &HessianOperator::residuals)
       .def("matvec", &HessianOperator::apply, py::arg("u"), py::call_guard<ReleaseGil>())
       .def(

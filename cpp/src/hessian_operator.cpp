@@ -1,6 +1,7 @@
 // The matrix-free Hessian: HessianOperator and its products H u (docs/math.md, section 3.2).
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <mutex>
 #include <vector>
 
@@ -75,6 +76,12 @@ struct HessianOperator::State {
   // The kept workspace, lent to one product at a time; a concurrent product makes its own.
   std::mutex workspace_mutex;
   std::unique_ptr<ProductWorkspace> workspace;
+  // The listed path (Kernel::Certified): each neuron's active points, ascending, and their
+  // activations; X^T for the products' gathers.
+  bool listed = false;
+  std::vector<std::vector<std::int32_t>> active;
+  std::vector<std::vector<double>> active_phi;
+  RowMatrix XT;
 
   State(Network net_, RowMatrix X_, Vector y_, HessianPart part_, LossConvention convention_, int n_threads_)
       : net(std::move(net_)),
@@ -90,6 +97,8 @@ struct HessianOperator::State {
   bool cached() const { return !phi.empty(); }
 
   void compute_residuals(bool cache);
+  void list_active_pairs(Kernel kernel);
+  void listed_product(const double* u, double* out) const;
   void accumulate_block(ProductWorkspace& ws, Index c, Index i0, Index m, int thread) const;
   void unpack(const ProductWorkspace& ws, double* out) const;
 };
@@ -105,6 +114,94 @@ void HessianOperator::State::compute_residuals(bool cache) {
     forward.outputs(X.row(i0).data(), m, out, r.data() + i0);
     for (Index i = i0; i < i0 + m; ++i) r[i] -= y[i];
   });
+}
+
+// Lists each neuron's active points from the cached activations, when the kernel asks for it.
+void HessianOperator::State::list_active_pairs(Kernel kernel) {
+  if (kernel == Kernel::Dense || !cached()) return;
+  const Index n = X.rows(), K = net.width(), ld = w().ld;
+  double on = 0.0;
+  for (Index i = 0; i < n; ++i)
+    for (Index k = 0; k < K; ++k) on += phi.data()[i * ld + k] > 0.0 ? 1.0 : 0.0;
+  if (kernel == Kernel::Auto && on > kCertifiedShare * static_cast<double>(n) * static_cast<double>(K))
+    return;
+  active.assign(K, {});
+  active_phi.assign(K, {});
+  for (Index i = 0; i < n; ++i) {
+    const double* row = phi.data() + i * ld;
+    for (Index k = 0; k < K; ++k) {
+      if (row[k] > 0.0) {
+        active[k].push_back(static_cast<std::int32_t>(i));
+        active_phi[k].push_back(row[k]);
+      }
+    }
+  }
+  XT = X.transpose();
+  listed = true;
+}
+
+// H u from the listed active pairs (docs/math.md, section 3.3), each sum running over a neuron's
+// active points only. Neurons are taken in fixed groups, whose parts of (J u)_i are added in group
+// order, so the product does not depend on the thread count.
+void HessianOperator::State::listed_product(const double* u, double* out) const {
+  constexpr Index kGroup = 128;
+  const Index n = X.rows(), d = net.d(), K = net.width();
+  const ParamLayout L(d, K);
+  const Index groups = (K + kGroup - 1) / kGroup;
+  const double gn = part != HessianPart::Residual ? 1.0 : 0.0;
+  const double res = part != HessianPart::GaussNewton ? 1.0 : 0.0;
+  const double* uW = u + L.W();
+  const double* ub = u + L.b();
+  const double* uv = u + L.v();
+  RowMatrix s_part = RowMatrix::Zero(groups, n);
+  std::vector<std::vector<double>> t(K);  // a_ik (x_i . u_W,k - u_b,k) on each active pair
+#pragma omp parallel for schedule(dynamic) num_threads(team_size(n_threads))
+  for (Index g = 0; g < groups; ++g) {
+    double* sp = s_part.row(g).data();
+    for (Index k = g * kGroup; k < std::min(K, (g + 1) * kGroup); ++k) {
+      const auto& pts = active[k];
+      const auto& ph = active_phi[k];
+      t[k].resize(pts.size());
+      for (std::size_t a = 0; a < pts.size(); ++a) {
+        const Index i = pts[a];
+        double z = -ub[k];
+        for (Index j = 0; j < d; ++j) z = kernels::fmadd(XT(j, i), uW[k * d + j], z);
+        t[k][a] = z;
+        sp[i] += uv[k] * ph[a] + net.v[k] * z;
+      }
+    }
+  }
+  Vector s(n), rr(n);
+  double sbeta = 0.0;
+  for (Index i = 0; i < n; ++i) {
+    double ju = u[L.beta()];
+    for (Index g = 0; g < groups; ++g) ju += s_part(g, i);
+    s[i] = gn * ju;  // (J u)_i
+    rr[i] = res * r[i];
+    sbeta += s[i];
+  }
+  const double inv_n = loss_scale(convention) / static_cast<double>(n);
+#pragma omp parallel for schedule(dynamic) num_threads(team_size(n_threads))
+  for (Index g = 0; g < groups; ++g) {
+    std::vector<double> gw(d);
+    for (Index k = g * kGroup; k < std::min(K, (g + 1) * kGroup); ++k) {
+      const auto& pts = active[k];
+      const auto& ph = active_phi[k];
+      std::fill(gw.begin(), gw.end(), 0.0);
+      double hv = 0.0, hb = 0.0;
+      for (std::size_t a = 0; a < pts.size(); ++a) {
+        const Index i = pts[a];
+        hv += s[i] * ph[a] + rr[i] * t[k][a];
+        const double coef = net.v[k] * s[i] + uv[k] * rr[i];
+        for (Index j = 0; j < d; ++j) gw[j] += coef * X(i, j);
+        hb -= coef;
+      }
+      for (Index j = 0; j < d; ++j) out[L.W() + k * d + j] = gw[j] * inv_n;
+      out[L.b() + k] = hb * inv_n;
+      out[L.v() + k] = hv * inv_n;
+    }
+  }
+  out[L.beta()] = sbeta * inv_n;
 }
 
 // Adds the rows [i0, i0 + m) of chunk c to that chunk's accumulator: the direction's forward
@@ -181,10 +278,12 @@ void HessianOperator::State::unpack(const ProductWorkspace& ws, double* out) con
 }
 
 HessianOperator::HessianOperator(Network net, RowMatrix X, Vector y, HessianPart part,
-                                 LossConvention convention, int n_threads, bool cache_activations) {
+                                 LossConvention convention, int n_threads, bool cache_activations,
+                                 Kernel kernel) {
   check_data(net, X, y);
   state_ = std::make_unique<State>(std::move(net), std::move(X), std::move(y), part, convention, n_threads);
   state_->compute_residuals(cache_activations);
+  state_->list_active_pairs(kernel);
 }
 
 HessianOperator::~HessianOperator() = default;
@@ -195,10 +294,16 @@ const Network& HessianOperator::network() const { return state_->net; }
 HessianPart HessianOperator::part() const { return state_->part; }
 LossConvention HessianOperator::convention() const { return state_->convention; }
 bool HessianOperator::caches_activations() const { return state_->cached(); }
+bool HessianOperator::lists_active_pairs() const { return state_->listed; }
 long HessianOperator::n_hvp() const { return state_->n_hvp.load(); }
 
 void HessianOperator::perform_op(const double* u, double* out) const {
   State& st = *state_;
+  if (st.listed) {
+    st.listed_product(u, out);
+    ++st.n_hvp;
+    return;
+  }
   const PackedWeights& wt = st.w();
   std::unique_lock<std::mutex> lock(st.workspace_mutex, std::try_to_lock);
   std::unique_ptr<ProductWorkspace> own;

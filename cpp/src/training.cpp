@@ -23,7 +23,7 @@ constexpr EnumNames<Kernel, 3> kKernels{
 // pairs is active, and back to the dense one above kLeaveCertified (hysteresis), measured at
 // steps that are multiples of kKernelCheckEvery: so the choice depends on the trajectory only,
 // and a run carried on in pieces takes the same steps as one run (TrainStart::certified).
-constexpr double kEnterCertified = 0.05;
+constexpr double kEnterCertified = kCertifiedShare;
 constexpr double kLeaveCertified = 0.10;
 }  // namespace
 
@@ -115,7 +115,8 @@ class SharpnessTracker {
   // Interrupted when should_stop asks to stop; it is polled with the GD step t.
   double at(long t, const Network& net, const Eigen::Map<const RowMatrix>& X, const ConstVectorRef& y,
             int n_threads, const StopCallback& should_stop, long& hvps) {
-    HessianOperator op(net, RowMatrix(X), Vector(y), HessianPart::Full, opt_.loss, n_threads, cache_);
+    HessianOperator op(net, RowMatrix(X), Vector(y), HessianPart::Full, opt_.loss, n_threads, cache_,
+                       opt_.kernel);
     eo_.seed = static_cast<std::uint64_t>(t);
     const StopCallback stop_at_step = [&](long) { return should_stop && should_stop(t); };
     EigResult er;

@@ -115,6 +115,7 @@ class HessianOperator:
         loss: str = "half_mse",
         n_threads: typing.SupportsInt | typing.SupportsIndex | None = None,
         cache_activations: bool | None = None,
+        kernel: str = "auto",
     ) -> None: ...
     def matmat(
         self, U: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.f_contiguous"]
@@ -124,6 +125,8 @@ class HessianOperator:
     ) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]: ...
     @property
     def caches_activations(self) -> bool: ...
+    @property
+    def lists_active_pairs(self) -> bool: ...
     @property
     def loss(self) -> str: ...
     @property

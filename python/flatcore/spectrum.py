@@ -127,10 +127,21 @@ class HessianLinearOperator(LinearOperator):
     :func:`flatcore.hvp` does) and raise FloatingPointError where they overflow float64.
     """
 
-    def __init__(self, net: Network, X, y, part: str = "full", cache=None, n_threads=None, loss: str = "half_mse"):
+    def __init__(
+        self,
+        net: Network,
+        X,
+        y,
+        part: str = "full",
+        cache=None,
+        n_threads=None,
+        loss: str = "half_mse",
+        kernel: str = "auto",
+    ):
         a = prepare(net, X, y, n_threads=n_threads)
         check_choice(part, "part", HESSIAN_PARTS)
         check_choice(loss, "loss", LOSSES)
+        check_choice(kernel, "kernel", tuple(_core.KERNELS))
         cache = as_flag(cache, "cache", allow_none=True)
         if cache:
             check_memory(
@@ -144,11 +155,12 @@ class HessianLinearOperator(LinearOperator):
             loss=loss,
             n_threads=a.n_threads,
             cache_activations=None if cache is None else bool(cache),
+            kernel=kernel,
         )
         # The compiled operator holds copies of X and y; so does this object, for pickling (the
         # caller's arrays may change later).
         self.X, self.y = _read_only_copy(a.X), _read_only_copy(a.y)
-        self.net, self.part, self.loss = a.net.copy(), part, loss
+        self.net, self.part, self.loss, self.kernel = a.net.copy(), part, loss, kernel
         self.cache, self.n_threads = self._op.caches_activations, a.n_threads
         P = a.net.n_params
         super().__init__(dtype=np.float64, shape=(P, P))
@@ -208,6 +220,11 @@ class HessianLinearOperator(LinearOperator):
         return int(self._op.n_hvp)
 
     @property
+    def lists_active_pairs(self) -> bool:
+        """Whether products run over the listed active pairs only (``kernel``)."""
+        return bool(self._op.lists_active_pairs)
+
+    @property
     def core(self):
         """The compiled operator (``matvec`` without the Python layer's checks, e.g. for timing)."""
         return self._op
@@ -215,14 +232,24 @@ class HessianLinearOperator(LinearOperator):
     def __reduce__(self):
         return (
             HessianLinearOperator,
-            (self.net, self.X, self.y, self.part, self.cache, self.n_threads, self.loss),
+            (self.net, self.X, self.y, self.part, self.cache, self.n_threads, self.loss, self.kernel),
         )
 
     def __repr__(self) -> str:
         return f"HessianLinearOperator(P={self.shape[0]}, part={self.part!r}, loss={self.loss!r}, n_hvp={self.n_hvp})"
 
 
-def hessian_operator(net: Network, X, y, *, part: str = "full", loss: str = "half_mse", cache=None, n_threads=None):
+def hessian_operator(
+    net: Network,
+    X,
+    y,
+    *,
+    part: str = "full",
+    loss: str = "half_mse",
+    cache=None,
+    n_threads=None,
+    kernel: str = "auto",
+):
     """The Hessian as a matrix-free ``scipy.sparse.linalg.LinearOperator``.
 
     ``part`` and ``loss`` (the convention, "half_mse" or "mse") as in :func:`flatcore.hessian`.
@@ -231,8 +258,14 @@ def hessian_operator(net: Network, X, y, *, part: str = "full", loss: str = "hal
     them (default: always below 64 MiB, up to 512 MiB when that is less than a quarter of the
     memory available). Products are the same to the last bit either way; caching makes them
     faster (benchmarks/README.md).
+
+    ``kernel``: at a fixed point the mask is known exactly, so with the activations cached
+    ``"certified"`` lists each neuron's active points once and every product then costs what the
+    active pairs cost (the same terms as ``"dense"``, added in another order: products agree to
+    rounding). ``"auto"`` (default) does so when at most 5% of the (point, neuron) pairs are
+    active, as in shattered networks; ``lists_active_pairs`` says which path the products take.
     """
-    return HessianLinearOperator(net, X, y, part=part, cache=cache, n_threads=n_threads, loss=loss)
+    return HessianLinearOperator(net, X, y, part=part, cache=cache, n_threads=n_threads, loss=loss, kernel=kernel)
 
 
 def _choose_method(method, P, k_total):

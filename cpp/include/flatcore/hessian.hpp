@@ -50,9 +50,13 @@ class HessianOperator {
  public:
   using Scalar = double;  // what an eigensolver written against the operator expects
 
+  // kernel: Dense evaluates every pair in each product; Certified lists each neuron's active
+  // points once (the mask at a fixed point is known exactly) and each product then costs what
+  // the active pairs cost; Auto does so when at most kCertifiedShare of the pairs are active.
+  // The listed path needs the cached activations (it falls back to Dense without them).
   HessianOperator(Network net, RowMatrix X, Vector y, HessianPart part = HessianPart::Full,
                   LossConvention convention = LossConvention::HalfMse, int n_threads = default_num_threads(),
-                  bool cache_activations = true);
+                  bool cache_activations = true, Kernel kernel = Kernel::Auto);
   ~HessianOperator();
   HessianOperator(const HessianOperator&) = delete;
   HessianOperator& operator=(const HessianOperator&) = delete;
@@ -68,7 +72,8 @@ class HessianOperator {
   HessianPart part() const;
   LossConvention convention() const;
   bool caches_activations() const;
-  long n_hvp() const;  // products computed so far
+  bool lists_active_pairs() const;  // products take the listed (certified) path
+  long n_hvp() const;               // products computed so far
 
  private:
   struct State;

@@ -13,6 +13,19 @@
 
 namespace flatcore {
 
+// How a computation over the (point, neuron) pairs runs. Dense: every pair, in the fused
+// kernels. Certified: only the pairs that can be active, with a proof that the others are not
+// (the same mask and pre-activations as the dense kernels; the active contributions added in
+// another order). Auto: certified where few pairs are active. For train's GD steps
+// (training.hpp) the proof is a certificate that lasts across steps (docs/math.md, section 2.4);
+// for a HessianOperator, whose point is fixed, the active pairs are listed once.
+enum class Kernel { Auto, Dense, Certified };
+const char* kernel_name(Kernel kernel);
+std::vector<std::string> kernel_names();
+Kernel parse_kernel(const std::string& name);
+// Kernel::Auto takes the certified path at most at this share of active pairs.
+constexpr double kCertifiedShare = 0.05;
+
 // The loss convention (docs/math.md, section 1.3): which multiple of the mean squared residual
 // the loss L is.
 //   HalfMse ("half_mse"): L = 1/(2n) sum_i r_i^2, the paper's and the edge-of-stability

@@ -12,15 +12,8 @@
 
 namespace flatcore {
 
-// How each GD step computes the loss and gradient. Dense: every (point, neuron) pair, in the
-// fused kernels. Certified: only the pairs that can be active, with a proof that the others are
-// not (the same mask and pre-activations as the dense step; the active contributions added in
-// another order). Auto: dense, switching to certified while the network is sparse (its share
-// of active pairs, checked every kKernelCheckEvery steps).
-enum class Kernel { Auto, Dense, Certified };
-const char* kernel_name(Kernel kernel);
-std::vector<std::string> kernel_names();
-Kernel parse_kernel(const std::string& name);
+// train's kernels (Kernel, numerics.hpp): Auto checks the share of active pairs every this many
+// steps.
 constexpr long kKernelCheckEvery = 64;
 
 // What a run does. Optional settings are off when empty.
