@@ -285,6 +285,20 @@ def test_bad_arguments():
         DaskExecutor("tcp://127.0.0.1:1", batch_size=0)
 
 
+def test_workers_with_a_cluster_are_refused(tmp_path, capsys):
+    """The local pool's size means nothing on a cluster: said, before anything starts."""
+    from flatcore.cli import main
+
+    study = Study("w", grid={"seed": [0]}, fixed={"d": 2, "n": 8, "width": 4, "steps": 2, "lr": 0.1})
+    with pytest.raises(ValueError, match="local pool"):
+        run_study(study, tmp_path / "w.db", workers=2, client="tcp://127.0.0.1:1")
+    assert not (tmp_path / "w.db").exists()
+    path = tmp_path / "w.toml"
+    path.write_text('name = "w"\n[fixed]\nd = 2\nn = 8\nwidth = 4\nsteps = 2\nlr = 0.1\n')
+    assert main(["run", str(path), "--dask", "tcp://127.0.0.1:1", "--workers", "2"]) == 2
+    assert "--workers" in capsys.readouterr().err
+
+
 def test_without_dask(tmp_path):
     study = tmp_path / "small.toml"
     study.write_text(SMALL)

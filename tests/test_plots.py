@@ -448,3 +448,11 @@ def test_without_matplotlib(store):
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
     assert "ImportError:" in out.stdout and 'pip install "flatcore[plots]"' in out.stdout, out.stderr
     assert out.returncode == 2 and "flatcore[plots]" in out.stderr
+
+
+def test_histories_are_read_once_and_handed_out_as_copies(res):
+    first = res.histories
+    first.loc[:, "loss"] = -1.0  # a caller's edit
+    second = res.histories
+    assert (second["loss"] >= 0).all() and len(second) == len(first)
+    assert res._histories is not second  # the kept table is not handed out

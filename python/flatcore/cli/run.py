@@ -25,6 +25,11 @@ def run(args) -> int:
             db = args.db or f"{study.name}.db"
         print(f"{study.name}: {len(study)} runs (swept: {', '.join(study.swept) or 'nothing'}); store: {db}")
         client = None
+        if args.dask and args.workers:
+            return fail(
+                "--workers sets the size of the local pool; on a Dask cluster its own workers run the study "
+                "(start more with `dask worker ADDRESS --nworkers N`)"
+            )
         if args.dask:
             from ..experiments.dask_executor import connect
 

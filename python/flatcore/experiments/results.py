@@ -129,10 +129,14 @@ class Results:
 
         Columns: ``run_id``, ``step`` and the history columns (loss, grad_norm, weight norms,
         activation shares, test_mse, clean_mse, sharpness where
-        recorded); one row per run and recorded step.
+        recorded); one row per run and recorded step. Read from the store once; each access
+        returns a copy (so a caller's edits do not reach the next one).
         """
         import pandas as pd
 
+        cached = getattr(self, "_histories", None)
+        if cached is not None:
+            return cached.copy()
         wanted = set(self.runs["run_id"])
         frames = []
         for run_id, history in self._store.histories():
@@ -142,9 +146,9 @@ class Results:
                 if "step" in frame:
                     frame["step"] = frame["step"].astype(np.int64)
                 frames.append(frame)
-        if not frames:
-            return pd.DataFrame(columns=["run_id", "step"])
-        return pd.concat(frames, ignore_index=True)
+        table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["run_id", "step"])
+        self._histories = table
+        return table.copy()
 
     def history(self, run_id: str):
         """One run's sampled history as a DataFrame."""

@@ -140,7 +140,8 @@ def run_study(
         The SQLite store (created when missing).
     workers, threads_per_run : int, optional
         For the local pool (:class:`~flatcore.experiments.LocalExecutor`): runs at once (default
-        one per core) and threads per run (default 1).
+        one per core) and threads per run (default 1; also on a Dask cluster). ``workers`` with a
+        ``client`` is refused: the cluster's workers run the study.
     client : dask.distributed.Client or str, optional
         Run on a Dask cluster instead: a client, or a scheduler address such as
         ``"tcp://host:8786"`` (needs the ``dask`` extra).
@@ -159,6 +160,11 @@ def run_study(
     """
     if not isinstance(study, Study):
         raise TypeError(f"study must be a flatcore.Study, got {type(study).__name__}")
+    if workers is not None and client is not None and executor is None:
+        raise ValueError(
+            "workers sets the size of the local pool; on a Dask cluster the cluster's own workers run "
+            "the study (start more of them, e.g. `dask worker ADDRESS --nworkers N`), so leave workers out"
+        )
     db = os.fspath(db)
     start = time.perf_counter()
     with _driver_lock(db), Store(db) as store:
