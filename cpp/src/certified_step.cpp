@@ -27,42 +27,6 @@ constexpr double kMaxScale = 4.0;
 constexpr long kSoon = 16;   // calls: a reference that lasts fewer calls doubles the radius
 constexpr long kLong = 128;  // calls: one that lasts more halves it
 
-// z = x . w - b at m points (idx[0..m), or i0, i0 + 1, ... when idx is null), in the dense
-// kernels' order of operations (kernels.hpp, affine_tile: start at -b, add x_j w_j for
-// j = 0, 1, ... with kernels::fmadd), so that each pre-activation, and hence the mask, is the
-// dense step's bit for bit. Vectorised across the points: each lane is one point's chain. XT is
-// X^T (d x n).
-inline void preactivations(const double* XT, Index n, Index d, const double* w, double b,
-                           const std::int32_t* idx, Index i0, Index m, double* z) {
-  using kernels::kLanes;
-  using kernels::vdouble;
-  const double nb = -b;
-  Index a = 0;
-  for (; a + kLanes <= m; a += kLanes) {
-    vdouble acc;
-    for (int l = 0; l < kLanes; ++l) acc[l] = nb;
-    for (Index j = 0; j < d; ++j) {
-      const double* xj = XT + j * n;
-      vdouble xv;
-      if (idx != nullptr) {
-        for (int l = 0; l < kLanes; ++l) xv[l] = xj[idx[a + l]];
-      } else {
-        xv = kernels::vload(xj + i0 + a);
-      }
-      vdouble wv;
-      for (int l = 0; l < kLanes; ++l) wv[l] = w[j];
-      acc = kernels::fmadd(xv, wv, acc);
-    }
-    kernels::vstore(z + a, acc);
-  }
-  for (; a < m; ++a) {  // the last few, one by one
-    const Index i = idx != nullptr ? idx[a] : i0 + a;
-    double acc = nb;
-    for (Index j = 0; j < d; ++j) acc = kernels::fmadd(XT[j * n + i], w[j], acc);
-    z[a] = acc;
-  }
-}
-
 }  // namespace
 
 CertifiedStep::CertifiedStep(const double* X, Index n, Index d, Index width)
@@ -108,7 +72,7 @@ void CertifiedStep::refresh(Index k, const double* w, double b, double w_norm,
   std::vector<std::int32_t>& cand = candidates_[k];
   cand.clear();
   double* z = z_scratch_.row(k / kGroup).data();
-  preactivations(XT_.data(), n_, d_, w, b, nullptr, 0, n_, z);
+  kernels::preactivations_at(XT_.data(), n_, d_, w, b, nullptr, 0, n_, z);
   for (Index i = 0; i < n_; ++i) {
     if (z[i] > -tau) cand.push_back(static_cast<std::int32_t>(i));
     if (z[i] > 0.0) {
@@ -165,7 +129,7 @@ void CertifiedStep::loss_and_gradient(const Network& net, const double* y, LossC
         const std::vector<std::int32_t>& cand = candidates_[k];
         const Index m = static_cast<Index>(cand.size());
         double* z = z_scratch_.row(g).data();
-        preactivations(XT_.data(), n, d, w, b, cand.data(), 0, m, z);
+        kernels::preactivations_at(XT_.data(), n, d, w, b, cand.data(), 0, m, z);
         for (Index a = 0; a < m; ++a) {
           if (z[a] > 0.0) {
             act_i.push_back(cand[a]);

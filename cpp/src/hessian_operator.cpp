@@ -161,14 +161,10 @@ void HessianOperator::State::listed_product(const double* u, double* out) const 
     for (Index k = g * kGroup; k < std::min(K, (g + 1) * kGroup); ++k) {
       const auto& pts = active[k];
       const auto& ph = active_phi[k];
+      const Index m = static_cast<Index>(pts.size());
       t[k].resize(pts.size());
-      for (std::size_t a = 0; a < pts.size(); ++a) {
-        const Index i = pts[a];
-        double z = -ub[k];
-        for (Index j = 0; j < d; ++j) z = kernels::fmadd(XT(j, i), uW[k * d + j], z);
-        t[k][a] = z;
-        sp[i] += uv[k] * ph[a] + net.v[k] * z;
-      }
+      kernels::preactivations_at(XT.data(), n, d, uW + k * d, ub[k], pts.data(), 0, m, t[k].data());
+      for (Index a = 0; a < m; ++a) sp[pts[a]] += uv[k] * ph[a] + net.v[k] * t[k][a];
     }
   }
   Vector s(n), rr(n);

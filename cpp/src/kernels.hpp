@@ -7,6 +7,7 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <type_traits>
 
@@ -368,6 +369,41 @@ inline void hvp_backward_tile(const double* X, const double* s, const double* rr
     }
     if (!any_lane(any_on)) continue;  // as in backward_tile
     outer_tile<R>(x, d, ld, k0, c, gWT);
+  }
+}
+
+// z = x . w - b of one neuron (w, b) at m points (idx[0..m), or i0, i0 + 1, ... when idx is
+// null), in affine_tile's order of operations (start at -b, add x_j w_j for j = 0, 1, ... with
+// fmadd), so that each pre-activation, and hence the mask, is the dense kernels' bit for bit.
+// For where few points matter: the certified step (certified_step.cpp) and Hessian products over
+// listed active pairs (hessian_operator.cpp). Vectorised across the points (each lane is one
+// point's chain); XT is X^T (d x n).
+inline void preactivations_at(const double* XT, Index n, Index d, const double* w, double b,
+                              const std::int32_t* idx, Index i0, Index m, double* z) {
+  const double nb = -b;
+  Index a = 0;
+  for (; a + kLanes <= m; a += kLanes) {
+    vdouble acc;
+    for (int l = 0; l < kLanes; ++l) acc[l] = nb;
+    for (Index j = 0; j < d; ++j) {
+      const double* xj = XT + j * n;
+      vdouble xv;
+      if (idx != nullptr) {
+        for (int l = 0; l < kLanes; ++l) xv[l] = xj[idx[a + l]];
+      } else {
+        xv = vload(xj + i0 + a);
+      }
+      vdouble wv;
+      for (int l = 0; l < kLanes; ++l) wv[l] = w[j];
+      acc = fmadd(xv, wv, acc);
+    }
+    vstore(z + a, acc);
+  }
+  for (; a < m; ++a) {  // the last few, one by one
+    const Index i = idx != nullptr ? idx[a] : i0 + a;
+    double acc = nb;
+    for (Index j = 0; j < d; ++j) acc = fmadd(XT[j * n + i], w[j], acc);
+    z[a] = acc;
   }
 }
 

@@ -1238,6 +1238,12 @@ def function_2d(
 # -------------------------------------------------------------------------------------------------
 # 7. Has a quantity stopped moving? Its value along training against its final value
 # -------------------------------------------------------------------------------------------------
+def _last_row_by(steps: np.ndarray, fraction: float):
+    """The index of the last history row at or before ``fraction`` of the last step (None: none)."""
+    earlier = np.flatnonzero(steps <= fraction * steps[-1])
+    return int(earlier[-1]) if earlier.size else None
+
+
 def _history_columns(histories, column: str):
     _need(histories, ["run_id", "step", column], "histories")
     h = histories[["run_id", "step", column]]
@@ -1274,10 +1280,9 @@ def at_fraction(histories: pd.DataFrame, runs: pd.DataFrame, column: str, fracti
     by_run = _history_columns(histories, column)
     values = {}
     for rid, frame in by_run.items():
-        steps = frame["step"].to_numpy(float)
-        earlier = np.flatnonzero(steps <= fraction * steps[-1])
-        if earlier.size:
-            values[rid] = float(frame[column].to_numpy(float)[earlier[-1]])
+        row = _last_row_by(frame["step"].to_numpy(float), fraction)
+        if row is not None:
+            values[rid] = float(frame[column].to_numpy(float)[row])
     out = runs[runs["run_id"].isin(values)].copy()
     out[column] = out["run_id"].map(values).astype(float)
     return out
@@ -1301,11 +1306,10 @@ def late_change(histories: pd.DataFrame, column: str, fraction: float = 0.2) -> 
         raise ValueError(f"fraction must lie in (0, 1), got {fraction}")
     changes = {}
     for rid, frame in _history_columns(histories, column).items():
-        steps = frame["step"].to_numpy(float)
         ys = frame[column].to_numpy(float)
-        earlier = np.flatnonzero(steps <= (1.0 - fraction) * steps[-1])
-        if earlier.size and earlier[-1] < len(ys) - 1 and ys[-1] != 0:
-            changes[rid] = abs(ys[-1] - ys[earlier[-1]]) / abs(ys[-1])
+        row = _last_row_by(frame["step"].to_numpy(float), 1.0 - fraction)
+        if row is not None and row < len(ys) - 1 and ys[-1] != 0:
+            changes[rid] = abs(ys[-1] - ys[row]) / abs(ys[-1])
     return pd.Series(changes, name=f"late_change_{column}", dtype=float)
 
 

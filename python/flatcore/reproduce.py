@@ -76,6 +76,12 @@ def _histories_of(results: Results, runs):
     return histories[histories["run_id"].isin(set(runs["run_id"]))]
 
 
+def _regimes(runs) -> dict:
+    """The runs at the largest step size, and the others (a small step with weight decay)."""
+    large = runs["lr"].max()
+    return {"large lr": runs[runs["lr"] == large], "small lr + weight decay": runs[runs["lr"] != large]}
+
+
 def _late_changes(histories, regimes: dict, column: str) -> dict[str, tuple[float, float]]:
     """Per regime: the median and largest relative change of ``column`` over the last fifth."""
     from . import plots
@@ -167,7 +173,7 @@ def _e2(results: Results, study: str, figures: Path) -> Section:
     if main_reading.any():
         runs = runs[main_reading]
     large = runs["lr"].max()
-    regimes = {"large lr": runs[runs["lr"] == large], "small lr + weight decay": runs[runs["lr"] != large]}
+    regimes = _regimes(runs)
     for label, part in regimes.items():
         groups = plots.group_runs(part, by="d")
         if groups and can_draw():
@@ -313,14 +319,11 @@ def _e3(results: Results, study: str, figures: Path) -> Section:
     )
     if not len(runs):
         return section
-    large = runs["lr"].max()
     slopes: dict[str, dict] = {}
     clean_slopes: dict[str, dict] = {}
     references = [("n^(-1/(2d+4))", lambda d: -1.0 / (2 * d + 4)), ("n^(-2/(d+1))", lambda d: -2.0 / (d + 1))]
-    for label, part in (
-        ("large lr", runs[runs["lr"] == large]),
-        ("small lr + weight decay", runs[runs["lr"] != large]),
-    ):
+    regimes = _regimes(runs)
+    for label, part in regimes.items():
         if not len(part):
             continue
         if can_draw():
@@ -342,7 +345,6 @@ def _e3(results: Results, study: str, figures: Path) -> Section:
     # the slopes computed again from the test error at four fifths of training.
     histories = _histories_of(results, runs)
     if len(histories) and "test_mse" in histories:
-        regimes = {"large lr": runs[runs["lr"] == large], "small lr + weight decay": runs[runs["lr"] != large]}
         moves = _late_changes(histories, regimes, "test_mse")
         section.numbers["test_mse_change_last_fifth"] = moves
         earlier = {}

@@ -447,10 +447,11 @@ def train(
     history = History._from_core(out.history)
     _check_history(history)
     pairs = a.X.shape[0] * a.net.width
+    dense_steps = int(out.final_step - start.step + 1 - out.certified_steps)
     stats = {
         "certified_steps": int(out.certified_steps),
-        "dense_steps": int(out.final_step - start.step + 1 - out.certified_steps),
-        "pairs": float(out.certified_pairs) + float(out.final_step - start.step + 1 - out.certified_steps) * pairs,
+        "dense_steps": dense_steps,
+        "pairs": float(out.certified_pairs) + float(dense_steps) * pairs,
         "refreshes": int(out.certified_refreshes),
     }
     if earlier is not None:
